@@ -1,0 +1,1 @@
+"""Data: MNIST with the standard splits, and where runtime state lives."""

@@ -1,0 +1,27 @@
+"""The one directory where everything the app writes lives.
+
+Resolution order: an explicit argument (a CLI flag), then the DADC_STATE_DIR
+environment variable, then `state/` inside the repository (gitignored).
+"""
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_VAR = "DADC_STATE_DIR"
+
+
+def resolve_state_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """Return the state directory (created if missing) as an absolute path."""
+    chosen = explicit or os.environ.get(ENV_VAR) or REPO_ROOT / "state"
+    path = Path(chosen).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def checkpoints_dir(state_dir: Path) -> Path:
+    return state_dir / "checkpoints"
+
+
+def round0_checkpoint_dir(state_dir: Path) -> Path:
+    return checkpoints_dir(state_dir) / "round-0"

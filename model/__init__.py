@@ -1,0 +1,1 @@
+"""Model: the network, checkpoints, canvas preprocessing and prediction."""

@@ -1,0 +1,63 @@
+"""Checkpoints: safetensors weights + config.json (PyTorchModelHubMixin layout) + metadata.json.
+
+A checkpoint directory can be pushed to a Hub model repo unchanged and loaded back with
+`MNIST_Model.from_pretrained`. Only safetensors are ever loaded: no pickle.
+"""
+
+import hashlib
+import json
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.network import MNIST_Model
+
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "metadata.json"
+
+
+def data_hash(images: np.ndarray, labels: np.ndarray) -> str:
+    """sha256 over the training images and labels: which data a model saw, in one string."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(images).tobytes())
+    h.update(np.ascontiguousarray(labels).tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(model: MNIST_Model, directory: Path, metadata: dict) -> Path:
+    """Write weights, config and metadata into `directory`, replacing it atomically."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp"))
+    try:
+        model.save_pretrained(tmp)  # model.safetensors + config.json
+        full = {"created_at": datetime.now(timezone.utc).isoformat(), "torch_version": torch.__version__, **metadata}
+        (tmp / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            directory.rename(old)
+            tmp.rename(directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def load_checkpoint(directory: Path, device: str | torch.device = "cpu") -> tuple[MNIST_Model, dict]:
+    """Load a checkpoint directory; returns the model in eval mode and its metadata."""
+    directory = Path(directory)
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(f"no {WEIGHTS_FILE} in {directory}: not a checkpoint (train one with python -m training.train)")
+    model = MNIST_Model.from_pretrained(str(directory), map_location=str(device), strict=True)
+    meta_path = directory / METADATA_FILE
+    metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    return model.eval(), metadata

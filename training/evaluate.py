@@ -1,0 +1,64 @@
+"""Evaluate a checkpoint on the MNIST test set.
+
+    python -m training.evaluate --model state/checkpoints/round-0
+prints JSON with `mnist_test_accuracy` and `per_class_accuracy`.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import torch
+
+from data.mnist import load_mnist
+from data.state_dir import resolve_state_dir
+from model.checkpoint import load_checkpoint
+
+
+def images_to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (N, 28, 28) → float (N, 1, 28, 28) in [0, 1] on `device`."""
+    return torch.from_numpy(images).to(device).unsqueeze(1).float().div_(255)
+
+
+@torch.no_grad()
+def predict_classes(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+def accuracy_report(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Overall and per-class accuracy of `model` on (x, y)."""
+    pred = predict_classes(model, x)
+    correct = (pred == y).float()
+    per_class = {str(c): round(correct[y == c].mean().item(), 5) for c in range(10)}
+    return {"accuracy": round(correct.mean().item(), 5), "per_class_accuracy": per_class, "n": len(y)}
+
+
+def evaluate_on_mnist_test(model: torch.nn.Module, state_dir, device="cpu") -> dict:
+    mnist = load_mnist(state_dir)
+    x = images_to_tensor(mnist.test_images, device)
+    y = torch.from_numpy(mnist.test_labels).long().to(device)
+    report = accuracy_report(model.to(device), x, y)
+    return {"mnist_test_accuracy": report["accuracy"], "per_class_accuracy": report["per_class_accuracy"], "n": report["n"]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="checkpoint directory (required)")
+    parser.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
+    args = parser.parse_args(argv)
+    try:
+        model, metadata = load_checkpoint(args.model)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    result = evaluate_on_mnist_test(model, resolve_state_dir(args.state_dir))
+    result["model"] = str(args.model)
+    result["round"] = metadata.get("round")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Train the round-0 model on MNIST.
+
+    python -m training.train                 # writes <state>/checkpoints/round-0
+    python -m training.train --dry-run       # one step, for smoke tests
+
+The whole training set lives on the training device as one tensor; batches are sliced
+from it and augmented in place (no DataLoader, no per-image Python), which is what makes
+an epoch fast on both a 2-core CPU and a GPU. Importable without gradio or datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from data.mnist import load_mnist
+from data.state_dir import resolve_state_dir, round0_checkpoint_dir
+from model.checkpoint import data_hash, save_checkpoint
+from model.network import build_model
+from training.augment import AugmentConfig, augment
+from training.evaluate import accuracy_report, images_to_tensor
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 4  # enough for ≥99.0% on the MNIST test set with OneCycle (measured: 99.2%)
+    batch_size: int = 128  # small batches converge in fewer epochs for this tiny net
+    lr: float = 0.003  # peak learning rate of the one-cycle schedule (Adam)
+    augment: bool = True  # rotation/scale/shift/thickness: prepares the model for canvas drawings
+    seed: int = 0
+    architecture: str = "reference"
+    dropout: float = 0.1  # of both dropout layers; the reference's 0.5 needs 2× the epochs for 99%
+    device: str = "auto"  # "auto" picks CUDA when present
+    max_steps: int | None = None  # stop after this many steps (--dry-run uses 1)
+    target_accuracy: float | None = None  # stop at the end of the first epoch that reaches it
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def fit(
+    model: torch.nn.Module,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    cfg: TrainConfig,
+    test_x: torch.Tensor | None = None,
+    test_y: torch.Tensor | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train `model` in place on tensors already on the device; returns one record per epoch.
+
+    train_x: (N, 1, 28, 28) float in [0, 1]; train_y: (N,) int64. When test tensors are
+    given, test accuracy is measured after each epoch (and drives `target_accuracy`).
+    """
+    device = train_x.device
+    n = len(train_x)
+    # channels_last makes this net's convolutions and max-pools ~30% faster on the CPU.
+    model.to(memory_format=torch.channels_last)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+    augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    augment_cfg = AugmentConfig()
+
+    history, step, start = [], 0, time.perf_counter()
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = torch.randperm(n, generator=shuffle_gen).to(device)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        loss_sum = torch.zeros((), device=device)
+        for i in bar:
+            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            xb, yb = train_x[idx], train_y[idx]
+            if cfg.augment:
+                xb = augment(xb, augment_cfg, augment_gen)
+            loss = F.nll_loss(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.detach()
+            step += 1
+            if cfg.max_steps is not None and step >= cfg.max_steps:
+                break
+        record = {"epoch": epoch + 1, "train_loss": round(loss_sum.item() / (i + 1), 5), "seconds": round(time.perf_counter() - start, 2)}
+        if test_x is not None:
+            record["test_accuracy"] = accuracy_report(model, test_x, test_y)["accuracy"]
+        history.append(record)
+        if progress:
+            tqdm.write(" ".join(f"{k}={v}" for k, v in record.items()))
+        if cfg.max_steps is not None and step >= cfg.max_steps:
+            break
+        if cfg.target_accuracy is not None and record.get("test_accuracy", 0) >= cfg.target_accuracy:
+            break
+    model.to(memory_format=torch.contiguous_format)  # safetensors wants plain contiguous weights
+    return history
+
+
+def train_round0(state_dir: Path, cfg: TrainConfig, out: Path | None = None, progress: bool = True) -> tuple[Path, dict]:
+    """Train on the 60,000 MNIST training images and save the checkpoint; returns (path, metadata)."""
+    seed_everything(cfg.seed)
+    device = select_device(cfg.device)
+    mnist = load_mnist(state_dir)
+    train_x = images_to_tensor(mnist.train_images, device)
+    train_y = torch.from_numpy(mnist.train_labels).long().to(device)
+    test_x = images_to_tensor(mnist.test_images, device)
+    test_y = torch.from_numpy(mnist.test_labels).long().to(device)
+
+    model = build_model(cfg.architecture, cfg.dropout).to(device)
+    history = fit(model, train_x, train_y, cfg, test_x, test_y, progress=progress)
+    report = accuracy_report(model, test_x, test_y)
+    metadata = {
+        "round": 0,
+        "parent": None,
+        "architecture": cfg.architecture,
+        "train_config": asdict(cfg),
+        "training_data": {"source": mnist.source, "n": len(train_y), "sha256": data_hash(mnist.train_images, mnist.train_labels)},
+        "metrics": {"mnist_test_accuracy": report["accuracy"], "per_class_accuracy": report["per_class_accuracy"]},
+        "history": history,
+        "device": str(device),
+    }
+    path = save_checkpoint(model.cpu(), out or round0_checkpoint_dir(state_dir), metadata)
+    return path, metadata
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default {d.batch_size})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"peak one-cycle learning rate (default {d.lr})")
+    p.add_argument("--no-augment", action="store_true", help="train on plain MNIST (default: augment)")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    p.add_argument("--architecture", choices=["reference", "robust"], default=d.architecture, help=f"network size (default {d.architecture})")
+    p.add_argument("--dropout", type=float, default=d.dropout, help=f"dropout probability of both dropout layers (default {d.dropout})")
+    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
+    p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
+    p.add_argument("--out", default=None, help="checkpoint directory (default <state>/checkpoints/round-0)")
+    p.add_argument("--target-accuracy", type=float, default=None, help="stop after the first epoch reaching it (default: off)")
+    p.add_argument("--dry-run", action="store_true", help="train one step and save, for smoke tests (default off)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (default: show them)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        augment=not args.no_augment,
+        seed=args.seed,
+        architecture=args.architecture,
+        dropout=args.dropout,
+        device=args.device,
+        max_steps=1 if args.dry_run else None,
+        target_accuracy=args.target_accuracy,
+    )
+    state_dir = resolve_state_dir(args.state_dir)
+    path, metadata = train_round0(state_dir, cfg, Path(args.out) if args.out else None, progress=not args.quiet)
+    acc = metadata["metrics"]["mnist_test_accuracy"]
+    print(f"saved {path} (MNIST test accuracy {acc:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
