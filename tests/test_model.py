@@ -1,0 +1,57 @@
+"""The reference network and its checkpoints."""
+
+import json
+
+import pytest
+import torch
+
+from model.checkpoint import load_checkpoint, save_checkpoint
+from model.network import MNIST_Model, build_model
+
+
+def test_reference_architecture_layers():
+    m = build_model()
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert shapes == {
+        "conv1.weight": (10, 1, 5, 5), "conv1.bias": (10,),
+        "conv2.weight": (20, 10, 5, 5), "conv2.bias": (20,),
+        "fc1.weight": (50, 320), "fc1.bias": (50,),
+        "fc2.weight": (10, 50), "fc2.bias": (10,),
+    }  # fmt: skip
+    assert isinstance(m.conv2_drop, torch.nn.Dropout2d)
+    out = m.eval()(torch.rand(3, 1, 28, 28))
+    assert out.shape == (3, 10)
+    torch.testing.assert_close(out.exp().sum(1), torch.ones(3))  # log_softmax
+
+
+def test_robust_architecture_is_wider():
+    m = build_model("robust")
+    assert m.conv1.out_channels == 32 and m.conv2.out_channels == 64 and m.fc1.out_features == 1024
+    with pytest.raises(ValueError, match="unknown architecture 'huge'"):
+        build_model("huge")
+
+
+def test_checkpoint_round_trip_in_hub_mixin_layout(tmp_path):
+    model = build_model().eval()
+    path = save_checkpoint(model, tmp_path / "round-3", {"round": 3, "parent": "round-2", "metrics": {"mnist_test_accuracy": 0.99}})
+    assert sorted(p.name for p in path.iterdir()) == ["README.md", "config.json", "metadata.json", "model.safetensors"]  # README: the model card
+    assert json.loads((path / "config.json").read_text())["conv1_channels"] == 10
+    loaded, meta = load_checkpoint(path)
+    assert meta["round"] == 3 and meta["parent"] == "round-2"
+    x = torch.rand(4, 1, 28, 28)
+    torch.testing.assert_close(loaded(x), model(x))
+    # The same directory loads with the Hub mixin directly, as it would from a Hub model repo.
+    direct = MNIST_Model.from_pretrained(str(path))
+    torch.testing.assert_close(direct.eval()(x), model(x))
+
+
+def test_overwriting_a_checkpoint_leaves_no_temp_dirs(tmp_path):
+    save_checkpoint(build_model(), tmp_path / "round-0", {"round": 0})
+    save_checkpoint(build_model(), tmp_path / "round-0", {"round": 0, "note": "second"})
+    assert [p.name for p in tmp_path.iterdir()] == ["round-0"]
+    assert load_checkpoint(tmp_path / "round-0")[1]["note"] == "second"
+
+
+def test_missing_checkpoint_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m training.train"):
+        load_checkpoint(tmp_path)

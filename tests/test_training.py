@@ -1,0 +1,87 @@
+"""Round-0 training and evaluation."""
+
+import json
+import subprocess
+import sys
+
+import torch
+
+from model.checkpoint import load_checkpoint
+from tests.conftest import REPO_ROOT
+from training.augment import AugmentConfig, augment, thicken
+from training.evaluate import evaluate_on_mnist_test
+from training.train import TrainConfig, fit
+
+
+def run_module(*args, env_state=None):
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_round0_model_reaches_99_percent_on_mnist_test(round0, state_dir):
+    model, metadata = round0
+    result = evaluate_on_mnist_test(model, state_dir)
+    assert result["mnist_test_accuracy"] >= 0.99
+    assert min(result["per_class_accuracy"].values()) > 0.97
+    assert metadata["round"] == 0 and metadata["parent"] is None
+    assert len(metadata["training_data"]["sha256"]) == 64
+
+
+def test_evaluate_cli_prints_json(state_dir, round0):
+    out = run_module("training.evaluate", "--model", str(state_dir / "checkpoints" / "round-0"))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout[out.stdout.index("{") :])
+    assert result["mnist_test_accuracy"] >= 0.99
+    assert set(result["per_class_accuracy"]) == {str(c) for c in range(10)}
+
+
+def test_evaluate_cli_explains_a_missing_model(tmp_path):
+    out = run_module("training.evaluate", "--model", str(tmp_path / "nothing"))
+    assert out.returncode == 2 and "not a checkpoint" in out.stderr
+
+
+def test_train_cli_dry_run_writes_a_loadable_checkpoint(tmp_path):
+    out = run_module("training.train", "--dry-run", "--quiet", "--out", str(tmp_path / "ckpt"))
+    assert out.returncode == 0, out.stderr
+    model, meta = load_checkpoint(tmp_path / "ckpt")
+    assert meta["train_config"]["max_steps"] == 1 and meta["round"] == 0
+    assert model(torch.rand(1, 1, 28, 28)).shape == (1, 10)
+
+
+def tiny_run(seed):
+    torch.manual_seed(seed)
+    from model.network import build_model
+
+    model = build_model()
+    x, y = torch.rand(256, 1, 28, 28), torch.randint(0, 10, (256,))
+    history = fit(model, x, y, TrainConfig(epochs=2, batch_size=64, seed=seed), progress=False)
+    return model, history
+
+
+def test_training_is_reproducible_with_a_seed():
+    (a, ha), (b, hb) = tiny_run(7), tiny_run(7)
+    assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
+    _, hc = tiny_run(8)
+    assert [h["train_loss"] for h in hc] != [h["train_loss"] for h in ha]
+
+
+def test_augmentation_keeps_pixels_in_range_and_changes_images(state_dir):
+    from data.mnist import load_mnist
+    from training.evaluate import images_to_tensor
+
+    x = images_to_tensor(load_mnist(state_dir).test_images[:64])
+    out = augment(x, AugmentConfig(), torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert (out - x).abs().mean() > 0.01
+    # Ink is neither created from nothing nor wiped out.
+    ratio = out.sum((1, 2, 3)) / x.sum((1, 2, 3))
+    assert ratio.min() > 0.25 and ratio.max() < 3
+
+
+def test_thicken_grows_and_erodes_strokes():
+    x = torch.zeros(2, 1, 28, 28)
+    x[:, :, 5:23, 13:15] = 1  # a vertical bar 2 px wide
+    out = thicken(x, torch.tensor([1.0, -1.0]))
+    assert out[0].sum() > x[0].sum() * 1.5
+    assert out[1].sum() < x[1].sum() * 0.5
