@@ -19,7 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
-from data.state_dir import resolve_state_dir, round0_checkpoint_dir  # noqa: E402
+from data.state_dir import resolve_state_dir  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel  # noqa: E402
 from model.preprocess import DrawingError  # noqa: E402
@@ -127,13 +127,9 @@ def model_description(metadata: dict) -> str:
 
 
 def load_or_train_round0(state_dir) -> LiveModel:
-    path = round0_checkpoint_dir(state_dir)
-    if not (path / "model.safetensors").exists():
-        from training.train import TrainConfig, train_round0
+    from training.prepare import ensure_round0  # training code is imported only when needed
 
-        print("No model yet: training the round-0 model on MNIST (about 25 s on 2 CPU cores)...", flush=True)
-        train_round0(state_dir, TrainConfig())
-    return LiveModel(*load_checkpoint(path))
+    return LiveModel(*load_checkpoint(ensure_round0(state_dir)))
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from data.state_dir import resolve_state_dir, round0_checkpoint_dir  # noqa: E402
+from data.state_dir import resolve_state_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +22,15 @@ def state_dir() -> Path:
 def round0(state_dir):
     """(model, metadata) of the round-0 checkpoint; trained here if the set-up step did not."""
     from model.checkpoint import load_checkpoint
-    from training.train import TrainConfig, train_round0
+    from training.prepare import ensure_round0
 
-    path = round0_checkpoint_dir(state_dir)
-    if not (path / "model.safetensors").exists():
-        train_round0(state_dir, TrainConfig(), progress=False)
-    return load_checkpoint(path)
+    return load_checkpoint(ensure_round0(state_dir, progress=False))
+
+
+@pytest.fixture(scope="session")
+def app_url(state_dir, round0):
+    """A real app server on the shared state directory (round-0 model), for the whole session."""
+    from tests.app_process import running_app
+
+    with running_app(state_dir) as url:
+        yield url

@@ -1,0 +1,49 @@
+"""A real browser for tests: Playwright driving Debian's Chromium (never a downloaded one)."""
+
+import contextlib
+
+from playwright.sync_api import sync_playwright
+
+from tests.digit_strokes import stroke_points
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextlib.contextmanager
+def browser_page(url, width=1200, height=900):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url, wait_until="networkidle")
+            yield page
+        finally:
+            browser.close()
+
+
+def draw_with_mouse(page, digit, height=180):
+    """Draw a digit with real mouse strokes in the middle of the drawing square."""
+    box = page.locator("#drawing canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for stroke in stroke_points(digit, cx - 0.3 * height, cy - 0.5 * height, height):
+        page.mouse.move(*stroke[0])
+        page.mouse.down()
+        for point in stroke[1:]:
+            page.mouse.move(*point, steps=3)
+        page.mouse.up()
+
+
+def top_guess(page) -> str:
+    """The big label of the model's guess, '' while there is none."""
+    heading = page.locator("#guess [data-testid=label-output-value]")
+    return heading.inner_text().strip() if heading.count() else ""

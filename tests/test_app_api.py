@@ -1,0 +1,46 @@
+"""The app over HTTP with the real gradio_client: /predict takes an image and answers top-3."""
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from tests.digit_strokes import draw_digit
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def save_png(array, path):
+    Image.fromarray(array).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("digit", [1, 3, 7])
+def test_predict_endpoint_returns_top3_for_an_image(client, tmp_path, digit):
+    result = client.predict(handle_file(save_png(draw_digit(digit), tmp_path / "d.png")), api_name="/predict")
+    assert result["label"] == str(digit)
+    confidences = result["confidences"]
+    assert len(confidences) == 3
+    assert confidences[0]["label"] == str(digit) and confidences[0]["confidence"] > 0.5
+    assert sum(c["confidence"] for c in confidences) <= 1.0 + 1e-6
+
+
+def test_blank_image_gets_a_clear_error_and_the_server_keeps_serving(client, tmp_path):
+    blank = np.full((400, 400, 4), 255, np.uint8)
+    with pytest.raises(Exception, match="Draw a digit first"):
+        client.predict(handle_file(save_png(blank, tmp_path / "blank.png")), api_name="/predict")
+    ok = client.predict(handle_file(save_png(draw_digit(4), tmp_path / "d.png")), api_name="/predict")
+    assert ok["label"] == "4"
+
+
+def test_a_file_that_is_not_an_image_is_refused(client, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    with pytest.raises(Exception):
+        client.predict(handle_file(str(text)), api_name="/predict")
+    ok = client.predict(handle_file(save_png(draw_digit(2), tmp_path / "d.png")), api_name="/predict")
+    assert ok["label"] == "2"
+

@@ -1,0 +1,37 @@
+"""A person in a real browser: open the page, draw with the mouse, read the model's guess."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import browser_page, draw_with_mouse
+
+
+@pytest.fixture()
+def page(app_url):
+    with browser_page(app_url) as page:
+        # The app selects the brush on load: a person can draw without hunting for a tool.
+        expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+        yield page
+
+
+@pytest.mark.parametrize("digit", [3, 7])
+def test_drawing_a_digit_shows_it_as_the_top_guess(page, digit):
+    draw_with_mouse(page, digit)
+    expect(page.locator("#guess [data-testid=label-output-value]")).to_have_text(str(digit), timeout=15_000)
+    expect(page.locator("#guess")).to_contain_text("%")  # probabilities are shown
+
+
+def test_clear_empties_the_canvas_and_the_guess_then_drawing_works_again(page):
+    draw_with_mouse(page, 4)
+    guess = page.locator("#guess [data-testid=label-output-value]")
+    expect(guess).to_have_text("4", timeout=15_000)
+    page.get_by_role("button", name="Clear", exact=True).click()
+    expect(guess).to_have_count(0, timeout=15_000)
+    expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+    draw_with_mouse(page, 1)
+    expect(guess).to_have_text("1", timeout=15_000)
+
+
+def test_predict_on_a_blank_canvas_explains_what_to_do(page):
+    page.get_by_role("button", name="Predict", exact=True).click()
+    expect(page.get_by_text("Draw a digit first")).to_be_visible(timeout=15_000)
