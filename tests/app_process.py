@@ -31,11 +31,11 @@ def wait_until_serving(url: str, proc: subprocess.Popen, timeout_s: float = 120)
 
 
 @contextlib.contextmanager
-def running_app(state_dir, *extra_args, env=None):
+def running_app(state_dir, *extra_args, env=None, script="app.py"):
     """Yield the URL of `python app.py` serving from `state_dir`; stop it afterwards."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), "--state-dir", str(state_dir), *extra_args],
+        [sys.executable, script, "--port", str(port), "--state-dir", str(state_dir), *extra_args],
         cwd=REPO_ROOT,
         env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})},
         stdout=subprocess.PIPE,

@@ -1,0 +1,109 @@
+"""/predict over HTTP compared with a bare Gradio identity app, same load generator, same run.
+
+    python -m bench.http_predict [--sequential 200] [--clients 16] [--per-client 25]
+
+Both apps run as real servers (subprocesses) on loopback. The load generator speaks
+Gradio's raw HTTP API: POST /gradio_api/call/predict, then read the event stream until
+`complete`. The drawing (a 400×400 RGBA PNG, the app's canvas size) is uploaded once and
+referenced by its server path, as the browser does after an upload. Reported as ratios
+app / bare (target: within 1.2×).
+"""
+
+import argparse
+import json
+import threading
+import time
+from io import BytesIO
+
+import httpx
+from PIL import Image
+
+from bench.stats import summarize_ms, write_result
+from data.state_dir import resolve_state_dir
+from tests.app_process import running_app
+from tests.digit_strokes import draw_digit
+
+
+def call(session: httpx.Client, url: str, payload: dict) -> dict:
+    r = session.post(f"{url}/gradio_api/call/predict", json=payload)
+    r.raise_for_status()
+    event_id = r.json()["event_id"]
+    with session.stream("GET", f"{url}/gradio_api/call/predict/{event_id}") as stream:
+        event = None
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                if event == "error":
+                    raise RuntimeError(line)
+                return json.loads(line[5:])
+    raise RuntimeError("stream ended without a result")
+
+
+def upload_png(url: str, image: Image.Image) -> dict:
+    buf = BytesIO()
+    image.save(buf, format="PNG")
+    r = httpx.post(f"{url}/gradio_api/upload", files={"files": ("digit.png", buf.getvalue(), "image/png")}, timeout=30)
+    r.raise_for_status()
+    return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+
+def sequential(url, payload, n):
+    s = httpx.Client(timeout=60)
+    for _ in range(10):
+        call(s, url, payload)  # warm-up
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call(s, url, payload)
+        times.append(time.perf_counter() - start)
+    return summarize_ms(times)
+
+
+def concurrent(url, payload, clients, per_client):
+    times, lock = [], threading.Lock()
+
+    def worker():
+        s = httpx.Client(timeout=60)
+        for _ in range(per_client):
+            start = time.perf_counter()
+            call(s, url, payload)
+            with lock:
+                times.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    return {"clients": clients, "requests": len(times), "throughput_rps": round(len(times) / wall, 2), **summarize_ms(times)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sequential", type=int, default=200, help="sequential requests per app (default 200)")
+    p.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    p.add_argument("--per-client", type=int, default=25, help="requests per concurrent client (default 25)")
+    args = p.parse_args(argv)
+    state_dir = resolve_state_dir()
+    results = {}
+    with running_app(state_dir, script="bench/bare_app.py") as url:
+        payload = {"data": ["7"]}
+        results["bare identity app"] = {"sequential": sequential(url, payload, args.sequential), "concurrent": concurrent(url, payload, args.clients, args.per_client)}
+    with running_app(state_dir) as url:
+        image = Image.fromarray(draw_digit(7, canvas=400, left=120, top=75, height=250, stroke_width=28))
+        payload = {"data": [upload_png(url, image)]}
+        assert call(httpx.Client(timeout=60), url, payload)[0]["label"] == "7"
+        results["app /predict"] = {"sequential": sequential(url, payload, args.sequential), "concurrent": concurrent(url, payload, args.clients, args.per_client)}
+    app, bare = results["app /predict"], results["bare identity app"]
+    ratios = {
+        "sequential_p50_ratio": round(app["sequential"]["p50_ms"] / bare["sequential"]["p50_ms"], 3),
+        "throughput_ratio_bare_over_app": round(bare["concurrent"]["throughput_rps"] / app["concurrent"]["throughput_rps"], 3),
+    }
+    write_result("http_predict", {"target": "within 1.2x of the bare app", "results": results, "ratios": ratios})
+
+
+if __name__ == "__main__":
+    main()
