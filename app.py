@@ -15,6 +15,9 @@ import sys
 from functools import partial
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Gradio's queue rebuilds a pandas summary of the last 10,000 events after *every* event
+# (for its monitoring page, unused here): ~40% of the server's CPU under load. Recompute rarely.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
@@ -92,7 +95,7 @@ def build_demo(live: LiveModel) -> gr.Blocks:
                         label_output = gr.Label(num_top_classes=3, label="Model's guess", elem_id="guess")
                         model_info = gr.Markdown(model_description(live.metadata))
         # API-only endpoint: `Client(url).predict(handle_file("digit.png"), api_name="/predict")`.
-        api_image = gr.Image(type="pil", visible=False)
+        api_image = gr.Image(type="pil", image_mode=None, visible=False)  # keep alpha: preprocessing reads it
         api_label = gr.Label(num_top_classes=3, visible=False)
 
         # --- events ---

@@ -17,6 +17,9 @@ DIGIT_BOX = 20  # MNIST: the longest side of the digit is 20 px
 FRAME = 28
 INK_THRESHOLD = 40  # of 255: fainter pixels are paper texture / JPEG noise, not ink
 MIN_INK_PIXELS = 4  # fewer ink pixels than this is an empty canvas, not a digit
+INVERT_LUT = [255 - v for v in range(256)]
+INK_MASK_LUT = [255 if v >= INK_THRESHOLD else 0 for v in range(256)]
+REDUCE_TO = 400  # canvases twice this size or more are box-reduced first; the digit stays ≫ WORK_BOX px
 WORK_BOX = 4 * DIGIT_BOX  # strokes are measured and thickened at 4× the final scale
 # MNIST's median stroke width is about 3.3 px at the 20 px scale (this module's estimator on
 # the test set); thinner drawn strokes are thickened to about 3 px so a fine brush still
@@ -35,19 +38,28 @@ def _check_size(height: int, width: int) -> None:
         raise DrawingError(f"The image is {width}×{height} pixels; the largest accepted is {MAX_SIDE}×{MAX_SIDE}.")
 
 
+def _reduce_large(img: Image.Image) -> Image.Image:
+    """Box-reduce big canvases to about REDUCE_TO px first: every later pass gets k² times cheaper."""
+    factor = max(img.width, img.height) // REDUCE_TO
+    return img.reduce(factor) if factor >= 2 else img
+
+
 def _pil_to_ink(img: Image.Image) -> Image.Image:
     """Ink as an 8-bit image: high where there is ink. Paper may be white or transparent."""
     _check_size(img.height, img.width)
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        darkness = Image.eval(rgba.convert("L"), lambda v: 255 - v)
-        alpha = rgba.getchannel("A")
-        # Transparent pixels are paper whatever their colour: ink = darkness × alpha.
-        if alpha.getextrema()[0] < 255:
-            return Image.fromarray((np.asarray(darkness, np.uint16) * np.asarray(alpha) // 255).astype(np.uint8))
-        return darkness
-    gray = img.convert("L")
-    return _polarity_to_ink(gray)
+    if img.mode not in ("L", "RGB", "RGBA"):
+        has_alpha = img.mode in ("LA", "PA") or "transparency" in img.info
+        img = img.convert("RGBA" if has_alpha else "RGB")
+    small = _reduce_large(img)
+    if img.mode == "RGBA":
+        # A box average is 255 only if every pixel it covers is 255: checking the small copy suffices.
+        if small.getchannel("A").getextrema()[0] == 255:
+            return small.convert("L").point(INVERT_LUT)
+        # Transparent pixels are paper whatever their colour: ink = darkness × alpha, at full size.
+        darkness = np.asarray(img.convert("L").point(INVERT_LUT), np.uint16)
+        ink = Image.fromarray((darkness * np.asarray(img.getchannel("A")) // 255).astype(np.uint8))
+        return _reduce_large(ink)
+    return _polarity_to_ink(small.convert("L"))
 
 
 def _polarity_to_ink(gray: Image.Image) -> Image.Image:
@@ -55,7 +67,7 @@ def _polarity_to_ink(gray: Image.Image) -> Image.Image:
     a = np.asarray(gray)
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     if np.median(border) > 127:  # bright paper, dark ink
-        return Image.eval(gray, lambda v: 255 - v)
+        return gray.point(INVERT_LUT)
     return gray
 
 
@@ -144,7 +156,7 @@ def preprocess_drawing(drawing) -> np.ndarray:
     input cannot be read.
     """
     ink = _pil_to_ink(to_pil(drawing))
-    box = ink.point(lambda v: 255 if v >= INK_THRESHOLD else 0).getbbox()
+    box = ink.point(INK_MASK_LUT).getbbox()
     if box is None:
         raise DrawingError("Draw a digit first: the canvas is empty.")
     cropped = ink.crop(box)

@@ -1,0 +1,316 @@
+"""An append-only store of flagged drawings in Hugging Face `imagefolder` layout.
+
+    <root>/README.md                     dataset card (configs: flags, votes)
+    <root>/data/<shard>/metadata.jsonl   one shard per writer process: records, one JSON line each
+    <root>/data/<shard>/<id>.png         the raw canvas
+    <root>/data/<shard>/<id>-input.png   the 28×28 model input
+    <root>/votes/<shard>.jsonl           validation votes
+
+`datasets.load_dataset("imagefolder", data_dir=<root>/data)` loads it at any moment.
+
+Durability: image files are written to a temp name, fsynced and renamed; the metadata line
+is appended with one write and fsynced, under the store lock, before `append` returns. A
+crash can leave a temp file, an image without its line, or a partial last line; `FlagStore`
+repairs those in shards whose writer is gone (its lock file is free) when it opens.
+Several processes may write to one root: each holds an exclusive lock on its own shard.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+METADATA = "metadata.jsonl"
+SHARD_MAX_RECORDS = 10_000  # rotate so a Hub push never re-uploads one huge metadata file
+
+DATASET_CARD = """---
+license: cc-by-4.0
+task_categories:
+- image-classification
+pretty_name: DADC handwritten digits
+configs:
+- config_name: default
+  data_dir: data
+- config_name: votes
+  data_files: votes/*.jsonl
+---
+# Adversarially collected handwritten digits
+
+Digits drawn by people in a browser while trying to fool an MNIST model, with the label they
+gave, the model's prediction and probabilities, and whether it was fooled. Collected with
+dynamic adversarial data collection (DADC): the model is retrained on these round after round.
+
+- `drawing`: the raw canvas (PNG); `model_input`: the 28×28 image the model saw (white ink on black).
+- `label`: the digit the person says they drew; `prediction`, `probabilities`, `model_round`: the model's answer.
+- `fooled`: prediction ≠ label. The `votes` config holds other people's validation votes.
+"""
+
+
+class StoreError(RuntimeError):
+    """The store could not save; the message is meant for the person flagging."""
+
+
+@dataclass(frozen=True)
+class FlagRecord:
+    id: str
+    drawing_file_name: str
+    model_input_file_name: str
+    label: int
+    prediction: int
+    probabilities: list[float]
+    model_round: int
+    fooled: bool
+    created_at: str
+    session_hash: str
+    username: str  # "" when nobody is logged in: one type per column keeps shards loadable together
+    dedupe_key: str
+    shard: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Vote:
+    id: str
+    flag_id: str
+    verdict: str  # "correct" | "incorrect" | "junk"
+    corrected_label: int  # the right digit when verdict is "incorrect", else -1
+    reason: str  # why it is junk, else ""
+    session_hash: str
+    username: str
+    is_maintainer: bool
+    created_at: str
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def dedupe_key(session_hash: str, label: int, drawing_png: bytes) -> str:
+    """Same drawing, same label, same session → same key: a retry or double click stores once."""
+    return hashlib.sha256(f"{session_hash}\0{label}\0".encode() + hashlib.sha256(drawing_png).digest()).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _append_line_durably(path: Path, obj: dict) -> None:
+    """Append one JSON line with a single write; on failure cut the file back to where it was."""
+    line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(f"short write to {path}")
+            os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _read_complete_lines(path: Path, offset: int = 0) -> tuple[list[dict], int]:
+    """JSON objects from complete lines after `offset`; returns them and the new offset."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n") + 1  # a partial last line (being written, or torn by a crash) waits
+    rows = []
+    for raw in data[:end].splitlines():
+        try:
+            rows.append(json.loads(raw))
+        except json.JSONDecodeError:
+            log.warning("skipping a corrupt line in %s", path)
+    return rows, offset + end
+
+
+class FlagStore:
+    """The flagged-examples store: append records and votes, read them back, all process-safe.
+
+    Args:
+        root: the store folder (inside the state directory; what the Hub sync pushes).
+        lock_dir: where writer locks live (outside `root`, so they are never pushed).
+
+    >>> store = FlagStore(state_dir / "flags", state_dir / "locks")
+    >>> record, duplicate = store.append(fields, drawing_png, input_png)
+    """
+
+    def __init__(self, root: Path, lock_dir: Path):
+        self.root = Path(root)
+        self.data_dir = self.root / "data"
+        self.votes_dir = self.root / "votes"
+        self.lock_dir = Path(lock_dir)
+        self.lock = threading.Lock()  # shared with the Hub sync: no push sees a half-written record
+        for d in (self.data_dir, self.votes_dir, self.lock_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        card = self.root / "README.md"
+        if not card.exists():
+            _write_durably(card, DATASET_CARD.encode())
+        self._repair_abandoned_shards()
+        # State: everything read so far from every shard, and how far each file was read.
+        self.records: dict[str, FlagRecord] = {}
+        self.votes: list[Vote] = []
+        self._by_dedupe_key: dict[str, str] = {}
+        self._offsets: dict[Path, int] = {}
+        self._shard: str | None = None
+        self._shard_lock_fd: int | None = None
+        self._shard_count = 0
+        self.refresh()
+
+    # --- writer shard and crash repair ---
+
+    def _lock_path(self, shard: str) -> Path:
+        return self.lock_dir / f"{shard}.lock"
+
+    def _try_lock(self, shard: str) -> int | None:
+        fd = os.open(self._lock_path(shard), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            os.close(fd)
+            return None
+
+    def _repair_abandoned_shards(self) -> None:
+        for shard_dir in sorted(p for p in self.data_dir.iterdir() if p.is_dir()):
+            fd = self._try_lock(shard_dir.name)
+            if fd is None:
+                continue  # a live writer owns it
+            try:
+                self._repair_shard(shard_dir, self.votes_dir / f"{shard_dir.name}.jsonl")
+            finally:
+                os.close(fd)
+
+    def _repair_shard(self, shard_dir: Path, votes_file: Path) -> None:
+        for tmp in shard_dir.glob("*.tmp"):
+            tmp.unlink()
+        for jsonl in (shard_dir / METADATA, votes_file):
+            if jsonl.exists():
+                data = jsonl.read_bytes()
+                end = data.rfind(b"\n") + 1
+                if end != len(data):
+                    log.warning("repairing %s: dropping a torn last line", jsonl)
+                    _write_durably(jsonl, data[:end])
+        rows, _ = _read_complete_lines(shard_dir / METADATA)
+        referenced = {row[k] for row in rows for k in ("drawing_file_name", "model_input_file_name")}
+        for png in shard_dir.glob("*.png"):
+            if png.name not in referenced:  # written, never acknowledged: the crash came first
+                log.warning("repairing %s: removing unreferenced image %s", shard_dir.name, png.name)
+                png.unlink()
+
+    def _writer_shard(self) -> Path:
+        """This process's shard, created (and locked) on first write; rotated when full."""
+        if self._shard is None or self._shard_count >= SHARD_MAX_RECORDS:
+            if self._shard_lock_fd is not None:
+                os.close(self._shard_lock_fd)
+            shard = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+            self._shard_lock_fd = self._try_lock(shard)
+            (self.data_dir / shard).mkdir()
+            self._shard, self._shard_count = shard, 0
+        return self.data_dir / self._shard
+
+    def close(self) -> None:
+        if self._shard_lock_fd is not None:
+            os.close(self._shard_lock_fd)
+            self._shard_lock_fd = None
+
+    # --- reading ---
+
+    def refresh(self) -> None:
+        """Read whatever any writer (this process or another) appended since the last call."""
+        with self.lock:
+            for path in sorted(self.data_dir.glob(f"*/{METADATA}")):
+                rows, self._offsets[path] = _read_complete_lines(path, self._offsets.get(path, 0))
+                for row in rows:
+                    record = FlagRecord(**row, shard=path.parent.name)
+                    self.records.setdefault(record.id, record)
+                    self._by_dedupe_key.setdefault(record.dedupe_key, record.id)
+            for path in sorted(self.votes_dir.glob("*.jsonl")):
+                rows, self._offsets[path] = _read_complete_lines(path, self._offsets.get(path, 0))
+                self.votes.extend(Vote(**row) for row in rows)
+
+    # --- writing ---
+
+    def append(self, fields: dict, drawing_png: bytes, model_input_png: bytes) -> tuple[FlagRecord, bool]:
+        """Store one record durably; returns (record, duplicate). A duplicate stores nothing new.
+
+        `fields` holds label, prediction, probabilities, model_round, fooled, session_hash, username.
+        Raises StoreError when the store cannot be written (read-only, full disk, ...).
+        """
+        key = dedupe_key(fields["session_hash"], fields["label"], drawing_png)
+        self.refresh()
+        with self.lock:
+            if key in self._by_dedupe_key:
+                return self.records[self._by_dedupe_key[key]], True
+            record_id = uuid.uuid4().hex
+            try:
+                shard_dir = self._writer_shard()
+                record = FlagRecord(
+                    id=record_id,
+                    drawing_file_name=f"{record_id}.png",
+                    model_input_file_name=f"{record_id}-input.png",
+                    created_at=utc_now(),
+                    dedupe_key=key,
+                    shard=shard_dir.name,
+                    **fields,
+                )
+                _write_durably(shard_dir / record.drawing_file_name, drawing_png)
+                _write_durably(shard_dir / record.model_input_file_name, model_input_png)
+                _fsync_dir(shard_dir)
+                row = {k: v for k, v in asdict(record).items() if k != "shard"}
+                _append_line_durably(shard_dir / METADATA, row)
+            except OSError as e:
+                for name in (f"{record_id}.png", f"{record_id}-input.png"):
+                    (self.data_dir / (self._shard or "") / name).unlink(missing_ok=True)
+                raise StoreError(f"Could not save your drawing: {e.strerror or e}. Predictions still work.") from e
+            self._shard_count += 1
+            self.records[record.id] = record
+            self._by_dedupe_key[key] = record.id
+            self._offsets[shard_dir / METADATA] = (shard_dir / METADATA).stat().st_size
+            return record, False
+
+    def add_vote(self, vote_fields: dict) -> Vote:
+        """Store one validation vote durably."""
+        with self.lock:
+            vote = Vote(id=uuid.uuid4().hex, created_at=utc_now(), **vote_fields)
+            try:
+                shard_dir = self._writer_shard()
+                path = self.votes_dir / f"{shard_dir.name}.jsonl"
+                _append_line_durably(path, asdict(vote))
+            except OSError as e:
+                raise StoreError(f"Could not save your vote: {e.strerror or e}.") from e
+            self.votes.append(vote)
+            self._offsets[path] = path.stat().st_size
+            return vote

@@ -1,0 +1,106 @@
+"""Validation by other people (as in Dynabench): pure functions over records and votes.
+
+An example is *verified* when `votes_required` votes agree on a verdict, or when a
+maintainer has voted (a maintainer decides alone). `votes_required = 0` turns validation
+off: every example counts as verified with the label its author gave.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from flagging.store import FlagRecord, Vote
+
+VERDICTS = ("correct", "incorrect", "junk")
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str | None  # None: not decided yet
+    label: int | None  # the agreed label: the author's if "correct", the voters' if "incorrect"
+
+
+def votes_by_flag(votes: list[Vote]) -> dict[str, list[Vote]]:
+    grouped = defaultdict(list)
+    for vote in votes:
+        grouped[vote.flag_id].append(vote)
+    return grouped
+
+
+def decide(record: FlagRecord, votes: list[Vote], votes_required: int) -> Decision:
+    """The verdict on one example given its votes."""
+    if votes_required == 0:
+        return Decision("correct", record.label)
+    maintainer_votes = [v for v in votes if v.is_maintainer]
+    if maintainer_votes:
+        return _as_decision(record, maintainer_votes[-1].verdict, [maintainer_votes[-1]])
+    # "incorrect" votes only agree when they also agree on the right digit.
+    keys = Counter((v.verdict, v.corrected_label if v.verdict == "incorrect" else -1) for v in votes)
+    for (verdict, corrected), count in keys.most_common():
+        if count >= votes_required:
+            return _as_decision(record, verdict, [v for v in votes if v.verdict == verdict])
+    return Decision(None, None)
+
+
+def _as_decision(record: FlagRecord, verdict: str, votes: list[Vote]) -> Decision:
+    if verdict == "correct":
+        return Decision(verdict, record.label)
+    if verdict == "incorrect":
+        return Decision(verdict, votes[-1].corrected_label)
+    return Decision(verdict, None)
+
+
+def verified_examples(records: list[FlagRecord], votes: list[Vote], votes_required: int) -> list[tuple[FlagRecord, int]]:
+    """(record, agreed label) for every example fit for training: verified, not junk."""
+    grouped = votes_by_flag(votes)
+    out = []
+    for record in records:
+        decision = decide(record, grouped.get(record.id, []), votes_required)
+        if decision.label is not None:
+            out.append((record, decision.label))
+    return out
+
+
+def next_to_validate(
+    records: list[FlagRecord], votes: list[Vote], votes_required: int, session_hash: str, username: str, rng: random.Random | None = None
+) -> FlagRecord | None:
+    """A fooling example by someone else, still undecided, that this person has not voted on."""
+    grouped = votes_by_flag(votes)
+    candidates = [
+        r
+        for r in records
+        if r.fooled
+        and r.session_hash != session_hash
+        and not (username and r.username == username)
+        and not any(v.session_hash == session_hash or (username and v.username == username) for v in grouped.get(r.id, []))
+        and decide(r, grouped.get(r.id, []), votes_required).verdict is None
+    ]
+    if not candidates:
+        return None
+    return (rng or random).choice(candidates)
+
+
+def round_counts(records: list[FlagRecord], votes: list[Vote], votes_required: int) -> dict[int, dict]:
+    """Per model round: collected, fooled, verified-fooled, and the model error rates."""
+    grouped = votes_by_flag(votes)
+    counts: dict[int, Counter] = defaultdict(Counter)
+    for r in records:
+        c = counts[r.model_round]
+        c["collected"] += 1
+        c["fooled"] += r.fooled
+        decision = decide(r, grouped.get(r.id, []), votes_required)
+        if decision.label is not None:
+            c["verified"] += 1
+            c["verified_fooled"] += decision.label != r.prediction
+    table = {}
+    for round_, c in sorted(counts.items()):
+        table[round_] = {
+            "collected": c["collected"],
+            "fooled": c["fooled"],
+            "verified_fooled": c["verified_fooled"],
+            "model_error_rate": round(c["fooled"] / c["collected"], 4),
+            "verified_model_error_rate": round(c["verified_fooled"] / c["verified"], 4) if c["verified"] else None,
+        }
+    return table
