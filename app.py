@@ -11,7 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
+import signal
 import sys
+import warnings
+from dataclasses import dataclass, field
 from functools import partial
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -21,11 +25,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from data.state_dir import resolve_state_dir  # noqa: E402
+from flagging.callback import DIGITS, DatasetFlagger, FlagInputError  # noqa: E402
+from flagging.hub_sync import HubSync  # noqa: E402
+from flagging.store import FlagStore, StoreError  # noqa: E402
+from flagging.validation import next_to_validate, round_counts  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel  # noqa: E402
-from model.preprocess import DrawingError  # noqa: E402
+from model.preprocess import MAX_SIDE, DrawingError  # noqa: E402
 
 log = logging.getLogger("dadc.app")
 
@@ -50,28 +59,133 @@ CSS = """
 """
 
 
-def label_for_drawing(live: LiveModel, drawing) -> dict[str, float]:
+MAX_UPLOAD = "2mb"  # a 400×400 canvas PNG is ~10 kB; anything near this limit is not a drawing
+
+
+@dataclass
+class Services:
+    """Everything the UI calls into; built once in `main` (or by a test)."""
+
+    live: LiveModel
+    store: FlagStore | None  # None when the state directory cannot be written
+    flagger: DatasetFlagger | None
+    votes_required: int = 0  # k: agreeing votes that verify an example; 0 turns validation off
+    maintainers: frozenset[str] = field(default_factory=frozenset)
+    store_problem: str = ""
+
+
+# --- handlers: translate between the UI and the packages; user errors become gr.Error ---
+
+
+def user_error(message: str) -> gr.Error:
+    return gr.Error(message, print_exception=False)
+
+
+def label_for_drawing(services: Services, drawing) -> dict[str, float]:
     """Top-3 classes for the Predict button and the API: a blank canvas is an error the person sees."""
     try:
-        return live.predict(drawing).top(3)
+        return services.live.predict(drawing).top(3)
     except DrawingError as e:
-        raise gr.Error(str(e), print_exception=False) from None
+        raise user_error(str(e)) from None
 
 
-def label_while_drawing(live: LiveModel, drawing) -> dict | None:
+def label_while_drawing(services: Services, drawing) -> dict | None:
     """Live updates as strokes finish: an empty canvas (e.g. after Clear) just clears the label."""
     try:
-        return live.predict(drawing).top(3)
+        return services.live.predict(drawing).top(3)
     except DrawingError:
         return None
 
 
-def build_demo(live: LiveModel) -> gr.Blocks:
+def flag_drawing(services: Services, drawing, label, request: gr.Request) -> str:
+    """Store the drawing with the digit its author meant; the server predicts again itself."""
+    if services.flagger is None:
+        raise user_error(f"Flagging is unavailable: {services.store_problem}. Predictions still work.")
+    try:
+        outcome = services.flagger.flag_drawing(drawing, label, session_hash=request.session_hash or "", username=request.username or "")
+    except (DrawingError, FlagInputError, StoreError) as e:
+        raise user_error(str(e)) from None
+    return outcome.message
+
+
+def clear_drawing():
+    return None, None, ""
+
+
+def model_description(services: Services) -> str:
+    metadata = services.live.metadata
+    acc = metadata.get("metrics", {}).get("mnist_test_accuracy")
+    acc_text = f", MNIST test accuracy {acc:.2%}" if acc is not None else ""
+    return f"Model: round {metadata.get('round', '?')}{acc_text}."
+
+
+def round_table(services: Services) -> list[list]:
+    if services.store is None:
+        return []
+    services.store.refresh()
+    counts = round_counts(list(services.store.records.values()), list(services.store.votes), services.votes_required)
+    return [[r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"]] for r, c in counts.items()]
+
+
+def next_example(services: Services, request: gr.Request):
+    """(image, question, flag id, status) of the next example this person can validate."""
+    store = services.store
+    if store is None:
+        return None, "", "", f"Validation is unavailable: {services.store_problem}."
+    store.refresh()
+    record = next_to_validate(
+        list(store.records.values()), list(store.votes), max(services.votes_required, 1), request.session_hash or "", request.username or "", random.Random()
+    )
+    if record is None:
+        return None, "### Nothing to validate right now", "", "Come back when other people have fooled the model."
+    image = Image.open(store.data_dir / record.shard / record.drawing_file_name)
+    return image, f"### Is this a {record.label}?", record.id, ""
+
+
+def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str, request: gr.Request):
+    store = services.store
+    if store is None or not flag_id or flag_id not in store.records:
+        raise user_error("There is no example to vote on: press Next example.")
+    record = store.records[flag_id]
+    if record.session_hash == (request.session_hash or "") or (request.username and record.username == request.username):
+        raise user_error("You cannot validate your own example.")
+    corrected_label = -1
+    if verdict == "incorrect":
+        if corrected in (None, ""):
+            raise user_error("Pick the digit it really is, then press Incorrect.")
+        corrected_label = int(corrected)
+        if corrected_label == record.label:
+            raise user_error(f"You picked {corrected_label}, the label it already has: press Correct instead.")
+    reason = (reason or "").strip()
+    if verdict == "junk" and not reason:
+        raise user_error("Say briefly why it is junk (e.g. 'not a digit', 'scribble').")
+    try:
+        store.add_vote(
+            {
+                "flag_id": flag_id,
+                "verdict": verdict,
+                "corrected_label": corrected_label,
+                "reason": reason[:200],
+                "session_hash": request.session_hash or "",
+                "username": request.username or "",
+                "is_maintainer": bool(request.username) and request.username in services.maintainers,
+            }
+        )
+    except StoreError as e:
+        raise user_error(str(e)) from None
+    image, question, next_id, status = next_example(services, request)
+    return image, question, next_id, status or "Thanks, vote saved.", None, ""
+
+
+# --- the UI ---
+
+
+def build_demo(services: Services) -> gr.Blocks:
     with gr.Blocks(title="Fool the digit model") as demo:
         gr.Markdown(
             "# Fool the digit model\n"
             "Draw a digit from 0 to 9. The model's guess updates as you draw. "
-            "Can you draw one that a person reads easily but the model gets wrong?"
+            "Can you draw one that a person reads easily but the model gets wrong? Flag it!"
         )
         with gr.Tabs():
             with gr.Tab("Fool the model"):
@@ -93,40 +207,81 @@ def build_demo(live: LiveModel) -> gr.Blocks:
                             clear_button = gr.Button("Clear")
                     with gr.Column():
                         label_output = gr.Label(num_top_classes=3, label="Model's guess", elem_id="guess")
-                        model_info = gr.Markdown(model_description(live.metadata))
+                        digit_input = gr.Radio(DIGITS, label="Which digit did you draw?", elem_id="digit")
+                        flag_button = gr.Button("Flag", variant="secondary", elem_id="flag")
+                        flag_output = gr.Markdown(elem_id="flag-result")
+                        model_info = gr.Markdown(model_description(services))
+            with gr.Tab("Validate", elem_id="validate-tab") as validate_tab:
+                gr.Markdown(
+                    "Check drawings other people say fooled the model. "
+                    + ("Validation is off here (votes required: 0): votes are kept but every example counts." if services.votes_required == 0 else f"An example is verified when {services.votes_required} votes agree.")
+                )
+                with gr.Row():
+                    with gr.Column():
+                        example_image = gr.Image(label="Someone's drawing", interactive=False, height=300, elem_id="example")
+                    with gr.Column():
+                        example_question = gr.Markdown(elem_id="question")
+                        example_id = gr.Textbox(visible=False)
+                        with gr.Row():
+                            correct_button = gr.Button("Correct", variant="primary")
+                            incorrect_button = gr.Button("Incorrect")
+                            junk_button = gr.Button("Junk")
+                        corrected_input = gr.Dropdown(DIGITS, label="If incorrect: what digit is it?", value=None)
+                        reason_input = gr.Textbox(label="If junk: why?", max_length=200)
+                        next_button = gr.Button("Next example")
+                        vote_status = gr.Markdown(elem_id="vote-status")
+            with gr.Tab("Rounds") as rounds_tab:
+                rounds_table = gr.Dataframe(
+                    headers=["round", "collected", "fooled", "verified fooled", "model error rate", "verified model error rate"],
+                    value=partial(round_table, services),
+                    interactive=False,
+                )
         # API-only endpoint: `Client(url).predict(handle_file("digit.png"), api_name="/predict")`.
         api_image = gr.Image(type="pil", image_mode=None, visible=False)  # keep alpha: preprocessing reads it
         api_label = gr.Label(num_top_classes=3, visible=False)
 
-        # --- events ---
+        # --- events (handlers that need the request are wrapped: Gradio injects gr.Request by type hint) ---
+        def on_flag(drawing, label, request: gr.Request):
+            return flag_drawing(services, drawing, label, request)
+
+        def on_next_example(request: gr.Request):
+            return next_example(services, request)
+
+        def on_vote(verdict):
+            def handler(flag_id, corrected, reason, request: gr.Request):
+                return vote(services, verdict, flag_id, corrected, reason, request)
+
+            return handler
+
         drawing_input.change(
-            partial(label_while_drawing, live),
+            partial(label_while_drawing, services),
             inputs=drawing_input,
             outputs=label_output,
             api_visibility="private",
             show_progress="hidden",
             trigger_mode="always_last",
         )
-        predict_button.click(partial(label_for_drawing, live), inputs=drawing_input, outputs=label_output, api_name="predict_drawing")
-        clear_button.click(clear_drawing, outputs=[drawing_input, label_output], api_visibility="private").then(None, js=SELECT_BRUSH_JS)
-        api_image.change(partial(label_for_drawing, live), inputs=api_image, outputs=api_label, api_name="predict")
+        predict_button.click(partial(label_for_drawing, services), inputs=drawing_input, outputs=label_output, api_name="predict_drawing")
+        clear_button.click(clear_drawing, outputs=[drawing_input, label_output, flag_output], api_visibility="private").then(None, js=SELECT_BRUSH_JS)
+        flag_button.click(on_flag, inputs=[drawing_input, digit_input], outputs=flag_output, api_name="flag", concurrency_limit=None)
+        api_image.change(partial(label_for_drawing, services), inputs=api_image, outputs=api_label, api_name="predict")
+
+        example_outputs = [example_image, example_question, example_id, vote_status]
+        vote_outputs = example_outputs + [corrected_input, reason_input]
+        validate_tab.select(on_next_example, outputs=example_outputs, api_visibility="private")
+        next_button.click(on_next_example, outputs=example_outputs, api_name="next_example")
+        vote_inputs = [example_id, corrected_input, reason_input]
+        correct_button.click(on_vote("correct"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_correct")
+        incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect")
+        junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk")
+        rounds_tab.select(partial(round_table, services), outputs=rounds_table, api_visibility="private")
+
         demo.load(None, js=SELECT_BRUSH_JS)
-        demo.load(partial(model_description_for, live), outputs=model_info, api_visibility="private")
+        demo.load(partial(model_description, services), outputs=model_info, api_visibility="private")
     return demo
 
 
-def clear_drawing():
-    return None, None
-
-
-def model_description_for(live: LiveModel) -> str:
-    return model_description(live.metadata)
-
-
-def model_description(metadata: dict) -> str:
-    acc = metadata.get("metrics", {}).get("mnist_test_accuracy")
-    acc_text = f", MNIST test accuracy {acc:.2%}" if acc is not None else ""
-    return f"Model: round {metadata.get('round', '?')}{acc_text}."
+# --- start-up ---
 
 
 def load_or_train_round0(state_dir) -> LiveModel:
@@ -135,22 +290,72 @@ def load_or_train_round0(state_dir) -> LiveModel:
     return LiveModel(*load_checkpoint(ensure_round0(state_dir)))
 
 
+def open_store(state_dir) -> tuple[FlagStore | None, str]:
+    try:
+        return FlagStore(state_dir / "flags", state_dir / "locks"), ""
+    except OSError as e:
+        log.error("flag store unavailable: %s", e)
+        return None, f"the state directory cannot be written ({e.strerror or e})"
+
+
+def start_hub_sync(args, store: FlagStore | None) -> HubSync | None:
+    token = os.environ.get("HF_TOKEN", "")
+    if not args.hub_dataset:
+        return None
+    if not token:
+        log.warning("--hub-dataset is set but HF_TOKEN is not: not pushing to the Hub")
+        return None
+    if store is None:
+        log.warning("the flag store is unavailable: not pushing to the Hub")
+        return None
+    sync = HubSync(store.root, args.hub_dataset, token, store.lock, every_minutes=args.push_every_minutes, endpoint=args.hub_endpoint)
+    sync.start()
+    return sync
+
+
 def parse_args(argv=None) -> argparse.Namespace:
+    env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default=os.environ.get("DADC_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1, env DADC_HOST)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("DADC_PORT", "7860")), help="port (default 7860, env DADC_PORT)")
+    p.add_argument("--host", default=env("DADC_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1, env DADC_HOST)")
+    p.add_argument("--port", type=int, default=int(env("DADC_PORT", "7860")), help="port (default 7860, env DADC_PORT)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
-    return p.parse_args(argv)
+    p.add_argument("--retrain-threshold", type=int, default=int(env("DADC_RETRAIN_THRESHOLD", "10")), help="fooling examples per round before retraining (default 10)")
+    p.add_argument("--validation-votes", type=int, default=int(env("DADC_VALIDATION_VOTES", "0")), help="agreeing votes that verify an example; 0 = validation off (default 0)")
+    p.add_argument("--maintainers", default=env("DADC_MAINTAINERS", ""), help="comma-separated usernames whose vote decides alone (default none)")
+    p.add_argument("--hub-dataset", default=env("DADC_HUB_DATASET", ""), help="dataset repo 'namespace/name' to push flags to; needs HF_TOKEN in the environment (default off)")
+    p.add_argument("--push-every-minutes", type=float, default=float(env("DADC_PUSH_EVERY_MINUTES", "5")), help="Hub push interval (default 5)")
+    p.add_argument("--hub-endpoint", default=env("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
+    args = p.parse_args(argv)
+    if args.retrain_threshold < 1:
+        p.error(f"--retrain-threshold must be at least 1, not {args.retrain_threshold}")
+    if args.validation_votes < 0:
+        p.error(f"--validation-votes must be 0 or more, not {args.validation_votes}")
+    return args
 
 
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
     torch.set_num_threads(1)  # one 28×28 forward pass gains nothing from more threads; requests run in parallel
+    # Refuse decompression bombs before they are decoded: twice MAX_SIDE² pixels raises in PIL.
+    Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
     state_dir = resolve_state_dir(args.state_dir)
     live = load_or_train_round0(state_dir)
-    demo = build_demo(live)
-    demo.queue(default_concurrency_limit=8).launch(server_name=args.host, server_port=args.port, css=CSS, show_error=True)
+    store, problem = open_store(state_dir)
+    flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
+    maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem)
+    sync = start_hub_sync(args, store)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the final Hub push on `kill`
+    demo = build_demo(services)
+    try:
+        demo.queue(default_concurrency_limit=8).launch(server_name=args.host, server_port=args.port, css=CSS, show_error=True, max_file_size=MAX_UPLOAD)
+    finally:
+        if sync is not None:
+            sync.stop()
+        if store is not None:
+            store.close()
 
 
 if __name__ == "__main__":

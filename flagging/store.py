@@ -17,6 +17,7 @@ Several processes may write to one root: each holds an exclusive lock on its own
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -116,7 +117,8 @@ def _write_durably(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -293,7 +295,8 @@ class FlagStore:
                 _append_line_durably(shard_dir / METADATA, row)
             except OSError as e:
                 for name in (f"{record_id}.png", f"{record_id}-input.png"):
-                    (self.data_dir / (self._shard or "") / name).unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):  # best effort: a read-only disk has nothing to undo
+                        (self.data_dir / (self._shard or "") / name).unlink(missing_ok=True)
                 raise StoreError(f"Could not save your drawing: {e.strerror or e}. Predictions still work.") from e
             self._shard_count += 1
             self.records[record.id] = record

@@ -92,7 +92,6 @@ def round_counts(records: list[FlagRecord], votes: list[Vote], votes_required: i
         c["fooled"] += r.fooled
         decision = decide(r, grouped.get(r.id, []), votes_required)
         if decision.label is not None:
-            c["verified"] += 1
             c["verified_fooled"] += decision.label != r.prediction
     table = {}
     for round_, c in sorted(counts.items()):
@@ -101,6 +100,7 @@ def round_counts(records: list[FlagRecord], votes: list[Vote], votes_required: i
             "fooled": c["fooled"],
             "verified_fooled": c["verified_fooled"],
             "model_error_rate": round(c["fooled"] / c["collected"], 4),
-            "verified_model_error_rate": round(c["verified_fooled"] / c["verified"], 4) if c["verified"] else None,
+            # As Dynabench's vMER: verified fooling examples over everything collected.
+            "verified_model_error_rate": round(c["verified_fooled"] / c["collected"], 4),
         }
     return table

@@ -1,0 +1,154 @@
+"""The flag store on real files: durable, exactly-once, crash-repaired, always loadable with `datasets`."""
+
+import contextlib
+import io
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from flagging.dataset import load_flags
+from flagging.store import FlagStore, StoreError
+
+
+def png(seed: int, size=(40, 40)) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (*size, 4), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def fields(label=3, prediction=5, session="s1", username=""):
+    return {
+        "label": label,
+        "prediction": prediction,
+        "probabilities": [0.1] * 10,
+        "model_round": 0,
+        "fooled": label != prediction,
+        "session_hash": session,
+        "username": username,
+    }
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    yield s
+    s.close()
+
+
+def test_records_load_with_datasets_with_every_column(store):
+    record, duplicate = store.append(fields(), png(1), png(2, (28, 28)))
+    store.append(fields(label=5, username="ana"), png(3), png(4, (28, 28)))
+    assert not duplicate
+    ds = load_flags(store.root)
+    assert len(ds) == 2
+    assert {"id", "drawing", "model_input", "label", "prediction", "probabilities", "model_round", "fooled", "created_at", "session_hash", "username"} <= set(ds.column_names)
+    row = next(r for r in ds if r["id"] == record.id)
+    assert row["model_input"].size == (28, 28) and row["drawing"].size == (40, 40)
+    assert row["label"] == 3 and row["prediction"] == 5 and row["fooled"] is True
+    assert sorted(ds["username"]) == ["", "ana"]
+
+
+def test_the_same_flag_twice_is_stored_once(store):
+    first, dup1 = store.append(fields(), png(1), png(2))
+    again, dup2 = store.append(fields(), png(1), png(2))  # a retry / double click
+    assert (dup1, dup2) == (False, True) and again.id == first.id
+    _, other_label = store.append(fields(label=4), png(1), png(2))
+    _, other_session = store.append(fields(session="s2"), png(1), png(2))
+    assert not other_label and not other_session
+    assert len(load_flags(store.root)) == 3
+
+
+def test_a_reopened_store_still_knows_its_duplicates(tmp_path, store):
+    store.append(fields(), png(1), png(2))
+    store.close()
+    reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    _, duplicate = reopened.append(fields(), png(1), png(2))
+    assert duplicate and len(reopened.records) == 1
+
+
+def test_votes_are_durable(tmp_path, store):
+    record, _ = store.append(fields(), png(1), png(2))
+    store.add_vote({"flag_id": record.id, "verdict": "junk", "corrected_label": -1, "reason": "scribble", "session_hash": "s9", "username": "", "is_maintainer": False})
+    store.close()
+    reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    assert [(v.flag_id, v.verdict, v.reason) for v in reopened.votes] == [(record.id, "junk", "scribble")]
+
+
+def test_crash_leftovers_of_a_dead_writer_are_repaired_on_open(tmp_path, store):
+    kept, _ = store.append(fields(), png(1), png(2))
+    shard = store.data_dir / kept.shard
+    store.close()  # the writer is gone; now fake what a crash mid-write leaves behind
+    with open(shard / "metadata.jsonl", "ab") as f:
+        f.write(b'{"id": "torn", "drawing_file_na')
+    (shard / "abc.png.tmp").write_bytes(b"half an image")
+    (shard / "orphan.png").write_bytes(png(9))
+    with pytest.raises(Exception):
+        load_flags(tmp_path / "flags")  # this is what would break loading...
+    reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    ds = load_flags(reopened.root)  # ...and the next start repairs it
+    assert ds["id"] == [kept.id]
+    assert sorted(p.name for p in shard.iterdir()) == sorted([kept.drawing_file_name, kept.model_input_file_name, "metadata.jsonl"])
+
+
+def test_a_live_writers_shard_is_left_alone(tmp_path, store):
+    record, _ = store.append(fields(), png(1), png(2))
+    shard = store.data_dir / record.shard
+    (shard / "in-flight.png.tmp").write_bytes(b"being written")
+    other = FlagStore(tmp_path / "flags", tmp_path / "locks")  # a second process opening the store
+    assert (shard / "in-flight.png.tmp").exists()
+    assert record.id in other.records
+    other.close()
+
+
+def test_two_writers_share_one_store_and_see_each_other(tmp_path, store):
+    other = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    a, _ = store.append(fields(session="a"), png(1), png(2))
+    b, _ = other.append(fields(session="b"), png(3), png(4))
+    assert a.shard != b.shard
+    store.refresh()
+    assert {a.id, b.id} <= set(store.records)
+    assert sorted(load_flags(store.root)["id"]) == sorted([a.id, b.id])
+    other.close()
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size="64k"):
+    path.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_full_disk_saves_nothing_half_and_keeps_what_was_saved(tmp_path):
+    with small_tmpfs(tmp_path / "state", "96k") as state:
+        store = FlagStore(state / "flags", tmp_path / "locks")
+        saved = []
+        with pytest.raises(StoreError, match="Could not save your drawing"):
+            for i in range(100):  # ~5 kB per record: the disk fills within a few
+                saved.append(store.append(fields(session=f"s{i}"), png(i, (32, 32)), png(1000 + i, (28, 28)))[0])
+        assert 0 < len(saved) < 100
+        shard = store.data_dir / saved[0].shard
+        names = {p.name for p in shard.iterdir()}
+        expected = {n for r in saved for n in (r.drawing_file_name, r.model_input_file_name)} | {"metadata.jsonl"}
+        assert names == expected  # no temp file, no image of the failed record
+        store.close()
+        assert sorted(load_flags(state / "flags")["id"]) == sorted(r.id for r in saved)
+
+
+def test_a_read_only_store_refuses_with_a_message(tmp_path):
+    with small_tmpfs(tmp_path / "state", "1m") as state:
+        store = FlagStore(state / "flags", tmp_path / "locks")
+        kept, _ = store.append(fields(), png(1), png(2))
+        subprocess.run(["mount", "-o", "remount,ro", str(state)], check=True)
+        with pytest.raises(StoreError, match="Read-only file system"):
+            store.append(fields(session="s2"), png(3), png(4))
+        assert [r.id for r in store.records.values()] == [kept.id]
+        store.close()

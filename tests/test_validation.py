@@ -1,0 +1,59 @@
+"""Validation rules: k agreeing votes verify, a maintainer decides alone, k = 0 means off."""
+
+import random
+
+from flagging.store import FlagRecord, Vote
+from flagging.validation import decide, next_to_validate, round_counts, verified_examples
+
+
+def record(id, label=3, prediction=5, session="author", username="", model_round=0):
+    return FlagRecord(id, f"{id}.png", f"{id}-input.png", label, prediction, [0.1] * 10, model_round, label != prediction, "t", session, username, f"key-{id}")
+
+
+def vote(flag_id, verdict, corrected=-1, session="v1", username="", maintainer=False):
+    return Vote(f"v-{flag_id}-{session}", flag_id, verdict, corrected, "", session, username, maintainer, "t")
+
+
+def test_validation_off_accepts_every_example_with_its_label():
+    assert decide(record("a"), [], votes_required=0).label == 3
+
+
+def test_k_agreeing_votes_verify():
+    r = record("a")
+    one = [vote("a", "correct", session="v1")]
+    assert decide(r, one, 2).verdict is None
+    two = one + [vote("a", "correct", session="v2")]
+    assert decide(r, two, 2).verdict == "correct" and decide(r, two, 2).label == 3
+
+
+def test_incorrect_votes_agree_only_on_the_same_digit():
+    r = record("a")
+    split = [vote("a", "incorrect", 8, session="v1"), vote("a", "incorrect", 9, session="v2")]
+    assert decide(r, split, 2).verdict is None
+    agreed = split + [vote("a", "incorrect", 8, session="v3")]
+    assert decide(r, agreed, 2).label == 8
+
+
+def test_a_maintainer_decides_alone():
+    r = record("a")
+    votes = [vote("a", "correct", session="v1"), vote("a", "correct", session="v2"), vote("a", "junk", session="m", username="boss", maintainer=True)]
+    d = decide(r, votes, 2)
+    assert d.verdict == "junk" and d.label is None
+
+
+def test_people_never_validate_their_own_examples_or_vote_twice():
+    records = [record("mine", session="me"), record("theirs", session="other"), record("right", label=5, prediction=5, session="other")]
+    rng = random.Random(0)
+    assert next_to_validate(records, [], 1, "me", "", rng).id == "theirs"  # not mine, not a non-fooling one
+    assert next_to_validate(records, [vote("theirs", "correct", session="me")], 2, "me", "", rng) is None
+    by_name = [record("x", session="laptop", username="ana")]
+    assert next_to_validate(by_name, [], 1, "phone", "ana", rng) is None  # same person, another device
+
+
+def test_round_counts_and_error_rates():
+    records = [record("a"), record("b"), record("c", label=5, prediction=5), record("d", model_round=1)]
+    votes = [vote("a", "correct"), vote("b", "junk")]
+    counts = round_counts(records, votes, 1)
+    assert counts[0] == {"collected": 3, "fooled": 2, "verified_fooled": 1, "model_error_rate": 0.6667, "verified_model_error_rate": 0.3333}
+    assert counts[1]["verified_fooled"] == 0 and counts[1]["verified_model_error_rate"] == 0.0
+    assert [r.id for r, _ in verified_examples(records, votes, 1)] == ["a"]
