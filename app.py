@@ -237,7 +237,8 @@ def build_demo(services: Services) -> gr.Blocks:
                     interactive=False,
                 )
         # API-only endpoint: `Client(url).predict(handle_file("digit.png"), api_name="/predict")`.
-        api_image = gr.Image(type="pil", image_mode=None, visible=False)  # keep alpha: preprocessing reads it
+        # filepath + image_mode=None: Gradio only opens the header; preprocessing decodes (alpha kept, size checked first).
+        api_image = gr.Image(type="filepath", image_mode=None, visible=False)
         api_label = gr.Label(num_top_classes=3, visible=False)
 
         # --- events (handlers that need the request are wrapped: Gradio injects gr.Request by type hint) ---

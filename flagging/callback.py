@@ -35,14 +35,15 @@ class FlagOutcome:
     @property
     def message(self) -> str:
         r = self.record
+        receipt = f"(saved as `{r.id[:8]}`)"
         if self.duplicate:
-            return "Already saved: this exact drawing with this label is in the dataset."
+            return f"Already saved: this exact drawing with this label is in the dataset {receipt}."
         if r.fooled:
             return (
                 f"**You fooled the model!** It said {r.prediction}, you drew {r.label}. "
-                f"{min(self.fooled_this_round, self.retrain_threshold)} of {self.retrain_threshold} toward the next retraining round."
+                f"{min(self.fooled_this_round, self.retrain_threshold)} of {self.retrain_threshold} toward the next retraining round {receipt}."
             )
-        return f"The model got it right (it said {r.prediction}): try something harder."
+        return f"The model got it right (it said {r.prediction}): try something harder {receipt}."
 
 
 def parse_label(label) -> int:

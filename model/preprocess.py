@@ -9,6 +9,8 @@ Sketchpad's dict, an RGBA / RGB / grayscale numpy array, a PIL image, or an MNIS
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PIL import Image, ImageFilter
 
@@ -106,9 +108,25 @@ def _stack_layers(layers) -> Image.Image:
     return base
 
 
+def _open_image_file(path) -> Image.Image:
+    """Open an image file with clear errors; the size is checked from the header, before decoding."""
+    try:
+        img = Image.open(path)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DrawingError(f"The drawing is not a readable image ({type(e).__name__}).") from None
+    _check_size(img.height, img.width)
+    try:
+        img.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise DrawingError(f"The image file is damaged and cannot be read ({e}).") from None
+    return img
+
+
 def to_pil(drawing) -> Image.Image:
     if isinstance(drawing, dict):
         return _sketchpad_to_pil(drawing)
+    if isinstance(drawing, (str, os.PathLike)):
+        return _open_image_file(drawing)
     if isinstance(drawing, Image.Image):
         return drawing
     if isinstance(drawing, np.ndarray):

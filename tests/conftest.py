@@ -35,3 +35,13 @@ def app_url(state_dir, round0):
 
     with running_app(state_dir) as url:
         yield url
+
+
+@pytest.fixture()
+def fresh_state(tmp_path, state_dir, round0):
+    """An empty state directory holding only a copy of the round-0 model: one per test."""
+    import shutil
+
+    fresh = tmp_path / "state"
+    shutil.copytree(state_dir / "checkpoints" / "round-0", fresh / "checkpoints" / "round-0")
+    return fresh

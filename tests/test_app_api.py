@@ -44,3 +44,17 @@ def test_a_file_that_is_not_an_image_is_refused(client, tmp_path):
     ok = client.predict(handle_file(save_png(draw_digit(2), tmp_path / "d.png")), api_name="/predict")
     assert ok["label"] == "2"
 
+
+
+def test_predict_refuses_huge_and_damaged_images_with_a_clear_message(client, tmp_path):
+    huge = tmp_path / "huge.png"
+    Image.new("L", (10_000, 10_000), 255).save(huge)
+    with pytest.raises(Exception, match="Image size \\(100000000 pixels\\) exceeds limit"):
+        client.predict(handle_file(str(huge)), api_name="/predict")
+    damaged = tmp_path / "damaged.png"
+    Image.fromarray(draw_digit(4)).save(damaged)
+    damaged.write_bytes(damaged.read_bytes()[:2000])  # truncated download
+    with pytest.raises(Exception, match="damaged and cannot be read"):
+        client.predict(handle_file(str(damaged)), api_name="/predict")
+    ok = client.predict(handle_file(save_png(draw_digit(2), tmp_path / "d.png")), api_name="/predict")
+    assert ok["label"] == "2"

@@ -1,0 +1,93 @@
+"""Flagging through the real server and the real gradio_client: records land in the store,
+bad input stores nothing and the server keeps serving."""
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from flagging.dataset import load_flags
+from tests.app_process import running_app
+from tests.digit_strokes import draw_digit
+from tests.flag_clients import distinct_drawing, flag, receipt, sketchpad_payload
+
+
+@pytest.fixture()
+def app(fresh_state):
+    with running_app(fresh_state) as url:
+        yield url, fresh_state
+
+
+def stored(state) -> list[dict]:
+    try:
+        return list(load_flags(state / "flags"))
+    except FileNotFoundError:
+        return []
+
+
+def still_serving(client, tmp_path):
+    path = tmp_path / "ok.png"
+    Image.fromarray(draw_digit(3)).save(path)
+    assert client.predict(handle_file(str(path)), api_name="/predict")["label"] == "3"
+
+
+def test_fooling_and_non_fooling_flags_are_stored_with_the_servers_prediction(app, tmp_path):
+    url, state = app
+    client = Client(url, verbose=False)
+    drawing = distinct_drawing(1, tmp_path / "d.png")  # a 1
+    fooled = flag(client, drawing, "4")
+    assert "You fooled the model!" in fooled and "1 of 10" in fooled
+    right = flag(client, drawing, "1")
+    assert "The model got it right" in right
+    again = flag(client, drawing, "4")  # a retry of the first
+    assert "Already saved" in again and receipt(again) == receipt(fooled)
+    rows = {r["id"][:8]: r for r in stored(state)}
+    assert set(rows) == {receipt(fooled), receipt(right)}
+    first = rows[receipt(fooled)]
+    assert first["label"] == 4 and first["prediction"] == 1 and first["fooled"] is True
+    assert abs(sum(first["probabilities"]) - 1) < 1e-3 and first["model_round"] == 0
+    assert first["session_hash"] and first["model_input"].size == (28, 28)
+
+
+def write_corrupt_png(path):
+    good = Image.new("L", (50, 50), 255)
+    good.save(path)
+    data = bytearray(path.read_bytes())
+    data[40:60] = b"\x00" * 20  # damage the image data after the header
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["blank canvas", "no label", "label 12", "label x", "no drawing", "not an image", "corrupt png", "10000x10000", "over the size limit"],
+)
+def test_bad_flags_get_a_clear_message_store_nothing_and_the_server_keeps_serving(app, tmp_path, case):
+    url, state = app
+    client = Client(url, verbose=False)
+    good = distinct_drawing(2, tmp_path / "good.png")
+    blank = tmp_path / "blank.png"
+    Image.new("RGBA", (400, 400), "white").save(blank)
+    text = tmp_path / "text.png"
+    text.write_text("this is not an image")
+    huge = tmp_path / "huge.png"
+    Image.new("L", (10_000, 10_000), 255).save(huge)
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1200, 1200, 4), dtype=np.uint8)).save(noise)  # ~5.8 MB
+    calls = {
+        "blank canvas": (sketchpad_payload(blank), "3", "Draw a digit first"),
+        "no label": (sketchpad_payload(good), None, "Choose the digit you drew"),
+        "label 12": (sketchpad_payload(good), "12", "not in the list of choices"),
+        "label x": (sketchpad_payload(good), "x", "not in the list of choices"),
+        "no drawing": (None, "3", "Draw a digit first"),
+        "not an image": (sketchpad_payload(text), "3", "cannot identify image file"),
+        "corrupt png": (sketchpad_payload(write_corrupt_png(tmp_path / "corrupt.png")), "3", "Original error"),
+        "10000x10000": (sketchpad_payload(huge), "3", "exceeds limit of 33554432 pixels"),
+        "over the size limit": (sketchpad_payload(noise), "3", "exceeds the maximum file size"),
+    }
+    payload, label, message = calls[case]
+    with pytest.raises(Exception, match=message):
+        client.predict(payload, label, api_name="/flag")
+    assert stored(state) == []
+    still_serving(client, tmp_path)
+    assert "fooled" in flag(client, good, "5") or "right" in flag(client, good, "5")  # flagging still works too
