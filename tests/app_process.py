@@ -30,9 +30,8 @@ def wait_until_serving(url: str, proc: subprocess.Popen, timeout_s: float = 120)
     raise TimeoutError(f"app at {url} did not start in {timeout_s} s")
 
 
-@contextlib.contextmanager
-def running_app(state_dir, *extra_args, env=None, script="app.py"):
-    """Yield the URL of `python app.py` serving from `state_dir`; stop it afterwards."""
+def start_app(state_dir, *extra_args, env=None, script="app.py") -> tuple[subprocess.Popen, str]:
+    """Start `python app.py` serving from `state_dir`; returns (process, URL) once it serves."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, script, "--port", str(port), "--state-dir", str(state_dir), *extra_args],
@@ -45,11 +44,27 @@ def running_app(state_dir, *extra_args, env=None, script="app.py"):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url, proc)
-        yield url
-    finally:
+    except BaseException:
+        stop_app(proc)
+        raise
+    return proc, url
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def running_app(state_dir, *extra_args, env=None, script="app.py"):
+    """Yield the URL of `python app.py` serving from `state_dir`; stop it afterwards."""
+    proc, url = start_app(state_dir, *extra_args, env=env, script=script)
+    try:
+        yield url
+    finally:
+        stop_app(proc)

@@ -15,8 +15,9 @@ def distinct_drawing(i: int, path) -> str:
     """The i-th of many different drawings (digit, size and position vary): saved as a PNG."""
     rng = np.random.default_rng(i)
     digit = [0, 1, 2, 3, 4, 7][i % 6]
-    height = int(rng.integers(150, 300))
-    canvas = draw_digit(digit, canvas=400, left=int(rng.integers(10, 390 - height * 0.65)), top=int(rng.integers(10, 390 - height)), height=height, stroke_width=int(rng.integers(14, 34)))
+    height, top = 150 + i % 140, 10 + (i // 140) * 15 % 90  # (height, top) unique for i < 840
+    left = int(rng.integers(10, 390 - height * 0.65))
+    canvas = draw_digit(digit, canvas=400, left=left, top=top, height=height, stroke_width=int(rng.integers(14, 34)))
     Image.fromarray(canvas).save(path)
     return str(path)
 
