@@ -174,7 +174,7 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
     except StoreError as e:
         raise user_error(str(e)) from None
     image, question, next_id, status = next_example(services, request)
-    return image, question, next_id, status or "Thanks, vote saved.", None, ""
+    return image, question, next_id, f"Thanks, vote saved. {status}".strip(), None, ""
 
 
 # --- the UI ---

@@ -19,18 +19,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-@contextlib.contextmanager
-def browser_page(url, width=1200, height=900):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(url, wait_until="networkidle")
-            yield page
-        finally:
-            browser.close()
-
-
 def draw_with_mouse(page, digit, height=180):
     """Draw a digit with real mouse strokes in the middle of the drawing square."""
     box = page.locator("#drawing canvas").first.bounding_box()
@@ -47,3 +35,26 @@ def top_guess(page) -> str:
     """The big label of the model's guess, '' while there is none."""
     heading = page.locator("#guess [data-testid=label-output-value]")
     return heading.inner_text().strip() if heading.count() else ""
+
+
+@contextlib.contextmanager
+def browser(width=1200, height=900):
+    """A browser whose `new_page(url)` opens a page in a fresh context: a separate person."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+
+            def new_page(url):
+                page = b.new_context(viewport={"width": width, "height": height}).new_page()
+                page.goto(url, wait_until="networkidle")
+                return page
+
+            yield new_page
+        finally:
+            b.close()
+
+
+@contextlib.contextmanager
+def browser_page(url, width=1200, height=900):
+    with browser(width, height) as new_page:
+        yield new_page(url)

@@ -1,0 +1,40 @@
+"""Two people in real browsers: one fools the model and flags, another validates; the record and
+the vote are in the store and load with `datasets`."""
+
+from playwright.sync_api import expect
+
+from flagging.dataset import load_flags
+from flagging.store import FlagStore
+from tests.app_process import running_app
+from tests.browser import browser, draw_with_mouse
+
+
+def test_draw_flag_then_someone_else_validates(fresh_state):
+    with running_app(fresh_state) as url, browser() as new_page:
+        author = new_page(url)
+        expect(author.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+        draw_with_mouse(author, 7)
+        expect(author.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
+        author.locator('#digit input[value="1"]').check()  # "I drew a 1" (the model says 7)
+        author.locator("#flag").click()
+        expect(author.locator("#flag-result")).to_contain_text("You fooled the model!", timeout=15_000)
+        expect(author.locator("#flag-result")).to_contain_text("1 of 10")
+        author.screenshot(path=str(fresh_state / "flagged.png"))
+
+        # The author is never asked to validate their own drawing.
+        author.get_by_role("tab", name="Validate").click()
+        expect(author.locator("#question")).to_contain_text("Nothing to validate", timeout=15_000)
+
+        validator = new_page(url)
+        validator.get_by_role("tab", name="Validate").click()
+        expect(validator.locator("#question")).to_contain_text("Is this a 1?", timeout=15_000)
+        expect(validator.locator("#example img")).to_be_visible()
+        validator.screenshot(path=str(fresh_state / "validate.png"))
+        validator.get_by_role("button", name="Correct", exact=True).click()
+        expect(validator.locator("#vote-status")).to_contain_text("Thanks, vote saved", timeout=15_000)
+
+    ds = load_flags(fresh_state / "flags")
+    assert len(ds) == 1 and ds[0]["label"] == 1 and ds[0]["prediction"] == 7 and ds[0]["fooled"]
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    assert [(v.flag_id, v.verdict) for v in store.votes] == [(ds[0]["id"], "correct")]
+    store.close()
