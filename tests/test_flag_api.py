@@ -1,13 +1,16 @@
 """Flagging through the real server and the real gradio_client: records land in the store,
 bad input stores nothing and the server keeps serving."""
 
+import subprocess
+import time
+
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
 from flagging.dataset import load_flags
-from tests.app_process import running_app
+from tests.app_process import running_app, start_app, stop_app
 from tests.digit_strokes import draw_digit
 from tests.flag_clients import distinct_drawing, flag, receipt, sketchpad_payload
 
@@ -91,3 +94,53 @@ def test_bad_flags_get_a_clear_message_store_nothing_and_the_server_keeps_servin
     assert stored(state) == []
     still_serving(client, tmp_path)
     assert "fooled" in flag(client, good, "5") or "right" in flag(client, good, "5")  # flagging still works too
+
+
+def test_a_read_only_store_keeps_predictions_working_and_flagging_says_so(fresh_state, tmp_path):
+    from tests.test_store import small_tmpfs
+
+    with small_tmpfs(fresh_state / "flags", "1m"), running_app(fresh_state) as url:
+        client = Client(url, verbose=False)
+        drawing = distinct_drawing(3, tmp_path / "d.png")
+        assert "saved as" in flag(client, drawing, "8")
+        subprocess.run(["mount", "-o", "remount,ro", str(fresh_state / "flags")], check=True)
+        with pytest.raises(Exception, match="Could not save your drawing: Read-only file system. Predictions still work."):
+            flag(client, distinct_drawing(4, tmp_path / "e.png"), "8")
+        still_serving(client, tmp_path)
+        assert len(stored(fresh_state)) == 1
+
+
+def test_an_unwritable_state_directory_at_start_disables_only_flagging(fresh_state, tmp_path):
+    from tests.test_store import small_tmpfs
+
+    with small_tmpfs(fresh_state / "flags", "1m"):
+        subprocess.run(["mount", "-o", "remount,ro", str(fresh_state / "flags")], check=True)
+        with running_app(fresh_state) as url:
+            client = Client(url, verbose=False)
+            with pytest.raises(Exception, match="Flagging is unavailable: the state directory cannot be written"):
+                flag(client, distinct_drawing(5, tmp_path / "d.png"), "8")
+            still_serving(client, tmp_path)
+
+
+def test_the_app_pushes_flags_to_a_hub_dataset_and_never_shows_the_token(fresh_state, tmp_path):
+    from tests.hub_server import LocalHub
+
+    token = "hf_appTOKENneverShown987"
+    with LocalHub() as hub:
+        env = {"HF_TOKEN": token, "HF_HUB_DISABLE_XET": "1"}
+        proc, url = start_app(fresh_state, "--hub-dataset", "dadc/flags", "--push-every-minutes", "0.02", "--hub-endpoint", hub.url, env=env)
+        try:
+            message = flag(Client(url, verbose=False), distinct_drawing(6, tmp_path / "d.png"), "8")
+            rid = receipt(message)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(rid in p for p in hub.files.get("datasets/dadc/flags", {})):
+                time.sleep(0.2)
+            pushed = hub.files["datasets/dadc/flags"]
+            assert any(rid in p and p.endswith("-input.png") for p in pushed)
+            metadata = next(v for p, v in pushed.items() if p.endswith("metadata.jsonl"))
+            assert rid in metadata.decode() and token not in metadata.decode()
+            assert "README.md" in pushed
+        finally:
+            stop_app(proc)
+        log = proc.stdout.read()
+    assert token not in log and "Traceback" not in log
