@@ -24,11 +24,11 @@ from tests.app_process import running_app
 from tests.digit_strokes import draw_digit
 
 
-def call(session: httpx.Client, url: str, payload: dict) -> dict:
-    r = session.post(f"{url}/gradio_api/call/predict", json=payload)
+def call(session: httpx.Client, url: str, payload: dict, api_name: str = "predict") -> dict:
+    r = session.post(f"{url}/gradio_api/call/{api_name}", json=payload)
     r.raise_for_status()
     event_id = r.json()["event_id"]
-    with session.stream("GET", f"{url}/gradio_api/call/predict/{event_id}") as stream:
+    with session.stream("GET", f"{url}/gradio_api/call/{api_name}/{event_id}") as stream:
         event = None
         for line in stream.iter_lines():
             if line.startswith("event:"):
