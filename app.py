@@ -317,8 +317,9 @@ def start_hub_sync(args, store: FlagStore | None) -> HubSync | None:
 def parse_args(argv=None) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default=env("DADC_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1, env DADC_HOST)")
-    p.add_argument("--port", type=int, default=int(env("DADC_PORT", "7860")), help="port (default 7860, env DADC_PORT)")
+    # GRADIO_SERVER_NAME/PORT are what Hugging Face Spaces set.
+    p.add_argument("--host", default=env("DADC_HOST") or env("GRADIO_SERVER_NAME") or "127.0.0.1", help="address to bind (default 127.0.0.1; env DADC_HOST or GRADIO_SERVER_NAME)")
+    p.add_argument("--port", type=int, default=int(env("DADC_PORT") or env("GRADIO_SERVER_PORT") or "7860"), help="port (default 7860; env DADC_PORT or GRADIO_SERVER_PORT)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--retrain-threshold", type=int, default=int(env("DADC_RETRAIN_THRESHOLD", "10")), help="fooling examples per round before retraining (default 10)")
     p.add_argument("--validation-votes", type=int, default=int(env("DADC_VALIDATION_VOTES", "0")), help="agreeing votes that verify an example; 0 = validation off (default 0)")
