@@ -16,7 +16,6 @@ import signal
 import sys
 import warnings
 from dataclasses import dataclass, field
-from functools import partial
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Gradio's queue rebuilds a pandas summary of the last 10,000 events after *every* event
@@ -233,7 +232,7 @@ def build_demo(services: Services) -> gr.Blocks:
             with gr.Tab("Rounds") as rounds_tab:
                 rounds_table = gr.Dataframe(
                     headers=["round", "collected", "fooled", "verified fooled", "model error rate", "verified model error rate"],
-                    value=partial(round_table, services),
+                    value=lambda: round_table(services),
                     interactive=False,
                 )
         # API-only endpoint: `Client(url).predict(handle_file("digit.png"), api_name="/predict")`.
@@ -241,7 +240,22 @@ def build_demo(services: Services) -> gr.Blocks:
         api_image = gr.Image(type="filepath", image_mode=None, visible=False)
         api_label = gr.Label(num_top_classes=3, visible=False)
 
-        # --- events (handlers that need the request are wrapped: Gradio injects gr.Request by type hint) ---
+        # --- events ---
+        # Handlers are closures over `services` (not functools.partial): Gradio inspects each
+        # handler's signature on every call, to inject gr.Request by type hint, and a partial's
+        # signature is several times slower to compute.
+        def on_drawing_change(drawing):
+            return label_while_drawing(services, drawing)
+
+        def on_predict(drawing):
+            return label_for_drawing(services, drawing)
+
+        def on_round_table():
+            return round_table(services)
+
+        def on_model_description():
+            return model_description(services)
+
         def on_flag(drawing, label, request: gr.Request):
             return flag_drawing(services, drawing, label, request)
 
@@ -255,17 +269,17 @@ def build_demo(services: Services) -> gr.Blocks:
             return handler
 
         drawing_input.change(
-            partial(label_while_drawing, services),
+            on_drawing_change,
             inputs=drawing_input,
             outputs=label_output,
             api_visibility="private",
             show_progress="hidden",
             trigger_mode="always_last",
         )
-        predict_button.click(partial(label_for_drawing, services), inputs=drawing_input, outputs=label_output, api_name="predict_drawing")
+        predict_button.click(on_predict, inputs=drawing_input, outputs=label_output, api_name="predict_drawing")
         clear_button.click(clear_drawing, outputs=[drawing_input, label_output, flag_output], api_visibility="private").then(None, js=SELECT_BRUSH_JS)
         flag_button.click(on_flag, inputs=[drawing_input, digit_input], outputs=flag_output, api_name="flag", concurrency_limit=None)
-        api_image.change(partial(label_for_drawing, services), inputs=api_image, outputs=api_label, api_name="predict")
+        api_image.change(on_predict, inputs=api_image, outputs=api_label, api_name="predict")
 
         example_outputs = [example_image, example_question, example_id, vote_status]
         vote_outputs = example_outputs + [corrected_input, reason_input]
@@ -275,10 +289,10 @@ def build_demo(services: Services) -> gr.Blocks:
         correct_button.click(on_vote("correct"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_correct")
         incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect")
         junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk")
-        rounds_tab.select(partial(round_table, services), outputs=rounds_table, api_visibility="private")
+        rounds_tab.select(on_round_table, outputs=rounds_table, api_visibility="private")
 
         demo.load(None, js=SELECT_BRUSH_JS)
-        demo.load(partial(model_description, services), outputs=model_info, api_visibility="private")
+        demo.load(on_model_description, outputs=model_info, api_visibility="private")
     return demo
 
 

@@ -11,6 +11,7 @@ import argparse
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -25,8 +26,10 @@ from training.prepare import ensure_round0
 
 
 def timed(session, url, payloads, api_name):
+    session_hash = uuid.uuid4().hex  # one Gradio session, as a browser tab has
     times = []
     for payload in payloads:
+        payload = {**payload, "session_hash": session_hash}
         start = time.perf_counter()
         call(session, url, payload, api_name)
         times.append(time.perf_counter() - start)

@@ -4,7 +4,7 @@
 
 Both apps run as real servers (subprocesses) on loopback. The load generator speaks
 Gradio's raw HTTP API: POST /gradio_api/call/predict, then read the event stream until
-`complete`. The drawing (a 400×400 RGBA PNG, the app's canvas size) is uploaded once and
+`complete`; each client keeps one session, as browsers and gradio_client do. The drawing (a 400×400 RGBA PNG, the app's canvas size) is uploaded once and
 referenced by its server path, as the browser does after an upload. Reported as ratios
 app / bare (target: within 1.2×).
 """
@@ -13,6 +13,7 @@ import argparse
 import json
 import threading
 import time
+import uuid
 from io import BytesIO
 
 import httpx
@@ -48,7 +49,14 @@ def upload_png(url: str, image: Image.Image) -> dict:
     return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
 
 
+def with_session(payload: dict) -> dict:
+    """Each client keeps one Gradio session, as a browser tab or gradio_client does (a call
+    without one makes Gradio build a new session per request: cost grows with the UI's size)."""
+    return {**payload, "session_hash": uuid.uuid4().hex}
+
+
 def sequential(url, payload, n):
+    payload = with_session(payload)
     s = httpx.Client(timeout=60)
     for _ in range(10):
         call(s, url, payload)  # warm-up
@@ -64,10 +72,11 @@ def concurrent(url, payload, clients, per_client):
     times, lock = [], threading.Lock()
 
     def worker():
+        session_payload = with_session(payload)
         s = httpx.Client(timeout=60)
         for _ in range(per_client):
             start = time.perf_counter()
-            call(s, url, payload)
+            call(s, url, session_payload)
             with lock:
                 times.append(time.perf_counter() - start)
 

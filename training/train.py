@@ -27,6 +27,7 @@ from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir, round0_checkpoint_dir
 from model.checkpoint import data_hash, save_checkpoint
 from model.network import build_model
+from training.attacks import fgsm, pgd
 from training.augment import AugmentConfig, augment
 from training.evaluate import accuracy_report, images_to_tensor
 
@@ -41,6 +42,12 @@ class TrainConfig:
     architecture: str = "reference"
     dropout: float = 0.1  # of both dropout layers; the reference's 0.5 needs 2× the epochs for 99%
     device: str = "auto"  # "auto" picks CUDA when present
+    method: str = "standard"  # standard | adv-reg | pgd | fast (see training_loss)
+    adv_multiplier: float = 0.2  # adv-reg: weight of the adversarial-neighbour loss (NSL default)
+    adv_step: float = 0.2  # adv-reg: L∞ step that makes the neighbour (NSL default)
+    eps: float = 0.3  # pgd / fast: L∞ radius of the training attack (Madry et al.'s MNIST ε)
+    pgd_steps: int = 40  # pgd: attack steps per batch
+    pgd_step_size: float = 0.01  # pgd: attack step size
     max_steps: int | None = None  # stop after this many steps (--dry-run uses 1)
     target_accuracy: float | None = None  # stop at the end of the first epoch that reaches it
 
@@ -56,6 +63,24 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
+
+
+METHODS = ("standard", "adv-reg", "pgd", "fast")
+
+
+def training_loss(model, xb, yb, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """The batch loss of the chosen training method."""
+    if cfg.method == "standard":
+        return F.nll_loss(model(xb), yb)
+    if cfg.method == "adv-reg":
+        # NSL adversarial regularisation: CE(clean) + multiplier × CE(one-gradient-step neighbour).
+        neighbour = fgsm(model, xb, yb, cfg.adv_step)
+        return F.nll_loss(model(xb), yb) + cfg.adv_multiplier * F.nll_loss(model(neighbour), yb)
+    if cfg.method == "pgd":  # Madry et al.: train on the PGD adversary only
+        return F.nll_loss(model(pgd(model, xb, yb, cfg.eps, steps=cfg.pgd_steps, step_size=cfg.pgd_step_size, generator=generator)), yb)
+    if cfg.method == "fast":  # Wong, Rice & Kolter: FGSM from a random start, step 1.25 ε
+        return F.nll_loss(model(fgsm(model, xb, yb, cfg.eps, rand_init=True, step_size=1.25 * cfg.eps, generator=generator)), yb)
+    raise ValueError(f"unknown training method {cfg.method!r}; choose one of {METHODS}")
 
 
 def fit(
@@ -94,7 +119,7 @@ def fit(
             xb, yb = train_x[idx], train_y[idx]
             if cfg.augment:
                 xb = augment(xb, augment_cfg, augment_gen)
-            loss = F.nll_loss(model(xb), yb)
+            loss = training_loss(model, xb, yb, cfg, augment_gen)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -115,6 +140,13 @@ def fit(
             break
     model.to(memory_format=torch.contiguous_format)  # safetensors wants plain contiguous weights
     return history
+
+
+def default_checkpoint_dir(state_dir: Path, cfg: TrainConfig) -> Path:
+    """The round-0 model for standard training; robustness experiments never overwrite it."""
+    if cfg.method == "standard" and cfg.architecture == "reference":
+        return round0_checkpoint_dir(state_dir)
+    return state_dir / "checkpoints" / f"{cfg.method}-{cfg.architecture}"
 
 
 def train_round0(state_dir: Path, cfg: TrainConfig, out: Path | None = None, progress: bool = True) -> tuple[Path, dict]:
@@ -140,7 +172,7 @@ def train_round0(state_dir: Path, cfg: TrainConfig, out: Path | None = None, pro
         "history": history,
         "device": str(device),
     }
-    path = save_checkpoint(model.cpu(), out or round0_checkpoint_dir(state_dir), metadata)
+    path = save_checkpoint(model.cpu(), out or default_checkpoint_dir(state_dir, cfg), metadata)
     return path, metadata
 
 
@@ -154,6 +186,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
     p.add_argument("--architecture", choices=["reference", "robust"], default=d.architecture, help=f"network size (default {d.architecture})")
     p.add_argument("--dropout", type=float, default=d.dropout, help=f"dropout probability of both dropout layers (default {d.dropout})")
+    p.add_argument("--method", choices=METHODS, default=d.method, help=f"training method (default {d.method})")
+    p.add_argument("--adv-multiplier", type=float, default=d.adv_multiplier, help=f"adv-reg: neighbour loss weight (default {d.adv_multiplier})")
+    p.add_argument("--adv-step", type=float, default=d.adv_step, help=f"adv-reg: L-inf neighbour step (default {d.adv_step})")
+    p.add_argument("--eps", type=float, default=d.eps, help=f"pgd/fast: L-inf attack radius (default {d.eps})")
+    p.add_argument("--pgd-steps", type=int, default=d.pgd_steps, help=f"pgd: attack steps (default {d.pgd_steps})")
+    p.add_argument("--pgd-step-size", type=float, default=d.pgd_step_size, help=f"pgd: attack step size (default {d.pgd_step_size})")
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--out", default=None, help="checkpoint directory (default <state>/checkpoints/round-0)")
@@ -173,6 +211,12 @@ def main(argv=None) -> int:
         seed=args.seed,
         architecture=args.architecture,
         dropout=args.dropout,
+        method=args.method,
+        adv_multiplier=args.adv_multiplier,
+        adv_step=args.adv_step,
+        eps=args.eps,
+        pgd_steps=args.pgd_steps,
+        pgd_step_size=args.pgd_step_size,
         device=args.device,
         max_steps=1 if args.dry_run else None,
         target_accuracy=args.target_accuracy,

@@ -1,0 +1,76 @@
+"""The attacks: they raise the loss, stay inside the ε-ball and [0, 1], and match the analytic FGSM."""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from training.attacks import attack_loss, fgsm, pgd
+from training.evaluate import images_to_tensor
+
+
+@pytest.fixture(scope="module")
+def batch(state_dir):
+    from data.mnist import load_mnist
+
+    m = load_mnist(state_dir)
+    return images_to_tensor(m.test_images[:200]), torch.from_numpy(m.test_labels[:200]).long()
+
+
+@pytest.fixture(scope="module")
+def model(round0):
+    return round0[0].eval()
+
+
+def test_fgsm_on_a_linear_model_is_the_analytic_sign_of_the_gradient():
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.LogSoftmax(dim=1))
+    x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    w, b = linear[1].weight, linear[1].bias
+    p = F.softmax(x.flatten(1) @ w.T + b, dim=1)
+    grad = ((p - F.one_hot(y, 10)) @ w).view_as(x)  # d CE / d x for a linear softmax model
+    expected = (x + 0.1 * grad.sign()).clamp(0, 1)
+    torch.testing.assert_close(fgsm(linear, x, y, 0.1), expected.detach())
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.3), ("l2", 2.0)])
+@pytest.mark.parametrize("loss", ["ce", "margin"])
+def test_attacks_raise_the_loss_and_stay_in_the_ball_and_in_pixel_range(model, batch, norm, eps, loss):
+    x, y = batch
+    clean = attack_loss(model(x), y, loss).mean()
+    for x_adv in (fgsm(model, x, y, eps, norm=norm, loss=loss), pgd(model, x, y, eps, steps=10, norm=norm, loss=loss, generator=torch.Generator().manual_seed(0))):
+        with torch.no_grad():
+            assert attack_loss(model(x_adv), y, loss).mean() > clean
+        delta = (x_adv - x).flatten(1)
+        size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
+        assert size.max() <= eps + 1e-5
+        assert x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_pgd_is_stronger_than_fgsm_and_restarts_only_help(model, batch):
+    x, y = batch
+    acc = lambda x_adv: (model(x_adv).argmax(1) == y).float().mean().item()  # noqa: E731
+    with torch.no_grad():
+        clean = acc(x)
+    f = acc(fgsm(model, x, y, 0.15))
+    one = acc(pgd(model, x, y, 0.15, steps=20, restarts=1, generator=torch.Generator().manual_seed(1)))
+    three = acc(pgd(model, x, y, 0.15, steps=20, restarts=3, generator=torch.Generator().manual_seed(1)))
+    assert clean > 0.95 and one < f < clean and three <= one
+
+
+def test_random_starts_are_seeded(model, batch):
+    x, y = batch
+    a = pgd(model, x[:20], y[:20], 0.3, steps=3, generator=torch.Generator().manual_seed(5))
+    b = pgd(model, x[:20], y[:20], 0.3, steps=3, generator=torch.Generator().manual_seed(5))
+    c = pgd(model, x[:20], y[:20], 0.3, steps=3, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_bad_attack_settings_are_refused(model, batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="unknown norm 'l1'"):
+        fgsm(model, x, y, 0.1, norm="l1")
+    with pytest.raises(ValueError, match="unknown attack loss 'hinge'"):
+        pgd(model, x, y, 0.1, loss="hinge")
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        fgsm(model, x, y, -0.1)

@@ -1,0 +1,135 @@
+"""White-box attacks on a classifier that outputs log-probabilities: FGSM and PGD, L∞ and L2.
+
+Everything works in [0, 1] pixel space (the model normalises inside), on whole batches,
+and every adversarial example is clipped to [0, 1] and stays within ε of its original.
+Each attack is written once here and used by training (adversarial regularisation,
+adversarial training) and by evaluation alike.
+
+    x_adv = pgd(model, x, y, eps=0.3, steps=40, step_size=0.01, restarts=10)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+NORMS = ("linf", "l2")
+LOSSES = ("ce", "margin")
+
+
+def attack_loss(log_probs: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-example loss the attacker maximises: cross-entropy, or the Carlini-Wagner margin.
+
+    The margin max_{j≠y} z_j − z_y is computed on log-probabilities, which differ from the
+    logits by one constant per example, so the margin is the logit margin exactly.
+    """
+    if loss == "ce":
+        return F.nll_loss(log_probs, y, reduction="none")
+    if loss == "margin":
+        true = log_probs.gather(1, y[:, None])[:, 0]
+        others = log_probs.masked_fill(F.one_hot(y, log_probs.shape[1]).bool(), float("-inf"))
+        return others.amax(1) - true
+    raise ValueError(f"unknown attack loss {loss!r}; choose one of {LOSSES}")
+
+
+def _check(norm: str, loss: str, eps: float) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; choose one of {NORMS}")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown attack loss {loss!r}; choose one of {LOSSES}")
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, not {eps!r}")
+
+
+def _l2_norms(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (t.dim() - 1)))
+
+
+def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """The closest perturbation to `delta` inside the ε-ball of `norm`."""
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    return delta * (eps / _l2_norms(delta)).clamp(max=1.0)
+
+
+def random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None) -> torch.Tensor:
+    """A uniformly random perturbation inside the ε-ball (for L2: uniform in the ball)."""
+    if norm == "linf":
+        return (torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1) * eps
+    direction = torch.randn(x.shape, generator=generator, device=x.device)
+    direction = direction / _l2_norms(direction)
+    radius = torch.rand(x.shape[0], generator=generator, device=x.device) ** (1 / x[0].numel())
+    return direction * radius.view(-1, *([1] * (x.dim() - 1))) * eps
+
+
+def _ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
+    return grad.sign() if norm == "linf" else grad / _l2_norms(grad)
+
+
+def _loss_and_grad(model, x_adv, y, loss):
+    x_adv = x_adv.detach().requires_grad_(True)
+    per_example = attack_loss(model(x_adv), y, loss)
+    (grad,) = torch.autograd.grad(per_example.sum(), x_adv)
+    return per_example.detach(), grad
+
+
+def fgsm(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    norm: str = "linf",
+    loss: str = "ce",
+    rand_init: bool = False,
+    step_size: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One gradient step of size `step_size` (default ε) from x, or from a random start (Wong et al.)."""
+    _check(norm, loss, eps)
+    start = random_start(x, eps, norm, generator) if rand_init else torch.zeros_like(x)
+    x_adv = (x + start).clamp(0, 1)
+    _, grad = _loss_and_grad(model, x_adv, y, loss)
+    delta = x_adv + (eps if step_size is None else step_size) * _ascent_direction(grad, norm) - x
+    return (x + project(delta, eps, norm)).clamp(0, 1).detach()
+
+
+def pgd(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    steps: int = 40,
+    step_size: float | None = None,
+    norm: str = "linf",
+    loss: str = "ce",
+    restarts: int = 1,
+    rand_init: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Projected gradient ascent (Madry et al.); of all restarts, each example keeps its strongest.
+
+    "Strongest" means misclassified if any restart misclassifies it, else the highest loss.
+    step_size defaults to 2.5 ε / steps, which lets one run cross the ball.
+    """
+    _check(norm, loss, eps)
+    if steps < 1 or restarts < 1:
+        raise ValueError(f"steps and restarts must be >= 1, not {steps!r} and {restarts!r}")
+    alpha = 2.5 * eps / steps if step_size is None else step_size
+    best = x.clone()
+    best_score = torch.full((len(x),), float("-inf"), device=x.device)
+    for _ in range(restarts):
+        delta = random_start(x, eps, norm, generator) if rand_init else torch.zeros_like(x)
+        x_adv = (x + delta).clamp(0, 1)
+        for _ in range(steps):
+            _, grad = _loss_and_grad(model, x_adv, y, loss)
+            delta = project(x_adv + alpha * _ascent_direction(grad, norm) - x, eps, norm)
+            x_adv = (x + delta).clamp(0, 1).detach()
+        with torch.no_grad():
+            log_probs = model(x_adv)
+            # A misclassified example outranks any correctly classified one.
+            score = attack_loss(log_probs, y, loss) + 1e6 * (log_probs.argmax(1) != y)
+            better = score > best_score
+            best[better], best_score[better] = x_adv[better], score[better]
+    return best.detach()

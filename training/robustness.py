@@ -1,0 +1,152 @@
+"""Robustness report: white-box and transfer attacks on the MNIST test set, with sanity checks.
+
+    python -m training.robustness --model state/checkpoints/round-0 [--base PATH] [--n 1000] [--json]
+        [--restarts 10] [--grid report.png]
+
+White-box rows attack the evaluated model itself (the headline). The transfer column applies
+perturbations computed on `--base` (default: the round-0 model), which is how the NSL
+tutorial measured its figure. The sanity checks catch gradient masking: PGD never weaker
+than FGSM, more steps or restarts never raising accuracy, accuracy falling to ~0 as ε grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from data.mnist import load_mnist
+from data.state_dir import resolve_state_dir, round0_checkpoint_dir
+from model.checkpoint import load_checkpoint
+from training.attacks import fgsm, pgd
+from training.evaluate import images_to_tensor, predict_classes
+from training.train import select_device
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    name: str
+    kind: str  # "clean" | "fgsm" | "pgd"
+    eps: float = 0.0
+    steps: int = 0
+    restarts: int = 1
+    loss: str = "ce"
+
+
+def standard_attacks(restarts: int) -> list[AttackSpec]:
+    return [
+        AttackSpec("clean", "clean"),
+        AttackSpec("FGSM ε=0.1", "fgsm", 0.1),
+        AttackSpec("FGSM ε=0.2", "fgsm", 0.2),
+        AttackSpec("FGSM ε=0.3", "fgsm", 0.3),
+        AttackSpec(f"PGD-40 ε=0.3, {restarts} restarts", "pgd", 0.3, 40, restarts),
+        AttackSpec(f"PGD-40 margin loss ε=0.3, {restarts} restarts", "pgd", 0.3, 40, restarts, "margin"),
+    ]
+
+
+def perturb(model, x, y, spec: AttackSpec, seed: int, batch_size: int = 2000) -> torch.Tensor:
+    """Adversarial examples for `spec`, in batches; the same seed gives the same random starts."""
+    if spec.kind == "clean":
+        return x
+    out = []
+    for i in range(0, len(x), batch_size):
+        gen = torch.Generator(device=x.device).manual_seed(seed + i)
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        if spec.kind == "fgsm":
+            out.append(fgsm(model, xb, yb, spec.eps, loss=spec.loss))
+        else:
+            out.append(pgd(model, xb, yb, spec.eps, steps=spec.steps, step_size=0.01, restarts=spec.restarts, loss=spec.loss, generator=gen))
+    return torch.cat(out)
+
+
+def accuracy(model, x, y) -> float:
+    return round((predict_classes(model, x) == y).float().mean().item(), 4)
+
+
+def evaluate_robustness(model, base, x, y, restarts: int = 10, seed: int = 0) -> dict:
+    """Table rows (white-box and transfer accuracy) and sanity checks for `model` on (x, y)."""
+    model.eval()
+    base.eval()
+    rows = []
+    for spec in standard_attacks(restarts):
+        white = accuracy(model, perturb(model, x, y, spec, seed), y)
+        transfer = accuracy(model, perturb(base, x, y, spec, seed), y) if base is not model else None
+        rows.append({"attack": spec.name, "white_box_accuracy": white, "transfer_from_base_accuracy": transfer})
+    acc = {r["attack"]: r["white_box_accuracy"] for r in rows}
+
+    def pgd_acc(eps, steps, restarts_, loss="ce"):
+        return accuracy(model, perturb(model, x, y, AttackSpec("", "pgd", eps, steps, restarts_, loss), seed), y)
+
+    pgd10, pgd40_1 = pgd_acc(0.3, 10, 1), pgd_acc(0.3, 40, 1)
+    pgd40_r = acc[f"PGD-40 ε=0.3, {restarts} restarts"]
+    large_eps = pgd_acc(0.5, 40, 1)
+    tolerance = 2 / len(y)  # one or two examples either way is noise, not masking
+    checks = [
+        {"check": "PGD-40 (ε=0.3) no weaker than FGSM (ε=0.3)", "passed": pgd40_r <= acc["FGSM ε=0.3"] + tolerance, "values": [pgd40_r, acc["FGSM ε=0.3"]]},
+        {"check": "more steps never raise accuracy (PGD-40 ≤ PGD-10)", "passed": pgd40_1 <= pgd10 + tolerance, "values": [pgd40_1, pgd10]},
+        {"check": f"more restarts never raise accuracy ({restarts} ≤ 1)", "passed": pgd40_r <= pgd40_1 + tolerance, "values": [pgd40_r, pgd40_1]},
+        {"check": "accuracy → ~0 as ε grows (PGD-40 at ε=0.5 < 5%)", "passed": large_eps < 0.05, "values": [large_eps]},
+    ]
+    return {"n": len(y), "rows": rows, "sanity_checks": checks}
+
+
+def format_table(report: dict) -> str:
+    lines = [f"MNIST test set, first {report['n']} images", "", "| attack | white-box accuracy | transfer from base |", "| --- | --- | --- |"]
+    for r in report["rows"]:
+        transfer = "—" if r["transfer_from_base_accuracy"] is None else f"{r['transfer_from_base_accuracy']:.2%}"
+        lines.append(f"| {r['attack']} | {r['white_box_accuracy']:.2%} | {transfer} |")
+    lines += ["", "Sanity checks (gradient masking):"]
+    for c in report["sanity_checks"]:
+        lines.append(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['check']}: {c['values']}")
+    return "\n".join(lines)
+
+
+def save_grid(model, base, x, y, path: Path, eps: float = 0.2, count: int = 10) -> None:
+    """A PNG like the NSL tutorial's: FGSM-perturbed images with true label, base and model predictions."""
+    from PIL import Image, ImageDraw
+
+    adv = perturb(base, x[:count], y[:count], AttackSpec("", "fgsm", eps), 0)
+    base_pred, model_pred = predict_classes(base, adv), predict_classes(model, adv)
+    cell, scale = 120, 4
+    grid = Image.new("RGB", (cell * count, cell + 10), "white")
+    draw = ImageDraw.Draw(grid)
+    for i in range(count):
+        img = Image.fromarray((adv[i, 0].cpu().numpy() * 255).astype("uint8")).resize((28 * scale, 28 * scale), Image.NEAREST)
+        grid.paste(img, (i * cell + 4, 0))
+        draw.text((i * cell + 4, 28 * scale + 1), f"y={y[i].item()} base={base_pred[i].item()} rob={model_pred[i].item()}", fill="black")
+    grid.save(path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="checkpoint directory to evaluate (required)")
+    p.add_argument("--base", default=None, help="checkpoint for transfer attacks (default: the round-0 model)")
+    p.add_argument("--n", type=int, default=1000, help="test images to attack (default 1000; 10000 = all)")
+    p.add_argument("--restarts", type=int, default=10, help="PGD restarts (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
+    p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
+    p.add_argument("--grid", default=None, help="also write a PNG grid of perturbed images here (default: none)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table (default: table)")
+    args = p.parse_args(argv)
+    device = select_device(args.device)
+    state_dir = resolve_state_dir(args.state_dir)
+    model, meta = load_checkpoint(args.model, device)
+    base, _ = load_checkpoint(args.base or round0_checkpoint_dir(state_dir), device)
+    mnist = load_mnist(state_dir)
+    x = images_to_tensor(mnist.test_images[: args.n], device)
+    y = torch.from_numpy(mnist.test_labels[: args.n]).long().to(device)
+    report = evaluate_robustness(model, base, x, y, args.restarts, args.seed)
+    report["model"], report["base"] = str(args.model), str(args.base or round0_checkpoint_dir(state_dir))
+    if args.grid:
+        save_grid(model, base, x, y, Path(args.grid))
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0 if all(c["passed"] for c in report["sanity_checks"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
