@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 MAX_SIDE = 4096  # larger inputs are refused: a canvas is ~1000 px, and 4096² RGBA is 64 MiB
 DIGIT_BOX = 20  # MNIST: the longest side of the digit is 20 px
@@ -52,16 +52,13 @@ def _pil_to_ink(img: Image.Image) -> Image.Image:
     if img.mode not in ("L", "RGB", "RGBA"):
         has_alpha = img.mode in ("LA", "PA") or "transparency" in img.info
         img = img.convert("RGBA" if has_alpha else "RGB")
-    small = _reduce_large(img)
-    if img.mode == "RGBA":
-        # A box average is 255 only if every pixel it covers is 255: checking the small copy suffices.
-        if small.getchannel("A").getextrema()[0] == 255:
-            return small.convert("L").point(INVERT_LUT)
-        # Transparent pixels are paper whatever their colour: ink = darkness × alpha, at full size.
+    if img.mode == "RGBA" and np.asarray(img)[..., 3].min() < 255:
+        # Transparent pixels are paper whatever their colour: ink = darkness × alpha.
         darkness = np.asarray(img.convert("L").point(INVERT_LUT), np.uint16)
         ink = Image.fromarray((darkness * np.asarray(img.getchannel("A")) // 255).astype(np.uint8))
         return _reduce_large(ink)
-    return _polarity_to_ink(small.convert("L"))
+    # Opaque: gray first (one pass over the pixels), then reduce the 1-byte image, not the 4-byte one.
+    return _polarity_to_ink(_reduce_large(img.convert("L")))
 
 
 def _polarity_to_ink(gray: Image.Image) -> Image.Image:
@@ -86,6 +83,9 @@ def _array_to_pil(a: np.ndarray) -> Image.Image:
         a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
+    if a.ndim == 3 and a.shape[2] == 4 and a[..., 3].min() == 255:
+        # Opaque RGBA (the Sketchpad's composite): go straight to gray, no alpha work later.
+        return Image.fromarray(np.ascontiguousarray(a), "RGBA").convert("L")
     mode = "L" if a.ndim == 2 else {3: "RGB", 4: "RGBA"}[a.shape[2]]
     return Image.fromarray(np.ascontiguousarray(a), mode)
 
@@ -151,6 +151,24 @@ def stroke_width(ink: np.ndarray) -> float:
     return 2 * area / max(perimeter, 1)
 
 
+def dilate(a: np.ndarray, size: int) -> np.ndarray:
+    """Grey-level dilation with a size×size square, as two separable 1-D running maxima."""
+    r = size // 2
+    out = a.copy()
+    for axis in (0, 1):
+        src = out.copy()
+        n = src.shape[axis]
+        for shift in range(1, r + 1):
+            if shift >= n:
+                break
+            lo = [slice(None)] * 2
+            hi = [slice(None)] * 2
+            lo[axis], hi[axis] = slice(0, n - shift), slice(shift, n)
+            np.maximum(out[tuple(lo)], src[tuple(hi)], out=out[tuple(lo)])
+            np.maximum(out[tuple(hi)], src[tuple(lo)], out=out[tuple(hi)])
+    return out
+
+
 def _fit_box(size: tuple[int, int], box: int) -> tuple[int, int]:
     w, h = size
     scale = box / max(w, h)
@@ -161,9 +179,10 @@ def _normalise_strokes(cropped: Image.Image) -> Image.Image:
     """Resize the cropped ink to the working scale and thicken strokes thinner than MNIST's."""
     # reducing_gap: a fast box reduction first, then a proper anti-aliased resample.
     work = cropped.resize(_fit_box(cropped.size, WORK_BOX), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    missing = MIN_STROKE_WIDTH - stroke_width(np.asarray(work))
+    pixels = np.asarray(work)
+    missing = MIN_STROKE_WIDTH - stroke_width(pixels)
     if missing >= 1:
-        work = work.filter(ImageFilter.MaxFilter(2 * round(missing / 2) + 1))  # grows width by size - 1
+        work = Image.fromarray(dilate(pixels, 2 * round(missing / 2) + 1))  # grows width by size - 1
     return work
 
 
