@@ -33,7 +33,8 @@ from flagging.store import FlagStore, StoreError  # noqa: E402
 from flagging.validation import next_to_validate, round_counts  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel  # noqa: E402
-from model.preprocess import MAX_SIDE, DrawingError  # noqa: E402
+from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
+from training.attacks import adversarial_twin  # noqa: E402
 
 log = logging.getLogger("dadc.app")
 
@@ -107,6 +108,24 @@ def flag_drawing(services: Services, drawing, label, request: gr.Request) -> str
     return outcome.message
 
 
+def attack_drawing(services: Services, drawing, eps: float):
+    """The drawing as the model sees it, its FGSM twin at ε, and the model's top-3 on both."""
+    try:
+        model_input = preprocess_drawing(drawing)
+    except DrawingError as e:
+        raise user_error(str(e)) from None
+    adversarial, clean_probs, adv_probs = adversarial_twin(services.live.model, model_input, float(eps))
+
+    def enlarge(a):
+        return Image.fromarray((a * 255).round().astype("uint8")).resize((196, 196), Image.Resampling.NEAREST)
+
+    def top3(p):
+        order = p.argsort()[::-1][:3]
+        return {str(int(c)): float(p[c]) for c in order}
+
+    return enlarge(model_input), top3(clean_probs), enlarge(adversarial), top3(adv_probs)
+
+
 def clear_drawing():
     return None, None, ""
 
@@ -118,12 +137,22 @@ def model_description(services: Services) -> str:
     return f"Model: round {metadata.get('round', '?')}{acc_text}."
 
 
+ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "model error rate", "verified model error rate", "MNIST test accuracy", "robust accuracy (FGSM ε=0.1)"]
+
+
 def round_table(services: Services) -> list[list]:
-    if services.store is None:
-        return []
-    services.store.refresh()
-    counts = round_counts(list(services.store.records.values()), list(services.store.votes), services.votes_required)
-    return [[r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"]] for r, c in counts.items()]
+    """One row per model round: what people collected against it, and its own test metrics."""
+    counts = {}
+    if services.store is not None:
+        services.store.refresh()
+        counts = round_counts(list(services.store.records.values()), list(services.store.votes), services.votes_required)
+    live_round = services.live.metadata.get("round", 0)
+    rows = []
+    for r in sorted(set(counts) | {live_round}):
+        c = counts.get(r, {"collected": 0, "fooled": 0, "verified_fooled": 0, "model_error_rate": None, "verified_model_error_rate": None})
+        metrics = services.live.metadata.get("metrics", {}) if r == live_round else {}
+        rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], metrics.get("mnist_test_accuracy"), metrics.get("fgsm_0.1_accuracy")])
+    return rows
 
 
 def next_example(services: Services, request: gr.Request):
@@ -229,9 +258,21 @@ def build_demo(services: Services) -> gr.Blocks:
                         reason_input = gr.Textbox(label="If junk: why?", max_length=200)
                         next_button = gr.Button("Next example")
                         vote_status = gr.Markdown(elem_id="vote-status")
+            with gr.Tab("Machine adversary"):
+                gr.Markdown(
+                    "A machine can fool the model too: FGSM nudges every pixel of your drawing by ±ε in the direction "
+                    "that most raises the model's loss. Draw on the first tab, then attack it here."
+                )
+                eps_input = gr.Slider(0.0, 0.5, value=0.1, step=0.01, label="ε (how far each pixel may move, of 1)")
+                attack_button = gr.Button("Attack my drawing", variant="primary", elem_id="attack")
+                with gr.Row():
+                    original_view = gr.Image(label="Your drawing, as the model sees it", interactive=False, elem_id="original-view")
+                    original_label = gr.Label(num_top_classes=3, label="Model on your drawing", elem_id="original-label")
+                    adversarial_view = gr.Image(label="Its FGSM twin", interactive=False, elem_id="adversarial-view")
+                    adversarial_label = gr.Label(num_top_classes=3, label="Model on the twin", elem_id="adversarial-label")
             with gr.Tab("Rounds") as rounds_tab:
                 rounds_table = gr.Dataframe(
-                    headers=["round", "collected", "fooled", "verified fooled", "model error rate", "verified model error rate"],
+                    headers=ROUND_HEADERS,
                     value=lambda: round_table(services),
                     interactive=False,
                 )
@@ -249,6 +290,9 @@ def build_demo(services: Services) -> gr.Blocks:
 
         def on_predict(drawing):
             return label_for_drawing(services, drawing)
+
+        def on_attack(drawing, eps):
+            return attack_drawing(services, drawing, eps)
 
         def on_round_table():
             return round_table(services)
@@ -289,6 +333,7 @@ def build_demo(services: Services) -> gr.Blocks:
         correct_button.click(on_vote("correct"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_correct")
         incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect")
         junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk")
+        attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=[original_view, original_label, adversarial_view, adversarial_label], api_name="attack")
         rounds_tab.select(on_round_table, outputs=rounds_table, api_visibility="private")
 
         demo.load(None, js=SELECT_BRUSH_JS)

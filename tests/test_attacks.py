@@ -74,3 +74,53 @@ def test_bad_attack_settings_are_refused(model, batch):
         pgd(model, x, y, 0.1, loss="hinge")
     with pytest.raises(ValueError, match="eps must be >= 0"):
         fgsm(model, x, y, -0.1)
+
+
+@pytest.mark.parametrize("method", ["standard", "adv-reg", "pgd", "fast"])
+def test_every_training_method_takes_a_step_that_lowers_its_loss(method):
+    from model.network import build_model
+    from training.train import TrainConfig, training_loss
+
+    torch.manual_seed(0)
+    model = build_model(dropout=0.0)
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    cfg = TrainConfig(method=method, pgd_steps=3, eps=0.1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(5):
+        loss = training_loss(model, x, y, cfg, torch.Generator().manual_seed(0))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+
+
+def test_unknown_training_method_is_refused():
+    from model.network import build_model
+    from training.train import TrainConfig, training_loss
+
+    with pytest.raises(ValueError, match="unknown training method 'magic'"):
+        training_loss(build_model(), torch.rand(2, 1, 28, 28), torch.tensor([1, 2]), TrainConfig(method="magic"), torch.Generator())
+
+
+def test_robustness_report_cli_prints_the_table_and_passes_its_sanity_checks(state_dir, round0, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from tests.conftest import REPO_ROOT
+
+    grid = tmp_path / "grid.png"
+    out = subprocess.run(
+        [sys.executable, "-m", "training.robustness", "--model", str(state_dir / "checkpoints" / "round-0"), "--n", "100", "--restarts", "2", "--json", "--grid", str(grid)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout[out.stdout.index("{") :])
+    rows = {r["attack"]: r["white_box_accuracy"] for r in report["rows"]}
+    assert rows["clean"] > 0.95 and rows["FGSM ε=0.3"] < rows["FGSM ε=0.1"] < rows["clean"]
+    assert all(c["passed"] for c in report["sanity_checks"])
+    assert Image.open(grid).size[0] > 500

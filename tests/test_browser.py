@@ -35,3 +35,14 @@ def test_clear_empties_the_canvas_and_the_guess_then_drawing_works_again(page):
 def test_predict_on_a_blank_canvas_explains_what_to_do(page):
     page.get_by_role("button", name="Predict", exact=True).click()
     expect(page.get_by_text("Draw a digit first")).to_be_visible(timeout=15_000)
+
+
+def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin(page):
+    draw_with_mouse(page, 7)
+    expect(page.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
+    page.get_by_role("tab", name="Machine adversary").click()
+    page.locator("#attack").click()
+    expect(page.locator("#original-label [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
+    expect(page.locator("#adversarial-label [data-testid=label-output-value]")).to_have_count(1)
+    expect(page.locator("#original-view img")).to_be_visible()
+    expect(page.locator("#adversarial-view img")).to_be_visible()

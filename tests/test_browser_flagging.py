@@ -33,6 +33,13 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
         validator.get_by_role("button", name="Correct", exact=True).click()
         expect(validator.locator("#vote-status")).to_contain_text("Thanks, vote saved", timeout=15_000)
 
+        # The dashboard counts the round: 1 collected, 1 fooled, 1 verified fooled.
+        validator.get_by_role("tab", name="Rounds").click()
+        first_row = validator.locator("table tbody tr").first
+        expect(first_row).to_contain_text("0", timeout=15_000)
+        cells = [c.strip() for c in first_row.locator("td").all_text_contents()]
+        assert cells[:4] == ["0", "1", "1", "1"], cells
+
     ds = load_flags(fresh_state / "flags")
     assert len(ds) == 1 and ds[0]["label"] == 1 and ds[0]["prediction"] == 7 and ds[0]["fooled"]
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")

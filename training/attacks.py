@@ -133,3 +133,19 @@ def pgd(
             better = score > best_score
             best[better], best_score[better] = x_adv[better], score[better]
     return best.detach()
+
+
+def adversarial_twin(model: torch.nn.Module, model_input, eps: float):
+    """FGSM-perturb one preprocessed drawing against the model's own prediction.
+
+    model_input: (28, 28) float array in [0, 1]. Returns (perturbed input, probabilities on
+    the original, probabilities on the perturbed), the arrays as numpy.
+    """
+    model.eval()
+    x = torch.as_tensor(model_input, dtype=torch.float32).view(1, 1, 28, 28)  # (B, C, H, W)
+    with torch.no_grad():
+        clean = model(x).exp()[0]
+    x_adv = fgsm(model, x, clean.argmax().view(1), eps)
+    with torch.no_grad():
+        adv = model(x_adv).exp()[0]
+    return x_adv[0, 0].numpy(), clean.numpy(), adv.numpy()

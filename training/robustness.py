@@ -68,13 +68,14 @@ def accuracy(model, x, y) -> float:
 
 
 def evaluate_robustness(model, base, x, y, restarts: int = 10, seed: int = 0) -> dict:
-    """Table rows (white-box and transfer accuracy) and sanity checks for `model` on (x, y)."""
+    """Table rows (white-box, and transfer from `base` unless None) and sanity checks for `model` on (x, y)."""
     model.eval()
-    base.eval()
+    if base is not None:
+        base.eval()
     rows = []
     for spec in standard_attacks(restarts):
         white = accuracy(model, perturb(model, x, y, spec, seed), y)
-        transfer = accuracy(model, perturb(base, x, y, spec, seed), y) if base is not model else None
+        transfer = accuracy(model, perturb(base, x, y, spec, seed), y) if base is not None else None
         rows.append({"attack": spec.name, "white_box_accuracy": white, "transfer_from_base_accuracy": transfer})
     acc = {r["attack"]: r["white_box_accuracy"] for r in rows}
 
@@ -136,14 +137,16 @@ def main(argv=None) -> int:
     device = select_device(args.device)
     state_dir = resolve_state_dir(args.state_dir)
     model, meta = load_checkpoint(args.model, device)
-    base, _ = load_checkpoint(args.base or round0_checkpoint_dir(state_dir), device)
+    base_path = Path(args.base or round0_checkpoint_dir(state_dir))
+    # Transfer from the model to itself is the white-box figure again: skip it.
+    base = None if base_path.resolve() == Path(args.model).resolve() else load_checkpoint(base_path, device)[0]
     mnist = load_mnist(state_dir)
     x = images_to_tensor(mnist.test_images[: args.n], device)
     y = torch.from_numpy(mnist.test_labels[: args.n]).long().to(device)
     report = evaluate_robustness(model, base, x, y, args.restarts, args.seed)
-    report["model"], report["base"] = str(args.model), str(args.base or round0_checkpoint_dir(state_dir))
+    report["model"], report["base"] = str(args.model), str(base_path)
     if args.grid:
-        save_grid(model, base, x, y, Path(args.grid))
+        save_grid(model, base or model, x, y, Path(args.grid))
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0 if all(c["passed"] for c in report["sanity_checks"]) else 1
 

@@ -15,7 +15,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ class TrainConfig:
     eps: float = 0.3  # pgd / fast: L∞ radius of the training attack (Madry et al.'s MNIST ε)
     pgd_steps: int = 40  # pgd: attack steps per batch
     pgd_step_size: float = 0.01  # pgd: attack step size
+    temperature: float = 20.0  # distill: softmax temperature of teacher and student (Papernot et al.)
     max_steps: int | None = None  # stop after this many steps (--dry-run uses 1)
     target_accuracy: float | None = None  # stop at the end of the first epoch that reaches it
 
@@ -65,13 +66,21 @@ def seed_everything(seed: int) -> None:
     torch.cuda.manual_seed_all(seed)
 
 
-METHODS = ("standard", "adv-reg", "pgd", "fast")
+METHODS = ("standard", "adv-reg", "pgd", "fast", "distill")
 
 
-def training_loss(model, xb, yb, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+def training_loss(model, xb, yb, cfg: TrainConfig, generator: torch.Generator, teacher: torch.nn.Module | None = None) -> torch.Tensor:
     """The batch loss of the chosen training method."""
     if cfg.method == "standard":
         return F.nll_loss(model(xb), yb)
+    # The model outputs log-probabilities, which differ from logits by a per-example constant:
+    # log_softmax(log_probs / T) is exactly the temperature-T softmax of the logits.
+    if cfg.method == "distill-teacher":  # step 1 of distillation: hard labels at temperature T
+        return F.nll_loss(F.log_softmax(model(xb) / cfg.temperature, dim=1), yb)
+    if cfg.method == "distill":  # step 2: the student matches the teacher's soft labels at T
+        with torch.no_grad():
+            soft = F.softmax(teacher(xb) / cfg.temperature, dim=1)
+        return -(soft * F.log_softmax(model(xb) / cfg.temperature, dim=1)).sum(1).mean()
     if cfg.method == "adv-reg":
         # NSL adversarial regularisation: CE(clean) + multiplier × CE(one-gradient-step neighbour).
         neighbour = fgsm(model, xb, yb, cfg.adv_step)
@@ -91,6 +100,7 @@ def fit(
     test_x: torch.Tensor | None = None,
     test_y: torch.Tensor | None = None,
     progress: bool = True,
+    teacher: torch.nn.Module | None = None,
 ) -> list[dict]:
     """Train `model` in place on tensors already on the device; returns one record per epoch.
 
@@ -119,7 +129,7 @@ def fit(
             xb, yb = train_x[idx], train_y[idx]
             if cfg.augment:
                 xb = augment(xb, augment_cfg, augment_gen)
-            loss = training_loss(model, xb, yb, cfg, augment_gen)
+            loss = training_loss(model, xb, yb, cfg, augment_gen, teacher)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -159,16 +169,23 @@ def train_round0(state_dir: Path, cfg: TrainConfig, out: Path | None = None, pro
     test_x = images_to_tensor(mnist.test_images, device)
     test_y = torch.from_numpy(mnist.test_labels).long().to(device)
 
+    teacher = None
+    if cfg.method == "distill":  # defensive distillation: a teacher at T first, then the student
+        teacher = build_model(cfg.architecture, cfg.dropout).to(device)
+        fit(teacher, train_x, train_y, replace(cfg, method="distill-teacher"), progress=progress)
+        teacher.eval()
     model = build_model(cfg.architecture, cfg.dropout).to(device)
-    history = fit(model, train_x, train_y, cfg, test_x, test_y, progress=progress)
+    history = fit(model, train_x, train_y, cfg, test_x, test_y, progress=progress, teacher=teacher)
     report = accuracy_report(model, test_x, test_y)
+    model.eval()
+    robust = accuracy_report(model, fgsm(model, test_x, test_y, 0.1), test_y)["accuracy"]  # the dashboard's robustness column
     metadata = {
         "round": 0,
         "parent": None,
         "architecture": cfg.architecture,
         "train_config": asdict(cfg),
         "training_data": {"source": mnist.source, "n": len(train_y), "sha256": data_hash(mnist.train_images, mnist.train_labels)},
-        "metrics": {"mnist_test_accuracy": report["accuracy"], "per_class_accuracy": report["per_class_accuracy"]},
+        "metrics": {"mnist_test_accuracy": report["accuracy"], "per_class_accuracy": report["per_class_accuracy"], "fgsm_0.1_accuracy": robust},
         "history": history,
         "device": str(device),
     }
@@ -192,6 +209,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eps", type=float, default=d.eps, help=f"pgd/fast: L-inf attack radius (default {d.eps})")
     p.add_argument("--pgd-steps", type=int, default=d.pgd_steps, help=f"pgd: attack steps (default {d.pgd_steps})")
     p.add_argument("--pgd-step-size", type=float, default=d.pgd_step_size, help=f"pgd: attack step size (default {d.pgd_step_size})")
+    p.add_argument("--temperature", type=float, default=d.temperature, help=f"distill: softmax temperature (default {d.temperature})")
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--out", default=None, help="checkpoint directory (default <state>/checkpoints/round-0)")
@@ -217,6 +235,7 @@ def main(argv=None) -> int:
         eps=args.eps,
         pgd_steps=args.pgd_steps,
         pgd_step_size=args.pgd_step_size,
+        temperature=args.temperature,
         device=args.device,
         max_steps=1 if args.dry_run else None,
         target_accuracy=args.target_accuracy,
