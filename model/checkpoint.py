@@ -4,7 +4,9 @@ A checkpoint directory can be pushed to a Hub model repo unchanged and loaded ba
 `MNIST_Model.from_pretrained`. Only safetensors are ever loaded: no pickle.
 """
 
+import contextlib
 import hashlib
+import io
 import json
 import shutil
 import tempfile
@@ -57,7 +59,8 @@ def load_checkpoint(directory: Path, device: str | torch.device = "cpu") -> tupl
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_FILE} in {directory}: not a checkpoint (train one with python -m training.train)")
-    model = MNIST_Model.from_pretrained(str(directory), map_location=str(device), strict=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints "Loading weights..." to stdout
+        model = MNIST_Model.from_pretrained(str(directory), map_location=str(device), strict=True)
     meta_path = directory / METADATA_FILE
     metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     return model.eval(), metadata

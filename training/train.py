@@ -122,7 +122,8 @@ def fit(
     for epoch in range(cfg.epochs):
         model.train()
         order = torch.randperm(n, generator=shuffle_gen).to(device)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        # In a log (not a terminal), redraw the bar every 5 s instead of several times a second.
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False, mininterval=0.1 if sys.stderr.isatty() else 5)
         loss_sum = torch.zeros((), device=device)
         for i in bar:
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]

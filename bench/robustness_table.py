@@ -1,0 +1,39 @@
+"""Print the README's robustness table from docs/robustness/*.json (written by training.robustness --json).
+
+    python -m bench.robustness_table
+"""
+
+import json
+from pathlib import Path
+
+REPORTS = Path(__file__).resolve().parent.parent / "docs" / "robustness"
+MODELS = {
+    "round-0": "round-0 (standard training, augmentation, dropout 0.1)",
+    "reference-dropout0.5": "reference recipe (standard, dropout 0.5, no augmentation)",
+    "adv-reg-reference": "adversarial regularisation (multiplier 1.0, step 0.2)",
+    "distill-reference": "defensive distillation (T = 20), deployed at T = 1",
+}
+
+
+def main():
+    columns = None
+    for name, title in MODELS.items():
+        path = REPORTS / f"{name}.json"
+        if not path.exists():
+            continue
+        report = json.loads(path.read_text())
+        if columns is None:
+            columns = [r["attack"] for r in report["rows"]]
+            print("| model | " + " | ".join(columns) + " | FGSM ε=0.2 transfer from round-0 | sanity checks |")
+            print("| --- " * (len(columns) + 3) + "|")
+        rows = {r["attack"]: r for r in report["rows"]}
+        cells = [f"{rows[c]['white_box_accuracy']:.1%}" for c in columns]
+        transfer = rows["FGSM ε=0.2"]["transfer_from_base_accuracy"]
+        failed = [c["check"] for c in report["sanity_checks"] if not c["passed"]]
+        sanity = "all pass" if not failed else "FAIL: " + "; ".join(failed)
+        print(f"| {title} | " + " | ".join(cells) + f" | {'—' if transfer is None else f'{transfer:.1%}'} | {sanity} |")
+    print(f"\nWhite-box unless stated; first {report['n']} MNIST test images; PGD step size 0.01.")
+
+
+if __name__ == "__main__":
+    main()
