@@ -37,6 +37,12 @@ def rows():
         fl, pr = r["/flag (sketchpad value + label, durable)"], r["/predict (image)"]
         out.append(("Flag latency over HTTP, durable (`python -m bench.flag_latency`)", "p50 ≤ 2× predict p50",
                     f"flag p50 {fl['p50_ms']} ms, p99 {fl['p99_ms']} ms; /predict p50 {pr['p50_ms']} ms: **{f['ratios']['flag_p50_over_predict_p50']}×**"))
+    for device in ("cpu", "cuda"):
+        if a := load(f"attack_throughput_{device}"):
+            r = a["results"]
+            pgd_key = next(k for k in r if k.startswith("PGD-40 training"))
+            out.append((f"Attacks and adversarial training on {device.upper()} (`python -m bench.attack_throughput`)", "—",
+                        f"FGSM {r['FGSM images/s']:,} img/s, PGD-40 {r['PGD-40 images/s']:,} img/s; epoch: standard {r['standard training, s per epoch']} s, adv-reg {r['adv-reg training, s per epoch']} s, fast {r['fast training, s per epoch']} s; PGD-40 training {r[pgd_key]} s per batch of 128"))
     if d := load("dataset_load"):
         out.append((f"`datasets` load of a {d['records']:,}-record store (`python -m bench.dataset_load`)", "—",
                     f"first load {d['first_load_s']} s (builds the Arrow cache), cached {d['cached_load_s']} s"))
