@@ -74,12 +74,12 @@ def test_sigkill_in_a_flagging_burst_loses_no_acknowledged_flag(fresh_state, tmp
     worker.join()
     assert 0 < len(acknowledged) < 400
 
-    with running_app(fresh_state) as url:  # restart: the store is repaired and loads
+    with running_app(fresh_state) as restarted_url:  # restart: the store is repaired and loads
         ds = load_flags(fresh_state / "flags")
         stored = {i[:8] for i in ds["id"]}
         assert set(acknowledged) <= stored
         assert len(set(ds["id"])) == len(ds)
-        more = flag_all(url, make_drawings(tmp_path, 10, offset=500), clients=2)
+        more = flag_all(restarted_url, make_drawings(tmp_path, 10, offset=500), clients=2)
     assert len(load_flags(fresh_state / "flags")) == len(ds) + len(more)
 
 

@@ -2,7 +2,6 @@
 
 import contextlib
 import io
-import os
 import subprocess
 
 import numpy as np
