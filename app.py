@@ -32,7 +32,7 @@ from flagging.hub_sync import HubSync  # noqa: E402
 from flagging.store import FlagStore, StoreError  # noqa: E402
 from flagging.validation import next_to_validate, round_counts  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
-from model.predict import LiveModel  # noqa: E402
+from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 
@@ -119,11 +119,7 @@ def attack_drawing(services: Services, drawing, eps: float):
     def enlarge(a):
         return Image.fromarray((a * 255).round().astype("uint8")).resize((196, 196), Image.Resampling.NEAREST)
 
-    def top3(p):
-        order = p.argsort()[::-1][:3]
-        return {str(int(c)): float(p[c]) for c in order}
-
-    return enlarge(model_input), top3(clean_probs), enlarge(adversarial), top3(adv_probs)
+    return enlarge(model_input), top_classes(clean_probs), enlarge(adversarial), top_classes(adv_probs)
 
 
 def clear_drawing():

@@ -28,8 +28,13 @@ class Prediction:
         return int(self.probabilities.argmax())
 
     def top(self, k: int = 3) -> dict[str, float]:
-        order = np.argsort(self.probabilities)[::-1][:k]
-        return {str(int(c)): float(self.probabilities[c]) for c in order}
+        return top_classes(self.probabilities, k)
+
+
+def top_classes(probabilities: np.ndarray, k: int = 3) -> dict[str, float]:
+    """The k most likely digits and their probabilities, as gr.Label takes them."""
+    order = np.argsort(probabilities)[::-1][:k]
+    return {str(int(c)): float(probabilities[c]) for c in order}
 
 
 class LiveModel:
