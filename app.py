@@ -16,6 +16,7 @@ import signal
 import sys
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Gradio's queue rebuilds a pandas summary of the last 10,000 events after *every* event
@@ -23,6 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -35,6 +37,7 @@ from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
+from training.rounds import RoundRunner, latest_model_dir, metrics_by_round  # noqa: E402
 
 log = logging.getLogger("dadc.app")
 
@@ -72,6 +75,8 @@ class Services:
     votes_required: int = 0  # k: agreeing votes that verify an example; 0 turns validation off
     maintainers: frozenset[str] = field(default_factory=frozenset)
     store_problem: str = ""
+    state_dir: Path | None = None  # where the rounds log and checkpoints live
+    rounds: RoundRunner | None = None  # None: no retraining (flagging unavailable)
 
 
 # --- handlers: translate between the UI and the packages; user errors become gr.Error ---
@@ -105,6 +110,8 @@ def flag_drawing(services: Services, drawing, label, request: gr.Request) -> str
         outcome = services.flagger.flag_drawing(drawing, label, session_hash=request.session_hash or "", username=request.username or "")
     except (DrawingError, FlagInputError, StoreError) as e:
         raise user_error(str(e)) from None
+    if services.rounds is not None and outcome.record.fooled and not outcome.duplicate and services.rounds.maybe_start():
+        return outcome.message + " **That was enough: retraining has started.** The new model goes live if it passes its checks."
     return outcome.message
 
 
@@ -133,22 +140,61 @@ def model_description(services: Services) -> str:
     return f"Model: round {metadata.get('round', '?')}{acc_text}."
 
 
-ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "model error rate", "verified model error rate", "MNIST test accuracy", "robust accuracy (FGSM ε=0.1)"]
+ROUND_HEADERS = [
+    "round",
+    "collected",
+    "fooled",
+    "verified fooled",
+    "model error rate",
+    "verified model error rate",
+    "MNIST test accuracy",
+    "held-out people's examples accuracy",
+    "robust accuracy (FGSM ε=0.1)",
+]
+PLOTTED = {"MNIST test accuracy": "mnist_test_accuracy", "held-out people's examples": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
+
+
+def round_metrics(services: Services) -> dict[int, dict]:
+    metrics = metrics_by_round(services.state_dir) if services.state_dir is not None else {}
+    metrics.setdefault(services.live.metadata.get("round", 0), services.live.metadata.get("metrics", {}))
+    return metrics
 
 
 def round_table(services: Services) -> list[list]:
-    """One row per model round: what people collected against it, and its own test metrics."""
+    """One row per model round: what people collected against it, and the model's own metrics."""
     counts = {}
     if services.store is not None:
         services.store.refresh()
         counts = round_counts(list(services.store.records.values()), list(services.store.votes), services.votes_required)
-    live_round = services.live.metadata.get("round", 0)
+    metrics = round_metrics(services)
     rows = []
-    for r in sorted(set(counts) | {live_round}):
+    for r in sorted(set(counts) | set(metrics)):
         c = counts.get(r, {"collected": 0, "fooled": 0, "verified_fooled": 0, "model_error_rate": None, "verified_model_error_rate": None})
-        metrics = services.live.metadata.get("metrics", {}) if r == live_round else {}
-        rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], metrics.get("mnist_test_accuracy"), metrics.get("fgsm_0.1_accuracy")])
+        m = metrics.get(r, {})
+        rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], m.get("mnist_test_accuracy"), m.get("held_out_accuracy"), m.get("fgsm_0.1_accuracy")])
     return rows
+
+
+def round_plot(services: Services) -> pd.DataFrame:
+    """Accuracy per round, long format for gr.LinePlot (one line per metric)."""
+    rows = [
+        {"round": r, "metric": name, "accuracy": m[key]}
+        for r, m in sorted(round_metrics(services).items())
+        for name, key in PLOTTED.items()
+        if m.get(key) is not None
+    ]
+    return pd.DataFrame(rows, columns=["round", "metric", "accuracy"])
+
+
+def rounds_status(services: Services) -> str:
+    if services.rounds is None:
+        return f"Retraining is off: {services.store_problem or 'flagging is unavailable'}."
+    return services.rounds.status()
+
+
+def rounds_view(services: Services):
+    """(status, table, plot) of the Rounds tab."""
+    return rounds_status(services), round_table(services), round_plot(services)
 
 
 def next_example(services: Services, request: gr.Request):
@@ -267,11 +313,10 @@ def build_demo(services: Services) -> gr.Blocks:
                     adversarial_view = gr.Image(label="Its FGSM twin", interactive=False, elem_id="adversarial-view")
                     adversarial_label = gr.Label(num_top_classes=3, label="Model on the twin", elem_id="adversarial-label")
             with gr.Tab("Rounds") as rounds_tab:
-                rounds_table = gr.Dataframe(
-                    headers=ROUND_HEADERS,
-                    value=lambda: round_table(services),
-                    interactive=False,
-                )
+                rounds_info = gr.Markdown(elem_id="rounds-status")
+                rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, elem_id="rounds-table")
+                rounds_plot = gr.LinePlot(x="round", y="accuracy", color="metric", title="Accuracy by round", y_lim=[0, 1], elem_id="rounds-plot")
+                refresh_rounds = gr.Button("Refresh")
         # API-only endpoint: `Client(url).predict(handle_file("digit.png"), api_name="/predict")`.
         # filepath + image_mode=None: Gradio only opens the header; preprocessing decodes (alpha kept, size checked first).
         api_image = gr.Image(type="filepath", image_mode=None, visible=False)
@@ -290,8 +335,8 @@ def build_demo(services: Services) -> gr.Blocks:
         def on_attack(drawing, eps):
             return attack_drawing(services, drawing, eps)
 
-        def on_round_table():
-            return round_table(services)
+        def on_rounds_view():
+            return rounds_view(services)
 
         def on_model_description():
             return model_description(services)
@@ -330,7 +375,9 @@ def build_demo(services: Services) -> gr.Blocks:
         incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect")
         junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk")
         attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=[original_view, original_label, adversarial_view, adversarial_label], api_name="attack")
-        rounds_tab.select(on_round_table, outputs=rounds_table, api_visibility="private")
+        rounds_outputs = [rounds_info, rounds_table, rounds_plot]
+        rounds_tab.select(on_rounds_view, outputs=rounds_outputs, api_visibility="private")
+        refresh_rounds.click(on_rounds_view, outputs=rounds_outputs, api_name="rounds")
 
         demo.load(None, js=SELECT_BRUSH_JS)
         demo.load(on_model_description, outputs=model_info, api_visibility="private")
@@ -340,10 +387,12 @@ def build_demo(services: Services) -> gr.Blocks:
 # --- start-up ---
 
 
-def load_or_train_round0(state_dir) -> LiveModel:
-    from training.prepare import ensure_round0  # training code is imported only when needed
+def load_live_model(state_dir) -> LiveModel:
+    """The last accepted round's model; round-0 (trained first if missing) when there is none."""
+    from training.prepare import ensure_round0
 
-    return LiveModel(*load_checkpoint(ensure_round0(state_dir)))
+    ensure_round0(state_dir)
+    return LiveModel(*load_checkpoint(latest_model_dir(state_dir)))
 
 
 def open_store(state_dir) -> tuple[FlagStore | None, str]:
@@ -398,11 +447,14 @@ def main(argv=None) -> None:
     Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     state_dir = resolve_state_dir(args.state_dir)
-    live = load_or_train_round0(state_dir)
+    live = load_live_model(state_dir)
     store, problem = open_store(state_dir)
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
+    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes) if store else None
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
-    services = Services(live, store, flagger, args.validation_votes, maintainers, problem)
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds)
+    if rounds is not None:
+        rounds.maybe_start()  # examples that came in before a restart still count
     sync = start_hub_sync(args, store)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the final Hub push on `kill`
     demo = build_demo(services)

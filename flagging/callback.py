@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from flagging.store import FlagRecord, FlagStore
+from flagging.validation import fooled_in_round
 from model.predict import LiveModel
 from model.preprocess import DrawingError, to_pil
 
@@ -110,4 +111,4 @@ class DatasetFlagger(gr.FlaggingCallback):
         return FlagOutcome(record, duplicate, self.fooled_in_round(record.model_round), self.retrain_threshold)
 
     def fooled_in_round(self, model_round: int) -> int:
-        return sum(1 for r in list(self.store.records.values()) if r.fooled and r.model_round == model_round)
+        return fooled_in_round(list(self.store.records.values()), model_round)

@@ -108,7 +108,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_durably(path: Path, data: bytes) -> None:
+def write_durably(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
@@ -122,7 +122,7 @@ def _write_durably(path: Path, data: bytes) -> None:
         raise
 
 
-def _append_line_durably(path: Path, obj: dict) -> None:
+def append_line_durably(path: Path, obj: dict) -> None:
     """Append one JSON line with a single write; on failure cut the file back to where it was."""
     line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -140,7 +140,7 @@ def _append_line_durably(path: Path, obj: dict) -> None:
         os.close(fd)
 
 
-def _read_complete_lines(path: Path, offset: int = 0) -> tuple[list[dict], int]:
+def read_complete_lines(path: Path, offset: int = 0) -> tuple[list[dict], int]:
     """JSON objects from complete lines after `offset`; returns them and the new offset."""
     try:
         with open(path, "rb") as f:
@@ -179,7 +179,7 @@ class FlagStore:
             d.mkdir(parents=True, exist_ok=True)
         card = self.root / "README.md"
         if not card.exists():
-            _write_durably(card, DATASET_CARD.encode())
+            write_durably(card, DATASET_CARD.encode())
         self._repair_abandoned_shards()
         # State: everything read so far from every shard, and how far each file was read.
         self.records: dict[str, FlagRecord] = {}
@@ -224,8 +224,8 @@ class FlagStore:
                 end = data.rfind(b"\n") + 1
                 if end != len(data):
                     log.warning("repairing %s: dropping a torn last line", jsonl)
-                    _write_durably(jsonl, data[:end])
-        rows, _ = _read_complete_lines(shard_dir / METADATA)
+                    write_durably(jsonl, data[:end])
+        rows, _ = read_complete_lines(shard_dir / METADATA)
         referenced = {row[k] for row in rows for k in ("drawing_file_name", "model_input_file_name")}
         for png in shard_dir.glob("*.png"):
             if png.name not in referenced:  # written, never acknowledged: the crash came first
@@ -254,13 +254,13 @@ class FlagStore:
         """Read whatever any writer (this process or another) appended since the last call."""
         with self.lock:
             for path in sorted(self.data_dir.glob(f"*/{METADATA}")):
-                rows, self._offsets[path] = _read_complete_lines(path, self._offsets.get(path, 0))
+                rows, self._offsets[path] = read_complete_lines(path, self._offsets.get(path, 0))
                 for row in rows:
                     record = FlagRecord(**row, shard=path.parent.name)
                     self.records.setdefault(record.id, record)
                     self._by_dedupe_key.setdefault(record.dedupe_key, record.id)
             for path in sorted(self.votes_dir.glob("*.jsonl")):
-                rows, self._offsets[path] = _read_complete_lines(path, self._offsets.get(path, 0))
+                rows, self._offsets[path] = read_complete_lines(path, self._offsets.get(path, 0))
                 self.votes.extend(Vote(**row) for row in rows)
 
     # --- writing ---
@@ -288,11 +288,11 @@ class FlagStore:
                     shard=shard_dir.name,
                     **fields,
                 )
-                _write_durably(shard_dir / record.drawing_file_name, drawing_png)
-                _write_durably(shard_dir / record.model_input_file_name, model_input_png)
+                write_durably(shard_dir / record.drawing_file_name, drawing_png)
+                write_durably(shard_dir / record.model_input_file_name, model_input_png)
                 _fsync_dir(shard_dir)
                 row = {k: v for k, v in asdict(record).items() if k != "shard"}
-                _append_line_durably(shard_dir / METADATA, row)
+                append_line_durably(shard_dir / METADATA, row)
             except OSError as e:
                 for name in (f"{record_id}.png", f"{record_id}-input.png"):
                     with contextlib.suppress(OSError):  # best effort: a read-only disk has nothing to undo
@@ -311,7 +311,7 @@ class FlagStore:
             try:
                 shard_dir = self._writer_shard()
                 path = self.votes_dir / f"{shard_dir.name}.jsonl"
-                _append_line_durably(path, asdict(vote))
+                append_line_durably(path, asdict(vote))
             except OSError as e:
                 raise StoreError(f"Could not save your vote: {e.strerror or e}.") from e
             self.votes.append(vote)

@@ -44,4 +44,5 @@ def fresh_state(tmp_path, state_dir, round0):
 
     fresh = tmp_path / "state"
     shutil.copytree(state_dir / "checkpoints" / "round-0", fresh / "checkpoints" / "round-0")
+    (fresh / "mnist").symlink_to(state_dir / "mnist")  # the MNIST cache, read-only here (retraining reads it)
     return fresh

@@ -122,5 +122,24 @@ def test_robustness_report_cli_prints_the_table_and_passes_its_sanity_checks(sta
     report = json.loads(out.stdout[out.stdout.index("{") :])
     rows = {r["attack"]: r["white_box_accuracy"] for r in report["rows"]}
     assert rows["clean"] > 0.95 and rows["FGSM ε=0.3"] < rows["FGSM ε=0.1"] < rows["clean"]
+    assert rows["PGD-100 ε=0.3, 2 restarts"] <= rows["FGSM ε=0.3"]
     assert all(c["passed"] for c in report["sanity_checks"])
+    # round-0 is a standard-trained reference model: its published FGSM ε=0.2 range sits beside the measured figure
+    (target,) = report["targets"]
+    assert target["attack"] == "FGSM ε=0.2" and target["measured"] == rows["FGSM ε=0.2"] and target["target"] == "43%–50%"
+    assert target["met"] == (0.43 <= rows["FGSM ε=0.2"] <= 0.50)
     assert Image.open(grid).size[0] > 500
+
+
+def test_report_puts_each_target_beside_the_measured_figure():
+    from training.robustness import format_table, target_results
+
+    rows = [{"attack": "clean", "white_box_accuracy": 0.99, "transfer_from_base_accuracy": None},
+            {"attack": "FGSM ε=0.2", "white_box_accuracy": 0.94, "transfer_from_base_accuracy": 0.96}]  # fmt: skip
+    targets = target_results({"method": "adv-reg", "architecture": "reference"}, rows, restarts=10)
+    assert [(t["attack"], t["met"]) for t in targets] == [("FGSM ε=0.2", False), ("clean", True)]
+    text = format_table({"n": 1000, "rows": rows, "targets": targets, "sanity_checks": []})
+    assert "[NOT MET] FGSM ε=0.2: measured 94.00%, target ≥ 95.0%" in text
+    assert "[met] clean: measured 99.00%, target ≥ 98.5%" in text
+    # a model no target speaks of (e.g. a retrained round) gets none, rather than a wrong one
+    assert target_results({"method": "standard", "architecture": "robust"}, rows, restarts=10) == []

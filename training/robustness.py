@@ -44,8 +44,48 @@ def standard_attacks(restarts: int) -> list[AttackSpec]:
         AttackSpec("FGSM ε=0.2", "fgsm", 0.2),
         AttackSpec("FGSM ε=0.3", "fgsm", 0.3),
         AttackSpec(f"PGD-40 ε=0.3, {restarts} restarts", "pgd", 0.3, 40, restarts),
+        AttackSpec(f"PGD-100 ε=0.3, {restarts} restarts", "pgd", 0.3, 100, restarts),
         AttackSpec(f"PGD-40 margin loss ε=0.3, {restarts} restarts", "pgd", 0.3, 40, restarts, "margin"),
     ]
+
+
+# The issue's targets, by (training method, architecture) as recorded in the checkpoint metadata.
+# Each is (row of the table, "min" or "range", bound(s), where the figure comes from).
+TARGETS = {
+    ("standard", "reference"): [("FGSM ε=0.2", "range", (0.43, 0.50), "published for this architecture (PyTorch FGSM tutorial 43%, NSL ~50%)")],
+    ("adv-reg", "reference"): [
+        ("FGSM ε=0.2", "min", 0.95, "issue target, white-box (the NSL tutorial's 95% is a transfer figure)"),
+        ("clean", "min", 0.985, "issue target"),
+    ],
+    ("pgd", "robust"): [
+        ("PGD-100 ε=0.3, {restarts} restarts", "min", 0.896, "Madry et al. 89.62% (50 restarts)"),
+        ("clean", "min", 0.985, "issue target"),
+    ],
+    ("fast", "robust"): [
+        ("PGD-100 ε=0.3, {restarts} restarts", "min", 0.896, "the PGD-trained model's target, for comparison"),
+        ("clean", "min", 0.985, "issue target"),
+    ],
+    ("distill", "reference"): [
+        ("PGD-40 margin loss ε=0.3, {restarts} restarts", "max", 0.0, "Carlini & Wagner: 100% attack success at T = 1"),
+    ],
+}
+
+
+def target_results(train_config: dict, rows: list[dict], restarts: int) -> list[dict]:
+    """Each target that applies to this model, with the measured white-box figure beside it."""
+    measured = {r["attack"]: r["white_box_accuracy"] for r in rows}
+    out = []
+    for attack, kind, bound, source in TARGETS.get((train_config.get("method"), train_config.get("architecture")), []):
+        attack = attack.format(restarts=restarts)
+        value = measured[attack]
+        if kind == "range":
+            met, text = bound[0] <= value <= bound[1], f"{bound[0]:.0%}–{bound[1]:.0%}"
+        elif kind == "min":
+            met, text = value >= bound, f"≥ {bound:.1%}"
+        else:
+            met, text = value <= bound, f"≤ {bound:.1%}"
+        out.append({"attack": attack, "target": text, "measured": value, "met": met, "source": source})
+    return out
 
 
 def perturb(model, x, y, spec: AttackSpec, seed: int, batch_size: int = 2000) -> torch.Tensor:
@@ -100,6 +140,10 @@ def format_table(report: dict) -> str:
     for r in report["rows"]:
         transfer = "—" if r["transfer_from_base_accuracy"] is None else f"{r['transfer_from_base_accuracy']:.2%}"
         lines.append(f"| {r['attack']} | {r['white_box_accuracy']:.2%} | {transfer} |")
+    if report.get("targets"):
+        lines += ["", "Targets (white-box):"]
+        for t in report["targets"]:
+            lines.append(f"  [{'met' if t['met'] else 'NOT MET'}] {t['attack']}: measured {t['measured']:.2%}, target {t['target']} ({t['source']})")
     lines += ["", "Sanity checks (gradient masking):"]
     for c in report["sanity_checks"]:
         lines.append(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['check']}: {c['values']}")
@@ -145,6 +189,8 @@ def main(argv=None) -> int:
     y = torch.from_numpy(mnist.test_labels[: args.n]).long().to(device)
     report = evaluate_robustness(model, base, x, y, args.restarts, args.seed)
     report["model"], report["base"] = str(args.model), str(base_path)
+    report["train_config"] = meta.get("train_config", {})
+    report["targets"] = target_results(report["train_config"], report["rows"], args.restarts)
     if args.grid:
         save_grid(model, base or model, x, y, Path(args.grid))
     print(json.dumps(report, indent=2) if args.json else format_table(report))

@@ -1,0 +1,132 @@
+"""Retraining rounds on real MNIST data, a real store and a real app server."""
+
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from data.mnist import load_mnist
+from flagging.store import FlagStore
+from model.checkpoint import load_checkpoint
+from training.evaluate import images_to_tensor, predict_classes
+from training.rounds import RoundBusy, exclusive_round, latest_model_dir, main, read_rounds_log, retrain_due, run_round
+
+
+@pytest.fixture(scope="module")
+def hard_examples(state_dir, round0):
+    """MNIST training images the round-0 model gets wrong: (images uint8 (N, 28, 28), labels, round-0 predictions)."""
+    mnist = load_mnist(state_dir)
+    predictions = predict_classes(round0[0], images_to_tensor(mnist.train_images)).numpy()
+    wrong = np.flatnonzero(predictions != mnist.train_labels)
+    return mnist.train_images[wrong], mnist.train_labels[wrong], predictions[wrong]
+
+
+def flag_as_people_would(state, hard_examples, n):
+    """Store n fooling examples against round 0, as if n people had drawn and flagged them."""
+    images, labels, predictions = hard_examples
+    store = FlagStore(state / "flags", state / "locks")
+    try:
+        for i in range(n):
+            buf = io.BytesIO()
+            Image.fromarray(images[i]).save(buf, format="PNG")
+            probabilities = [1.0 if d == predictions[i] else 0.0 for d in range(10)]
+            fields = {"label": int(labels[i]), "prediction": int(predictions[i]), "probabilities": probabilities, "model_round": 0, "fooled": True, "session_hash": f"person-{i}", "username": ""}
+            store.append(fields, buf.getvalue(), buf.getvalue())
+    finally:
+        store.close()
+
+
+def test_retraining_is_due_at_the_threshold_and_again_after_each_rejected_candidate():
+    assert not retrain_due(9, threshold=10, failed_attempts=0)
+    assert retrain_due(10, threshold=10, failed_attempts=0)
+    assert not retrain_due(15, threshold=10, failed_attempts=1)
+    assert retrain_due(20, threshold=10, failed_attempts=1)
+
+
+def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, hard_examples, round0):
+    flag_as_people_would(fresh_state, hard_examples, 40)
+    assert main(["--state-dir", str(fresh_state)]) == 0
+
+    (entry,) = read_rounds_log(fresh_state)
+    assert entry["round"] == 1 and entry["accepted"] and entry["gate_failures"] == []
+    assert (entry["n_train_examples"], entry["n_held_out_examples"]) == (32, 8)  # every 5th held out
+    assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-1"
+    model, meta = load_checkpoint(fresh_state / "checkpoints" / "round-1")
+    assert meta["round"] == 1 and meta["parent"] == 0 and len(meta["training_data"]["people_example_ids"]) == 32
+
+    images, labels, _ = hard_examples
+    trained_on = images_to_tensor(images[:40][[i for i in range(40) if i % 5 != 4]])
+    trained_labels = torch.from_numpy(labels[:40][[i for i in range(40) if i % 5 != 4]]).long()
+    # round-0 got every one of them wrong; the new model learned most of them
+    assert (predict_classes(model, trained_on) == trained_labels).float().mean() > 0.8
+    assert entry["metrics"]["mnist_test_accuracy"] >= entry["parent_metrics"]["mnist_test_accuracy"] - 0.003
+    assert entry["metrics"]["held_out_accuracy"] >= entry["parent_metrics"]["held_out_accuracy"] == 0.0
+
+
+def test_a_candidate_that_fails_its_gates_is_recorded_and_never_goes_live(fresh_state, hard_examples):
+    flag_as_people_would(fresh_state, hard_examples, 10)
+    assert main(["--state-dir", str(fresh_state), "--lr", "0.5"]) == 1  # a learning rate that wrecks the model
+
+    (entry,) = read_rounds_log(fresh_state)
+    assert not entry["accepted"] and entry["gate_failures"]
+    assert "checkpoint" not in entry and not (fresh_state / "checkpoints" / "round-1").exists()
+    assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-0"
+
+
+def test_one_round_at_a_time_per_state_directory(fresh_state, round0):
+    from training.rounds import Examples, RoundConfig
+
+    empty = Examples(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), [])
+    with exclusive_round(fresh_state), pytest.raises(RoundBusy, match="another process is training a round"):
+        run_round(fresh_state, round0[0], round0[1], empty, empty, RoundConfig())
+    assert read_rounds_log(fresh_state) == []
+
+
+def rounds_view(client):
+    status, table, _plot = client.predict(api_name="/rounds")
+    return status, {row[0]: dict(zip(table["headers"], row)) for row in table["data"]}
+
+
+def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_state, hard_examples, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from tests.app_process import running_app
+    from tests.flag_clients import distinct_drawing, flag
+
+    flag_as_people_would(fresh_state, hard_examples, 9)
+    one = distinct_drawing(1, tmp_path / "one.png")  # drawing number 1 is a digit 1
+    with running_app(fresh_state, "--retrain-threshold", "10") as url:
+        client = Client(url, verbose=False)
+        status, table = rounds_view(client)
+        assert "Round 0 is live" in status and "9 of 10" in status and set(table) == {0}
+
+        # the tenth fooling example (a 1 its author calls a 7) starts the round
+        message = flag(client, one, "7")
+        assert "You fooled the model" in message and "retraining has started" in message
+        assert client.predict(handle_file(one), api_name="/predict")["label"] == "1"  # still serving meanwhile
+
+        deadline = time.monotonic() + 120
+        while "Round 1 is live" not in (status := rounds_view(client)[0]) and time.monotonic() < deadline:
+            assert "failed" not in status and "rejected" not in status, status
+            time.sleep(1)
+        status, table = rounds_view(client)
+        assert "Round 1 is live" in status and "0 of 10" in status
+        assert table[0]["collected"] == 10 and table[0]["fooled"] == 10
+        assert table[1]["MNIST test accuracy"] >= table[0]["MNIST test accuracy"] - 0.003
+        assert table[1]["held-out people's examples accuracy"] is not None
+
+        # what people flag now is collected against round 1
+        flag(client, one, "1")
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    assert sorted(r.model_round for r in store.records.values()) == [0] * 10 + [1]
+    store.close()
+
+    with running_app(fresh_state, "--retrain-threshold", "10") as url:  # a restart serves round 1
+        status, table = rounds_view(Client(url, verbose=False))
+        assert "Round 1 is live" in status and set(table) == {0, 1}
+    assert [e["accepted"] for e in read_rounds_log(fresh_state)] == [True]
+    assert json.loads((fresh_state / "checkpoints" / "round-1" / "metadata.json").read_text())["parent"] == 0

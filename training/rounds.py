@@ -1,0 +1,343 @@
+"""Retraining rounds: fine-tune the live model on people's examples, gate it, record it.
+
+    python -m training.rounds [--state-dir DIR] [--validation-votes K] [--method adv-reg]
+
+runs one round now from the stored flags (the app runs the same thing in the background
+when enough fooling examples have come in; a running app picks up a round trained by this
+command at its next start).
+
+A round: every verified example collected so far (every `holdout_every`-th in order of
+arrival is held out and never trained on) is mixed into batches of MNIST training images
+and the parent model is fine-tuned for a fixed number of steps. The candidate replaces the
+parent only if it passes the gates:
+  - MNIST test accuracy falls by at most `max_mnist_drop`;
+  - on the held-out people's examples it is at least as accurate as the parent.
+Every attempt, passed or not, is one line of <state>/rounds.jsonl; a passed candidate is saved
+as <state>/checkpoints/round-N. Importable without gradio or datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import fcntl
+import json
+import math
+import os
+import logging
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from data.mnist import load_mnist
+from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
+from flagging.store import FlagStore, append_line_durably, read_complete_lines, utc_now
+from flagging.validation import fooled_in_round, verified_examples
+from model.checkpoint import load_checkpoint, save_checkpoint
+from training.attacks import fgsm
+from training.augment import AugmentConfig, augment
+from training.evaluate import accuracy_report, images_to_tensor
+from training.train import METHODS, TrainConfig, seed_everything, training_loss
+
+ROUNDS_LOG = "rounds.jsonl"
+log = logging.getLogger("dadc.rounds")
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    steps: int = 300  # fine-tuning steps; ~3 s for the reference model on one CPU core
+    batch_size: int = 128
+    new_per_batch: int = 16  # people's examples in each batch (drawn with replacement: they are few)
+    lr: float = 3e-4  # Adam, cosine-decayed to 0; measured: 1e-3 cost 0.5 points of MNIST accuracy
+    holdout_every: int = 5  # one example in 5 is held out for the gate
+    max_mnist_drop: float = 0.003  # gate: MNIST test accuracy may fall by at most 0.3 points
+    method: str = "standard"  # any training method of training.train (e.g. adv-reg)
+    seed: int = 0
+
+
+@dataclass
+class Examples:
+    x: torch.Tensor  # (N, 1, 28, 28) float in [0, 1]: the model inputs stored with each flag
+    y: torch.Tensor  # (N,) int64: the agreed label
+    ids: list[str]
+
+
+def is_held_out(position: int, every: int) -> bool:
+    """The every-th example in order of arrival: an example held out once stays held out."""
+    return position % every == every - 1
+
+
+def load_examples(store: FlagStore, votes_required: int, holdout_every: int) -> tuple[Examples, Examples]:
+    """(training, held-out) examples: every verified, non-junk example in the store, with its agreed label."""
+    store.refresh()
+    # Positions count every record, verified or not: the store only grows, so a position never changes.
+    in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
+    held_out_ids = {r.id for position, r in enumerate(in_order) if is_held_out(position, holdout_every)}
+    split: dict[bool, list] = {False: [], True: []}
+    for record, label in verified_examples(in_order, list(store.votes), votes_required):
+        pixels = np.asarray(Image.open(store.data_dir / record.shard / record.model_input_file_name).convert("L"))
+        split[record.id in held_out_ids].append((pixels, label, record.id))
+
+    def as_examples(items) -> Examples:
+        if not items:
+            return Examples(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), [])
+        pixels, labels, ids = zip(*items)
+        return Examples(images_to_tensor(np.stack(pixels)), torch.tensor(labels, dtype=torch.long), list(ids))
+
+    return as_examples(split[False]), as_examples(split[True])
+
+
+def fine_tune(model, mnist_x, mnist_y, new: Examples, cfg: RoundConfig) -> list[float]:
+    """Fine-tune `model` in place on batches of MNIST plus `new`; returns the loss every 50 steps."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_cfg = TrainConfig(method=cfg.method)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.steps)
+    n_new = min(cfg.new_per_batch, cfg.batch_size) if len(new.y) else 0
+    losses = []
+    model.train()
+    for step in range(cfg.steps):
+        old_idx = torch.randint(len(mnist_y), (cfg.batch_size - n_new,), generator=gen)
+        new_idx = torch.randint(max(len(new.y), 1), (n_new,), generator=gen)
+        xb = augment(torch.cat([mnist_x[old_idx], new.x[new_idx]]), AugmentConfig(), gen)
+        yb = torch.cat([mnist_y[old_idx], new.y[new_idx]])
+        loss = training_loss(model, xb, yb, train_cfg, gen)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()} at step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 50 == 0 or step == cfg.steps - 1:
+            losses.append(round(loss.item(), 5))
+    return losses
+
+
+def measure(model, test_x, test_y, held_out: Examples) -> dict:
+    """The numbers the gates and the dashboard read."""
+    model.eval()
+    adversarial = torch.cat([fgsm(model, test_x[i : i + 1000], test_y[i : i + 1000], 0.1) for i in range(0, len(test_x), 1000)])
+    metrics = {
+        "mnist_test_accuracy": accuracy_report(model, test_x, test_y)["accuracy"],
+        "fgsm_0.1_accuracy": accuracy_report(model, adversarial, test_y)["accuracy"],
+        "held_out_accuracy": None,
+    }
+    if len(held_out.y):
+        metrics["held_out_accuracy"] = accuracy_report(model, held_out.x, held_out.y)["accuracy"]
+    return metrics
+
+
+def gate_failures(candidate: dict, parent: dict, cfg: RoundConfig) -> list[str]:
+    """Why the candidate may not replace the parent; empty when it passes."""
+    failures = []
+    drop = parent["mnist_test_accuracy"] - candidate["mnist_test_accuracy"]
+    if drop > cfg.max_mnist_drop:
+        failures.append(
+            f"MNIST test accuracy fell {drop:.2%} ({parent['mnist_test_accuracy']:.2%} → {candidate['mnist_test_accuracy']:.2%}; at most {cfg.max_mnist_drop:.2%} allowed)"
+        )
+    if candidate["held_out_accuracy"] is not None and candidate["held_out_accuracy"] < parent["held_out_accuracy"]:
+        failures.append(f"worse on held-out people's examples ({parent['held_out_accuracy']:.2%} → {candidate['held_out_accuracy']:.2%})")
+    return failures
+
+
+class RoundBusy(RuntimeError):
+    """Another process is training a round on this state directory."""
+
+
+@contextlib.contextmanager
+def exclusive_round(state_dir: Path):
+    """One round at a time per state directory, across processes (the app and the CLI)."""
+    lock_dir = state_dir / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / "rounds.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RoundBusy(f"another process is training a round in {state_dir}") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig):
+    """Train, measure and gate one candidate; record the attempt. Returns (log entry, (model, metadata) or None)."""
+    with exclusive_round(state_dir):
+        return _run_round(state_dir, parent, parent_meta, train, held_out, cfg)
+
+
+def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig):
+    started, clock = utc_now(), time.perf_counter()
+    parent_round = int(parent_meta.get("round", 0))
+    entry = {"round": parent_round + 1, "parent_round": parent_round, "started_at": started, "config": asdict(cfg)}
+    entry |= {"n_train_examples": len(train.y), "n_held_out_examples": len(held_out.y)}
+    seed_everything(cfg.seed)
+    mnist = load_mnist(state_dir)
+    mnist_x, mnist_y = images_to_tensor(mnist.train_images), torch.from_numpy(mnist.train_labels).long()
+    test_x, test_y = images_to_tensor(mnist.test_images), torch.from_numpy(mnist.test_labels).long()
+    candidate = copy.deepcopy(parent)
+    failures, losses = [], []
+    if not len(train.y):
+        failures.append("no verified examples to train on")
+    else:
+        try:
+            losses = fine_tune(candidate, mnist_x, mnist_y, train, cfg)
+        except FloatingPointError as e:
+            failures.append(f"training diverged: {e}")
+    entry["parent_metrics"] = measure(parent, test_x, test_y, held_out)
+    if not failures:
+        entry["metrics"] = measure(candidate, test_x, test_y, held_out)
+        failures = gate_failures(entry["metrics"], entry["parent_metrics"], cfg)
+    entry |= {"accepted": not failures, "gate_failures": failures, "losses": losses}
+    entry |= {"seconds": round(time.perf_counter() - clock, 2), "finished_at": utc_now()}
+    trained = None
+    if not failures:
+        metadata = {
+            "round": entry["round"],
+            "parent": parent_round,
+            "architecture": parent_meta.get("architecture", "reference"),
+            "train_config": parent_meta.get("train_config", {}) | {"method": cfg.method},
+            "round_config": asdict(cfg),
+            "training_data": {"mnist": parent_meta.get("training_data"), "people_example_ids": train.ids, "held_out_example_ids": held_out.ids},
+            "metrics": entry["metrics"],
+        }
+        path = save_checkpoint(candidate, round_checkpoint_dir(state_dir, entry["round"]), metadata)
+        entry["checkpoint"] = str(path.relative_to(state_dir))
+        trained = (candidate.eval(), json.loads((path / "metadata.json").read_text()))
+    append_line_durably(state_dir / ROUNDS_LOG, entry)  # the checkpoint first: a logged round always has one
+    return entry, trained
+
+
+def round_checkpoint_dir(state_dir: Path, round_: int) -> Path:
+    return checkpoints_dir(state_dir) / f"round-{round_}"
+
+
+def read_rounds_log(state_dir: Path) -> list[dict]:
+    return read_complete_lines(state_dir / ROUNDS_LOG)[0]
+
+
+def latest_model_dir(state_dir: Path) -> Path:
+    """The checkpoint of the last accepted round (round-0 when none was)."""
+    accepted = [e for e in read_rounds_log(state_dir) if e.get("accepted") and (state_dir / e["checkpoint"] / "model.safetensors").is_file()]
+    return state_dir / accepted[-1]["checkpoint"] if accepted else round0_checkpoint_dir(state_dir)
+
+
+def metrics_by_round(state_dir: Path) -> dict[int, dict]:
+    """Each live-worthy model's own metrics: round 0 from its checkpoint, later rounds from the log."""
+    out = {}
+    round0_meta = round0_checkpoint_dir(state_dir) / "metadata.json"
+    if round0_meta.is_file():
+        out[0] = json.loads(round0_meta.read_text()).get("metrics", {})
+    for entry in read_rounds_log(state_dir):
+        if entry.get("accepted"):
+            out[entry["round"]] = entry["metrics"]
+    return out
+
+
+def attempts_since_last_accepted(state_dir: Path, live_round: int) -> int:
+    return sum(1 for e in read_rounds_log(state_dir) if e.get("parent_round") == live_round and not e.get("accepted"))
+
+
+def retrain_due(fooled_this_round: int, threshold: int, failed_attempts: int) -> bool:
+    """Due at `threshold` fooling examples; after a rejected candidate, at another `threshold` more."""
+    return fooled_this_round >= threshold * (failed_attempts + 1)
+
+
+class RoundRunner:
+    """The app's retraining: starts a round in a background thread when one is due, and swaps a
+    passing candidate into the live model. One round at a time; predictions never wait for it.
+    """
+
+    def __init__(self, state_dir: Path, store: FlagStore, live, threshold: int, votes_required: int, cfg: RoundConfig = RoundConfig()):
+        self.state_dir, self.store, self.live = state_dir, store, live
+        self.threshold, self.votes_required, self.cfg = threshold, votes_required, cfg
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.problem = ""  # the last round's crash, for the dashboard
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def fooled_this_round(self) -> int:
+        return fooled_in_round(list(self.store.records.values()), int(self.live.metadata.get("round", 0)))
+
+    def maybe_start(self) -> bool:
+        """Start a round if one is due and none is running; True when one was started."""
+        with self._start_lock:
+            if self.running:
+                return False
+            live_round = int(self.live.metadata.get("round", 0))
+            if not retrain_due(self.fooled_this_round(), self.threshold, attempts_since_last_accepted(self.state_dir, live_round)):
+                return False
+            self._thread = threading.Thread(target=self._run, name=f"retrain-round-{live_round + 1}", daemon=True)
+            self._thread.start()
+            return True
+
+    def _run(self) -> None:
+        try:
+            train, held_out = load_examples(self.store, self.votes_required, self.cfg.holdout_every)
+            entry, trained = run_round(self.state_dir, self.live.model, self.live.metadata, train, held_out, self.cfg)
+            self.problem = ""
+            if trained is not None:
+                self.live.swap(*trained)
+                log.info("round %d is live: MNIST test accuracy %.4f", entry["round"], entry["metrics"]["mnist_test_accuracy"])
+            else:
+                log.info("round %d candidate rejected: %s", entry["round"], "; ".join(entry["gate_failures"]))
+        except Exception as e:  # the app keeps serving the current model
+            log.exception("retraining failed")
+            self.problem = f"Retraining failed: {type(e).__name__}: {e}"
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def status(self) -> str:
+        """One paragraph for the dashboard: what is happening, or what happened last."""
+        live_round = int(self.live.metadata.get("round", 0))
+        if self.running:
+            return f"Retraining: a round-{live_round + 1} candidate is being trained and checked; round {live_round} keeps serving meanwhile."
+        if self.problem:
+            return self.problem
+        due_at = self.threshold * (attempts_since_last_accepted(self.state_dir, live_round) + 1)
+        text = f"Round {live_round} is live. Fooling examples this round: {self.fooled_this_round()} of {due_at} needed to retrain."
+        log_entries = read_rounds_log(self.state_dir)
+        if log_entries and not log_entries[-1]["accepted"]:
+            text += f" The last candidate (round {log_entries[-1]['round']}) was rejected: {'; '.join(log_entries[-1]['gate_failures'])}."
+        return text
+
+
+def main(argv=None) -> int:
+    d = RoundConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
+    p.add_argument("--validation-votes", type=int, default=0, help="agreeing votes that verify an example; 0 = every example counts (default 0)")
+    p.add_argument("--method", choices=[m for m in METHODS if m != "distill"], default=d.method, help=f"training method of the fine-tuning (default {d.method})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"fine-tuning steps (default {d.steps})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    p.add_argument("--max-mnist-drop", type=float, default=d.max_mnist_drop, help=f"gate: largest allowed fall of MNIST test accuracy (default {d.max_mnist_drop})")
+    args = p.parse_args(argv)
+    if args.steps < 1 or not math.isfinite(args.lr) or args.lr <= 0:
+        p.error("--steps must be at least 1 and --lr a positive number")
+    state_dir = resolve_state_dir(args.state_dir)
+    cfg = RoundConfig(steps=args.steps, lr=args.lr, max_mnist_drop=args.max_mnist_drop, method=args.method)
+    store = FlagStore(state_dir / "flags", state_dir / "locks")
+    try:
+        train, held_out = load_examples(store, args.validation_votes, cfg.holdout_every)
+    finally:
+        store.close()
+    parent, parent_meta = load_checkpoint(latest_model_dir(state_dir))
+    entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg)
+    print(json.dumps({k: entry[k] for k in ("round", "accepted", "gate_failures", "n_train_examples", "n_held_out_examples", "parent_metrics", "seconds")} | {"metrics": entry.get("metrics")}, indent=2))
+    return 0 if entry["accepted"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
