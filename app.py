@@ -37,7 +37,7 @@ from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
-from training.rounds import RoundRunner, latest_model_dir, metrics_by_round  # noqa: E402
+from training.rounds import RETRAIN_METHODS, RoundConfig, RoundRunner, latest_model_dir, metrics_by_round  # noqa: E402
 
 log = logging.getLogger("dadc.app")
 
@@ -175,15 +175,11 @@ def round_table(services: Services) -> list[list]:
     return rows
 
 
-def round_plot(services: Services) -> pd.DataFrame:
-    """Accuracy per round, long format for gr.LinePlot (one line per metric)."""
-    rows = [
-        {"round": r, "metric": name, "accuracy": m[key]}
-        for r, m in sorted(round_metrics(services).items())
-        for name, key in PLOTTED.items()
-        if m.get(key) is not None
-    ]
-    return pd.DataFrame(rows, columns=["round", "metric", "accuracy"])
+def round_plot(services: Services) -> gr.LinePlot:
+    """Accuracy per round, one line per metric; rounds are categories so the axis shows whole rounds."""
+    metrics = sorted(round_metrics(services).items())
+    rows = [{"round": str(r), "metric": name, "accuracy": m[key]} for r, m in metrics for name, key in PLOTTED.items() if m.get(key) is not None]
+    return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "metric", "accuracy"]), sort=[str(r) for r, _ in metrics])
 
 
 def rounds_status(services: Services) -> str:
@@ -426,6 +422,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(env("DADC_PORT") or env("GRADIO_SERVER_PORT") or "7860"), help="port (default 7860; env DADC_PORT or GRADIO_SERVER_PORT)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--retrain-threshold", type=int, default=int(env("DADC_RETRAIN_THRESHOLD", "10")), help="fooling examples per round before retraining (default 10)")
+    p.add_argument("--retrain-method", choices=RETRAIN_METHODS, default=env("DADC_RETRAIN_METHOD", "standard"), help="training method of each round's fine-tuning (default standard)")
     p.add_argument("--validation-votes", type=int, default=int(env("DADC_VALIDATION_VOTES", "0")), help="agreeing votes that verify an example; 0 = validation off (default 0)")
     p.add_argument("--maintainers", default=env("DADC_MAINTAINERS", ""), help="comma-separated usernames whose vote decides alone (default none)")
     p.add_argument("--hub-dataset", default=env("DADC_HUB_DATASET", ""), help="dataset repo 'namespace/name' to push flags to; needs HF_TOKEN in the environment (default off)")
@@ -450,7 +447,7 @@ def main(argv=None) -> None:
     live = load_live_model(state_dir)
     store, problem = open_store(state_dir)
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
-    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes) if store else None
+    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method)) if store else None
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
     services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds)
     if rounds is not None:

@@ -10,7 +10,7 @@ A round: every verified example collected so far (every `holdout_every`-th in or
 arrival is held out and never trained on) is mixed into batches of MNIST training images
 and the parent model is fine-tuned for a fixed number of steps. The candidate replaces the
 parent only if it passes the gates:
-  - MNIST test accuracy falls by at most `max_mnist_drop`;
+  - MNIST test accuracy falls by at most `max_mnist_drop`, and stays above `min_mnist_accuracy`;
   - on the held-out people's examples it is at least as accurate as the parent.
 Every attempt, passed or not, is one line of <state>/rounds.jsonl; a passed candidate is saved
 as <state>/checkpoints/round-N. Importable without gradio or datasets.
@@ -47,6 +47,7 @@ from training.evaluate import accuracy_report, images_to_tensor
 from training.train import METHODS, TrainConfig, seed_everything, training_loss
 
 ROUNDS_LOG = "rounds.jsonl"
+RETRAIN_METHODS = [m for m in METHODS if m != "distill"]  # distillation trains a new teacher: not a fine-tune
 log = logging.getLogger("dadc.rounds")
 
 
@@ -57,7 +58,8 @@ class RoundConfig:
     new_per_batch: int = 16  # people's examples in each batch (drawn with replacement: they are few)
     lr: float = 3e-4  # Adam, cosine-decayed to 0; measured: 1e-3 cost 0.5 points of MNIST accuracy
     holdout_every: int = 5  # one example in 5 is held out for the gate
-    max_mnist_drop: float = 0.003  # gate: MNIST test accuracy may fall by at most 0.3 points
+    max_mnist_drop: float = 0.003  # gate: MNIST test accuracy may fall by at most 0.3 points per round
+    min_mnist_accuracy: float = 0.985  # gate: and never below this, however many rounds it took to get there
     method: str = "standard"  # any training method of training.train (e.g. adv-reg)
     seed: int = 0
 
@@ -142,6 +144,8 @@ def gate_failures(candidate: dict, parent: dict, cfg: RoundConfig) -> list[str]:
         failures.append(
             f"MNIST test accuracy fell {drop:.2%} ({parent['mnist_test_accuracy']:.2%} → {candidate['mnist_test_accuracy']:.2%}; at most {cfg.max_mnist_drop:.2%} allowed)"
         )
+    if candidate["mnist_test_accuracy"] < cfg.min_mnist_accuracy:
+        failures.append(f"MNIST test accuracy {candidate['mnist_test_accuracy']:.2%} is below the floor of {cfg.min_mnist_accuracy:.2%}")
     if candidate["held_out_accuracy"] is not None and candidate["held_out_accuracy"] < parent["held_out_accuracy"]:
         failures.append(f"worse on held-out people's examples ({parent['held_out_accuracy']:.2%} → {candidate['held_out_accuracy']:.2%})")
     return failures
@@ -319,7 +323,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--validation-votes", type=int, default=0, help="agreeing votes that verify an example; 0 = every example counts (default 0)")
-    p.add_argument("--method", choices=[m for m in METHODS if m != "distill"], default=d.method, help=f"training method of the fine-tuning (default {d.method})")
+    p.add_argument("--method", choices=RETRAIN_METHODS, default=d.method, help=f"training method of the fine-tuning (default {d.method})")
     p.add_argument("--steps", type=int, default=d.steps, help=f"fine-tuning steps (default {d.steps})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
     p.add_argument("--max-mnist-drop", type=float, default=d.max_mnist_drop, help=f"gate: largest allowed fall of MNIST test accuracy (default {d.max_mnist_drop})")
@@ -328,13 +332,17 @@ def main(argv=None) -> int:
         p.error("--steps must be at least 1 and --lr a positive number")
     state_dir = resolve_state_dir(args.state_dir)
     cfg = RoundConfig(steps=args.steps, lr=args.lr, max_mnist_drop=args.max_mnist_drop, method=args.method)
-    store = FlagStore(state_dir / "flags", state_dir / "locks")
     try:
-        train, held_out = load_examples(store, args.validation_votes, cfg.holdout_every)
-    finally:
-        store.close()
-    parent, parent_meta = load_checkpoint(latest_model_dir(state_dir))
-    entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg)
+        parent, parent_meta = load_checkpoint(latest_model_dir(state_dir))
+        store = FlagStore(state_dir / "flags", state_dir / "locks")
+        try:
+            train, held_out = load_examples(store, args.validation_votes, cfg.holdout_every)
+        finally:
+            store.close()
+        entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg)
+    except (OSError, RoundBusy) as e:  # no round-0 yet, an unwritable state directory, a round already running
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps({k: entry[k] for k in ("round", "accepted", "gate_failures", "n_train_examples", "n_held_out_examples", "parent_metrics", "seconds")} | {"metrics": entry.get("metrics")}, indent=2))
     return 0 if entry["accepted"] else 1
 
