@@ -10,7 +10,9 @@ REPORTS = Path(__file__).resolve().parent.parent / "docs" / "robustness"
 MODELS = {
     "round-0": "round-0 (standard training, augmentation, dropout 0.1)",
     "reference-dropout0.5": "reference recipe (standard, dropout 0.5, no augmentation)",
-    "adv-reg-reference": "adversarial regularisation (multiplier 1.0, step 0.2)",
+    "adv-reg-reference": "adversarial regularisation (multiplier 2.0, step 0.2, 20 epochs)",
+    "pgd-robust": "PGD adversarial training, robust architecture (CPU recipe: PGD-10, 12 epochs)",
+    "fast-robust": "fast adversarial training (FGSM, random start), robust architecture",
     "distill-reference": "defensive distillation (T = 20), deployed at T = 1",
 }
 
@@ -24,14 +26,15 @@ def main():
         report = json.loads(path.read_text())
         if columns is None:
             columns = [r["attack"] for r in report["rows"]]
-            print("| model | " + " | ".join(columns) + " | FGSM ε=0.2 transfer from round-0 | sanity checks |")
-            print("| --- " * (len(columns) + 3) + "|")
+            print("| model | " + " | ".join(columns) + " | FGSM ε=0.2 transfer from round-0 | targets | sanity checks |")
+            print("| --- " * (len(columns) + 4) + "|")
         rows = {r["attack"]: r for r in report["rows"]}
-        cells = [f"{rows[c]['white_box_accuracy']:.1%}" for c in columns]
+        cells = [f"{rows[c]['white_box_accuracy']:.1%}" if c in rows else "—" for c in columns]
         transfer = rows["FGSM ε=0.2"]["transfer_from_base_accuracy"]
+        targets = "; ".join(f"{t['attack']} {t['target']}: {'met' if t['met'] else '**not met**'}" for t in report.get("targets", [])) or "—"
         failed = [c["check"] for c in report["sanity_checks"] if not c["passed"]]
         sanity = "all pass" if not failed else "FAIL: " + "; ".join(failed)
-        print(f"| {title} | " + " | ".join(cells) + f" | {'—' if transfer is None else f'{transfer:.1%}'} | {sanity} |")
+        print(f"| {title} | " + " | ".join(cells) + f" | {'—' if transfer is None else f'{transfer:.1%}'} | {targets} | {sanity} |")
     print(f"\nWhite-box unless stated; first {report['n']} MNIST test images; PGD step size 0.01.")
 
 

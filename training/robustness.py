@@ -5,8 +5,9 @@
 
 White-box rows attack the evaluated model itself (the headline). The transfer column applies
 perturbations computed on `--base` (default: the round-0 model), which is how the NSL
-tutorial measured its figure. The sanity checks catch gradient masking: PGD never weaker
-than FGSM, more steps or restarts never raising accuracy, accuracy falling to ~0 as ε grows.
+tutorial measured its figure. The sanity checks catch gradient masking: FGSM accuracy falling
+as ε grows, PGD never weaker than FGSM, more steps or restarts never raising accuracy, accuracy
+falling to ~0 as ε grows large.
 """
 
 from __future__ import annotations
@@ -126,9 +127,13 @@ def evaluate_robustness(model, base, x, y, restarts: int = 10, seed: int = 0) ->
     pgd40_r = acc[f"PGD-40 ε=0.3, {restarts} restarts"]
     large_eps = pgd_acc(0.5, 40, 1)
     tolerance = 2 / len(y)  # one or two examples either way is noise, not masking
+    fgsm_curve = [acc["FGSM ε=0.1"], acc["FGSM ε=0.2"], acc["FGSM ε=0.3"]]
     checks = [
+        # A model that resists FGSM better at a larger ε is hiding its gradient (e.g. label leaking).
+        {"check": "FGSM accuracy falls as ε grows (0.1 ≥ 0.2 ≥ 0.3)", "passed": all(a + tolerance >= b for a, b in zip(fgsm_curve, fgsm_curve[1:])), "values": fgsm_curve},
         {"check": "PGD-40 (ε=0.3) no weaker than FGSM (ε=0.3)", "passed": pgd40_r <= acc["FGSM ε=0.3"] + tolerance, "values": [pgd40_r, acc["FGSM ε=0.3"]]},
         {"check": "more steps never raise accuracy (PGD-40 ≤ PGD-10)", "passed": pgd40_1 <= pgd10 + tolerance, "values": [pgd40_1, pgd10]},
+        {"check": "more steps never raise accuracy (PGD-100 ≤ PGD-40, with restarts)", "passed": acc[f"PGD-100 ε=0.3, {restarts} restarts"] <= pgd40_r + tolerance, "values": [acc[f"PGD-100 ε=0.3, {restarts} restarts"], pgd40_r]},
         {"check": f"more restarts never raise accuracy ({restarts} ≤ 1)", "passed": pgd40_r <= pgd40_1 + tolerance, "values": [pgd40_r, pgd40_1]},
         {"check": "accuracy → ~0 as ε grows (PGD-40 at ε=0.5 < 5%)", "passed": large_eps < 0.05, "values": [large_eps]},
     ]
