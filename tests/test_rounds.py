@@ -130,3 +130,24 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
         assert "Round 1 is live" in status and set(table) == {0, 1}
     assert [e["accepted"] for e in read_rounds_log(fresh_state)] == [True]
     assert json.loads((fresh_state / "checkpoints" / "round-1" / "metadata.json").read_text())["parent"] == 0
+
+
+def test_with_validation_on_only_verified_examples_are_trained_on_with_their_agreed_label(fresh_state, hard_examples):
+    from training.rounds import load_examples
+
+    flag_as_people_would(fresh_state, hard_examples, 10)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
+        votes = {0: ("correct", -1, ""), 1: ("incorrect", 3 if in_order[1].label != 3 else 5, ""), 2: ("junk", -1, "a scribble"), 9: ("correct", -1, "")}
+        for position, (verdict, corrected, reason) in votes.items():
+            vote = {"flag_id": in_order[position].id, "verdict": verdict, "corrected_label": corrected, "reason": reason}
+            store.add_vote(vote | {"session_hash": "validator", "username": "", "is_maintainer": False})
+        train, held_out = load_examples(store, votes_required=1, holdout_every=5)
+    finally:
+        store.close()
+    # unvoted examples wait, junk is dropped, "incorrect" trains on the validators' digit; the 10th is held out
+    assert train.ids == [in_order[0].id, in_order[1].id]
+    assert train.y.tolist() == [in_order[0].label, votes[1][1]]
+    assert held_out.ids == [in_order[9].id] and held_out.y.tolist() == [in_order[9].label]
+    assert train.x.shape == (2, 1, 28, 28) and 0 <= train.x.min() and train.x.max() <= 1
