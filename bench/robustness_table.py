@@ -10,7 +10,7 @@ REPORTS = Path(__file__).resolve().parent.parent / "docs" / "robustness"
 MODELS = {
     "round-0": "round-0 (standard training, augmentation, dropout 0.1)",
     "reference-dropout0.5": "reference recipe (standard, dropout 0.5, no augmentation)",
-    "adv-reg-reference": "adversarial regularisation (multiplier 2.0, step 0.2, 20 epochs)",
+    "adv-reg-reference": "adversarial regularisation (multiplier 2.0, step 0.2, lr 0.006, 15 epochs)",
     "pgd-robust": "PGD adversarial training, robust architecture (CPU recipe: PGD-10, 12 epochs)",
     "fast-robust": "fast adversarial training (FGSM, random start), robust architecture",
     "distill-reference": "defensive distillation (T = 20), deployed at T = 1",
