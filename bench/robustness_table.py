@@ -9,7 +9,8 @@ from pathlib import Path
 REPORTS = Path(__file__).resolve().parent.parent / "docs" / "robustness"
 MODELS = {
     "round-0": "round-0 (standard training, augmentation, dropout 0.1)",
-    "reference-dropout0.5": "reference recipe (standard, dropout 0.5, no augmentation)",
+    "reference-sgd": "reference recipe, 2018 (SGD lr 0.01 momentum 0.5, batch 64, 10 epochs, dropout 0.5)",
+    "reference-dropout0.5": "reference architecture, Adam one-cycle (dropout 0.5, no augmentation)",
     "adv-reg-reference": "adversarial regularisation (multiplier 2.0, step 0.2, lr 0.006, 15 epochs)",
     "pgd-robust": "PGD adversarial training, robust architecture (CPU recipe: PGD-10, 12 epochs)",
     "fast-robust": "fast adversarial training (FGSM, random start), robust architecture",

@@ -1,0 +1,39 @@
+"""White-box PGD-100 × 10 restarts (ε = 0.3, step 0.01) on a slice of the MNIST test set: the report's
+headline attack alone, to extend a robustness figure beyond the report's first N images.
+
+    python -m bench.pgd100_slice --model state/checkpoints/pgd10-robust --start 1000 --stop 3000
+prints JSON (correct, n, accuracy, seconds). Same attack and seeding as `training.robustness`.
+"""
+
+import argparse
+import json
+import time
+
+import torch
+
+from data.mnist import load_mnist
+from data.state_dir import resolve_state_dir
+from model.checkpoint import load_checkpoint
+from training.evaluate import images_to_tensor, predict_classes
+from training.robustness import AttackSpec, perturb
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="checkpoint directory (required)")
+    p.add_argument("--start", type=int, default=0, help="first test image (default 0)")
+    p.add_argument("--stop", type=int, default=1000, help="one past the last test image (default 1000)")
+    p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
+    args = p.parse_args(argv)
+    mnist = load_mnist(resolve_state_dir(args.state_dir))
+    model, _ = load_checkpoint(args.model)
+    x = images_to_tensor(mnist.test_images[args.start : args.stop])
+    y = torch.from_numpy(mnist.test_labels[args.start : args.stop]).long()
+    t = time.perf_counter()
+    adversarial = perturb(model, x, y, AttackSpec("", "pgd", 0.3, 100, 10), seed=args.start)
+    correct = int((predict_classes(model, adversarial) == y).sum())
+    print(json.dumps({"model": args.model, "images": [args.start, args.stop], "pgd100x10_correct": correct, "n": len(y), "accuracy": correct / len(y), "seconds": round(time.perf_counter() - t)}))
+
+
+if __name__ == "__main__":
+    main()
