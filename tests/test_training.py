@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from model.checkpoint import load_checkpoint
@@ -85,3 +86,20 @@ def test_thicken_grows_and_erodes_strokes():
     out = thicken(x, torch.tensor([1.0, -1.0]))
     assert out[0].sum() > x[0].sum() * 1.5
     assert out[1].sum() < x[1].sum() * 0.5
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_both_optimizers_learn_real_digits(state_dir, optimizer):
+    from data.mnist import load_mnist
+    from model.network import build_model
+    from training.evaluate import accuracy_report, images_to_tensor
+    from training.train import TrainConfig, fit
+
+    mnist = load_mnist(state_dir)
+    x, y = images_to_tensor(mnist.train_images[:4096]), torch.from_numpy(mnist.train_labels[:4096]).long()
+    torch.manual_seed(0)
+    model = build_model(dropout=0.0)
+    lr = 0.003 if optimizer == "adam" else 0.05
+    fit(model, x, y, TrainConfig(epochs=2, batch_size=64, lr=lr, optimizer=optimizer, augment=False), progress=False)
+    test_x, test_y = images_to_tensor(mnist.test_images[:1000]), torch.from_numpy(mnist.test_labels[:1000]).long()
+    assert accuracy_report(model, test_x, test_y)["accuracy"] > 0.85
