@@ -39,6 +39,9 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
         expect(first_row).to_contain_text("0", timeout=15_000)
         cells = [c.strip() for c in first_row.locator("td").all_text_contents()]
         assert cells[:4] == ["0", "1", "1", "1"], cells
+        assert float(cells[6]) > 0.99  # round-0's MNIST test accuracy
+        expect(validator.locator("#rounds-status")).to_contain_text("Round 0 is live. Fooling examples this round: 1 of 10")
+        expect(validator.locator("#rounds-plot canvas, #rounds-plot svg").first).to_be_visible()  # the accuracy plot drew
 
     ds = load_flags(fresh_state / "flags")
     assert len(ds) == 1 and ds[0]["label"] == 1 and ds[0]["prediction"] == 7 and ds[0]["fooled"]
