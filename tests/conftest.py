@@ -28,21 +28,27 @@ def round0(state_dir):
     return load_checkpoint(ensure_round0(state_dir, progress=False))
 
 
+def copy_of_round0_state(state_dir: Path, fresh: Path) -> Path:
+    """A new state directory holding only a copy of the round-0 model and a link to the MNIST cache."""
+    import shutil
+
+    shutil.copytree(state_dir / "checkpoints" / "round-0", fresh / "checkpoints" / "round-0")
+    (fresh / "mnist").symlink_to(state_dir / "mnist")  # read-only here (retraining reads it)
+    return fresh
+
+
 @pytest.fixture(scope="session")
-def app_url(state_dir, round0):
-    """A real app server on the shared state directory (round-0 model), for the whole session."""
+def app_url(state_dir, round0, tmp_path_factory):
+    """A real app server with the round-0 model and an empty store, for the whole session.
+
+    Never the developer's own state: examples flagged there could start a retraining round."""
     from tests.app_process import running_app
 
-    with running_app(state_dir) as url:
+    with running_app(copy_of_round0_state(state_dir, tmp_path_factory.mktemp("shared") / "state")) as url:
         yield url
 
 
 @pytest.fixture()
 def fresh_state(tmp_path, state_dir, round0):
     """An empty state directory holding only a copy of the round-0 model: one per test."""
-    import shutil
-
-    fresh = tmp_path / "state"
-    shutil.copytree(state_dir / "checkpoints" / "round-0", fresh / "checkpoints" / "round-0")
-    (fresh / "mnist").symlink_to(state_dir / "mnist")  # the MNIST cache, read-only here (retraining reads it)
-    return fresh
+    return copy_of_round0_state(state_dir, tmp_path / "state")
