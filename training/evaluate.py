@@ -14,6 +14,7 @@ import torch
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from model.checkpoint import load_checkpoint
+from training.attacks import fgsm
 
 
 def images_to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -33,6 +34,14 @@ def accuracy_report(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     correct = (pred == y).float()
     per_class = {str(c): round(correct[y == c].mean().item(), 5) for c in range(10)}
     return {"accuracy": round(correct.mean().item(), 5), "per_class_accuracy": per_class, "n": len(y)}
+
+
+def fgsm_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 0.1) -> float:
+    """Accuracy under white-box FGSM at `eps`: the dashboard's robustness column."""
+    model.eval()
+    # Batches of 1000 are ~1.5× faster than one batch of 10,000 on a CPU.
+    adversarial = torch.cat([fgsm(model, x[i : i + 1000], y[i : i + 1000], eps) for i in range(0, len(x), 1000)])
+    return accuracy_report(model, adversarial, y)["accuracy"]
 
 
 def evaluate_on_mnist_test(model: torch.nn.Module, state_dir, device="cpu") -> dict:

@@ -23,9 +23,9 @@ import contextlib
 import copy
 import fcntl
 import json
+import logging
 import math
 import os
-import logging
 import sys
 import threading
 import time
@@ -41,9 +41,8 @@ from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint
 from flagging.store import FlagStore, append_line_durably, read_complete_lines, utc_now
 from flagging.validation import fooled_in_round, verified_examples
 from model.checkpoint import load_checkpoint, save_checkpoint
-from training.attacks import fgsm
 from training.augment import AugmentConfig, augment
-from training.evaluate import accuracy_report, images_to_tensor
+from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor
 from training.train import METHODS, TrainConfig, seed_everything, training_loss
 
 ROUNDS_LOG = "rounds.jsonl"
@@ -124,11 +123,9 @@ def fine_tune(model, mnist_x, mnist_y, new: Examples, cfg: RoundConfig) -> list[
 
 def measure(model, test_x, test_y, held_out: Examples) -> dict:
     """The numbers the gates and the dashboard read."""
-    model.eval()
-    adversarial = torch.cat([fgsm(model, test_x[i : i + 1000], test_y[i : i + 1000], 0.1) for i in range(0, len(test_x), 1000)])
     metrics = {
         "mnist_test_accuracy": accuracy_report(model, test_x, test_y)["accuracy"],
-        "fgsm_0.1_accuracy": accuracy_report(model, adversarial, test_y)["accuracy"],
+        "fgsm_0.1_accuracy": fgsm_accuracy(model, test_x, test_y, 0.1),
         "held_out_accuracy": None,
     }
     if len(held_out.y):
@@ -245,8 +242,9 @@ def metrics_by_round(state_dir: Path) -> dict[int, dict]:
     return out
 
 
-def attempts_since_last_accepted(state_dir: Path, live_round: int) -> int:
-    return sum(1 for e in read_rounds_log(state_dir) if e.get("parent_round") == live_round and not e.get("accepted"))
+def failed_attempts(log_entries: list[dict], live_round: int) -> int:
+    """Candidates rejected since `live_round` went live."""
+    return sum(1 for e in log_entries if e.get("parent_round") == live_round and not e.get("accepted"))
 
 
 def retrain_due(fooled_this_round: int, threshold: int, failed_attempts: int) -> bool:
@@ -279,7 +277,7 @@ class RoundRunner:
             if self.running:
                 return False
             live_round = int(self.live.metadata.get("round", 0))
-            if not retrain_due(self.fooled_this_round(), self.threshold, attempts_since_last_accepted(self.state_dir, live_round)):
+            if not retrain_due(self.fooled_this_round(), self.threshold, failed_attempts(read_rounds_log(self.state_dir), live_round)):
                 return False
             self._thread = threading.Thread(target=self._run, name=f"retrain-round-{live_round + 1}", daemon=True)
             self._thread.start()
@@ -299,10 +297,6 @@ class RoundRunner:
             log.exception("retraining failed")
             self.problem = f"Retraining failed: {type(e).__name__}: {e}"
 
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
     def status(self) -> str:
         """One paragraph for the dashboard: what is happening, or what happened last."""
         live_round = int(self.live.metadata.get("round", 0))
@@ -310,9 +304,9 @@ class RoundRunner:
             return f"Retraining: a round-{live_round + 1} candidate is being trained and checked; round {live_round} keeps serving meanwhile."
         if self.problem:
             return self.problem
-        due_at = self.threshold * (attempts_since_last_accepted(self.state_dir, live_round) + 1)
-        text = f"Round {live_round} is live. Fooling examples this round: {self.fooled_this_round()} of {due_at} needed to retrain."
         log_entries = read_rounds_log(self.state_dir)
+        due_at = self.threshold * (failed_attempts(log_entries, live_round) + 1)
+        text = f"Round {live_round} is live. Fooling examples this round: {self.fooled_this_round()} of {due_at} needed to retrain."
         if log_entries and not log_entries[-1]["accepted"]:
             text += f" The last candidate (round {log_entries[-1]['round']}) was rejected: {'; '.join(log_entries[-1]['gate_failures'])}."
         return text
