@@ -30,13 +30,14 @@ from PIL import Image  # noqa: E402
 
 from data.state_dir import resolve_state_dir  # noqa: E402
 from flagging.callback import DIGITS, DatasetFlagger, FlagInputError  # noqa: E402
-from flagging.hub_sync import HubSync  # noqa: E402
+from flagging.hub_sync import HubSync, check_repo_id  # noqa: E402
 from flagging.store import FlagStore, StoreError  # noqa: E402
 from flagging.validation import next_to_validate, round_counts  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
+from training.publish import ModelPublisher  # noqa: E402
 from training.rounds import RETRAIN_METHODS, RoundConfig, RoundRunner, latest_model_dir, metrics_by_round  # noqa: E402
 
 log = logging.getLogger("dadc.app")
@@ -77,6 +78,7 @@ class Services:
     store_problem: str = ""
     state_dir: Path | None = None  # where the rounds log and checkpoints live
     rounds: RoundRunner | None = None  # None: no retraining (flagging unavailable)
+    publisher: ModelPublisher | None = None  # None: models are not published to the Hub
 
 
 # --- handlers: translate between the UI and the packages; user errors become gr.Error ---
@@ -184,8 +186,10 @@ def round_plot(services: Services) -> gr.LinePlot:
 
 def rounds_status(services: Services) -> str:
     if services.rounds is None:
-        return f"Retraining is off: {services.store_problem or 'flagging is unavailable'}."
-    return services.rounds.status()
+        text = f"Retraining is off: {services.store_problem or 'flagging is unavailable'}."
+    else:
+        text = services.rounds.status()
+    return text if services.publisher is None else f"{text}\n\n{services.publisher.status()}"
 
 
 def rounds_view(services: Services):
@@ -414,6 +418,18 @@ def start_hub_sync(args, store: FlagStore | None) -> HubSync | None:
     return sync
 
 
+def start_publisher(args, state_dir) -> ModelPublisher | None:
+    token = os.environ.get("HF_TOKEN", "")
+    if not args.hub_model:
+        return None
+    if not token:
+        log.warning("--hub-model is set but HF_TOKEN is not: not publishing models")
+        return None
+    publisher = ModelPublisher(state_dir, args.hub_model, token, endpoint=args.hub_endpoint)
+    publisher.start()
+    return publisher
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -426,6 +442,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--validation-votes", type=int, default=int(env("DADC_VALIDATION_VOTES", "0")), help="agreeing votes that verify an example; 0 = validation off (default 0)")
     p.add_argument("--maintainers", default=env("DADC_MAINTAINERS", ""), help="comma-separated usernames whose vote decides alone (default none)")
     p.add_argument("--hub-dataset", default=env("DADC_HUB_DATASET", ""), help="dataset repo 'namespace/name' to push flags to; needs HF_TOKEN in the environment (default off)")
+    p.add_argument("--hub-model", default=env("DADC_HUB_MODEL", ""), help="model repo 'namespace/name' to publish each accepted round to (tag round-N); needs HF_TOKEN (default off)")
     p.add_argument("--push-every-minutes", type=float, default=float(env("DADC_PUSH_EVERY_MINUTES", "5")), help="Hub push interval (default 5)")
     p.add_argument("--hub-endpoint", default=env("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
     args = p.parse_args(argv)
@@ -433,6 +450,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--retrain-threshold must be at least 1, not {args.retrain_threshold}")
     if args.validation_votes < 0:
         p.error(f"--validation-votes must be 0 or more, not {args.validation_votes}")
+    for flag, repo in (("--hub-dataset", args.hub_dataset), ("--hub-model", args.hub_model)):
+        try:
+            repo and check_repo_id(repo)
+        except ValueError as e:
+            p.error(f"{flag}: {e}")
     return args
 
 
@@ -447,9 +469,11 @@ def main(argv=None) -> None:
     live = load_live_model(state_dir)
     store, problem = open_store(state_dir)
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
-    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method)) if store else None
+    publisher = start_publisher(args, state_dir)
+    on_accepted = publisher.request if publisher else None
+    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method), on_accepted) if store else None
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
-    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds)
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher)
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count
     sync = start_hub_sync(args, store)
@@ -460,6 +484,8 @@ def main(argv=None) -> None:
     finally:
         if sync is not None:
             sync.stop()
+        if publisher is not None:
+            publisher.stop()
         if store is not None:
             store.close()
 

@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 IGNORE_PATTERNS = ["**/*.tmp", "*.tmp", "**/.*", ".*"]
 
 
+def check_repo_id(repo_id: str) -> str:
+    """`repo_id` if it looks like "namespace/name"; ValueError with a clear message if not."""
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ValueError(f"repo id must look like 'namespace/name', not {repo_id!r}")
+    return repo_id
+
+
 class HubSync:
     """Pushes `folder` to the dataset repo `repo_id` every `every_minutes`, and once at stop.
 
@@ -48,8 +55,7 @@ class HubSync:
         endpoint: str | None = None,
         retry_seconds: float = 30,
     ):
-        if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
-            raise ValueError(f"repo_id must look like 'namespace/name', not {repo_id!r}")
+        check_repo_id(repo_id)
         if not every_minutes > 0:
             raise ValueError(f"every_minutes must be positive, not {every_minutes!r}")
         self.folder, self.repo_id, self.lock = Path(folder), repo_id, lock

@@ -2,6 +2,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -52,3 +53,36 @@ def app_url(state_dir, round0, tmp_path_factory):
 def fresh_state(tmp_path, state_dir, round0):
     """An empty state directory holding only a copy of the round-0 model: one per test."""
     return copy_of_round0_state(state_dir, tmp_path / "state")
+
+
+@pytest.fixture(scope="session")
+def hard_examples(state_dir, round0):
+    """MNIST training images the round-0 model gets wrong: (images uint8 (N, 28, 28), labels, round-0 predictions)."""
+    from data.mnist import load_mnist
+    from training.evaluate import images_to_tensor, predict_classes
+
+    mnist = load_mnist(state_dir)
+    predictions = predict_classes(round0[0], images_to_tensor(mnist.train_images)).numpy()
+    wrong = np.flatnonzero(predictions != mnist.train_labels)
+    return mnist.train_images[wrong], mnist.train_labels[wrong], predictions[wrong]
+
+
+def flag_as_people_would(state, hard_examples, n):
+    """Store n fooling examples against round 0, as if n people had drawn and flagged them."""
+    import io
+
+    from PIL import Image
+
+    from flagging.store import FlagStore
+
+    images, labels, predictions = hard_examples
+    store = FlagStore(state / "flags", state / "locks")
+    try:
+        for i in range(n):
+            buf = io.BytesIO()
+            Image.fromarray(images[i]).save(buf, format="PNG")
+            probabilities = [1.0 if d == predictions[i] else 0.0 for d in range(10)]
+            fields = {"label": int(labels[i]), "prediction": int(predictions[i]), "probabilities": probabilities, "model_round": 0, "fooled": True, "session_hash": f"person-{i}", "username": ""}
+            store.append(fields, buf.getvalue(), buf.getvalue())
+    finally:
+        store.close()

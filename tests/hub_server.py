@@ -1,10 +1,12 @@
 """A small Hugging Face Hub-compatible HTTP server for tests: enough of the API for
-`HfApi.create_repo` and `create_commit` (what CommitScheduler uses), with switchable faults.
+`HfApi.create_repo` and `create_commit` (what CommitScheduler uses), tags and refs, repo info at
+a revision, and file downloads (`hf_hub_download`, `snapshot_download`), with switchable faults.
 
     with LocalHub() as hub:
         api = HfApi(endpoint=hub.url, token="hf_test")
         ...
         hub.files["datasets/me/digits"]  # {path: bytes} of everything committed
+        hub.tags["models/me/mnist"]      # {tag: commit id}
         hub.fail_with = 500              # every API call answers 500 until reset to None
 """
 
@@ -14,12 +16,16 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 
 class LocalHub:
     def __init__(self, port: int = 0):
         self.files: dict[str, dict[str, bytes]] = {}  # "datasets/ns/name" → {path: content}
         self.commits: list[dict] = []
+        self.snapshots: dict[str, dict[str, bytes]] = {}  # commit id → the repo's files at that commit
+        self.heads: dict[str, str] = {}  # repo key → commit id of main
+        self.tags: dict[str, dict[str, str]] = {}  # repo key → {tag: commit id}
         self.requests: list[tuple[str, str]] = []
         self.auth_headers: set[str] = set()
         self.fail_with: int | None = None
@@ -51,10 +57,58 @@ class LocalHub:
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+            def _snapshot(self, key, revision):
+                """(commit id, files) of `revision` (main, a tag or a commit id) of repo `key`, or None."""
+                revision = unquote(revision)
+                oid = hub.heads.get(key) if revision == "main" else hub.tags.get(key, {}).get(revision, revision)
+                return (oid, hub.snapshots[oid]) if oid in hub.snapshots else None
+
+            def _file(self, send_body):
+                m = re.match(r"^/(?:(datasets|spaces)/)?([^/]+)/([^/]+)/resolve/([^/]+)/(.+)$", self.path)
+                if not m:
+                    return False
+                key = f"{m[1] or 'models'}/{m[2]}/{m[3]}"
+                found = self._snapshot(key, m[4])
+                content = found[1].get(unquote(m[5])) if found else None
+                if content is None:
+                    self._reply(404, {"error": "entry not found"}, {"X-Error-Code": "EntryNotFound"})
+                    return True
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(content)))
+                self.send_header("ETag", f'"{hashlib.sha256(content).hexdigest()}"')
+                self.send_header("X-Repo-Commit", found[0])
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(content)
+                return True
+
+            def do_HEAD(self):
+                hub.requests.append(("HEAD", self.path))
+                if hub.fail_with:
+                    return self._reply(hub.fail_with, {"error": "injected fault"})
+                if not self._file(send_body=False):
+                    self._reply(404, {"error": "not found"})
+
             def do_GET(self):
                 hub.requests.append(("GET", self.path))
                 if hub.fail_with:
                     return self._reply(hub.fail_with, {"error": "injected fault"})
+                if self._file(send_body=True):
+                    return
+                m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)/(refs|revision/([^/?]+)|tree/([^/?]+))", self.path)
+                if m:
+                    key = f"{m[1]}/{m[2]}/{m[3]}"
+                    if m[4] == "refs":
+                        head = hub.heads.get(key, "0" * 40)
+                        tags = [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": oid} for t, oid in sorted(hub.tags.get(key, {}).items())]
+                        return self._reply(200, {"branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": head}], "tags": tags, "converts": []})
+                    found = self._snapshot(key, m[5] or m[6])
+                    if found is None:
+                        return self._reply(404, {"error": "revision not found"}, {"X-Error-Code": "RevisionNotFound"})
+                    if m[6]:  # the file listing (flat: no folders here)
+                        blob = lambda c: hashlib.sha1(b"blob %d\0" % len(c) + c).hexdigest()  # noqa: E731 -- git's blob id
+                        return self._reply(200, [{"type": "file", "path": p, "size": len(c), "oid": blob(c)} for p, c in sorted(found[1].items())])
+                    return self._reply(200, {"id": f"{m[2]}/{m[3]}", "sha": found[0], "siblings": [{"rfilename": p} for p in sorted(found[1])], "private": False})
                 m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/?]+)", self.path)
                 if m:
                     key = f"{m[1]}/{m[2]}/{m[3]}"
@@ -81,6 +135,18 @@ class LocalHub:
                         hub.files.setdefault(key, {})
                     url = f"{hub.url}/{kind}/{ns}/{req['name']}"
                     return self._reply(409 if existed else 200, {"url": url, "error": "exists" if existed else None})
+                m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)/tag/(.+)$", self.path)
+                if m:
+                    key = f"{m[1]}/{m[2]}/{m[3]}"
+                    found = self._snapshot(key, m[4])
+                    if found is None:
+                        return self._reply(404, {"error": "revision not found"}, {"X-Error-Code": "RevisionNotFound"})
+                    tag = json.loads(body)["tag"]
+                    with hub.lock:
+                        if tag in hub.tags.setdefault(key, {}):
+                            return self._reply(409, {"error": f"tag {tag} already exists"})
+                        hub.tags[key][tag] = found[0]
+                    return self._reply(200, {})
                 m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)/(preupload|commit)/(.+)$", self.path)
                 if not m:
                     return self._reply(404, {"error": f"unknown endpoint {self.path}"})
@@ -91,16 +157,20 @@ class LocalHub:
                 if action == "preupload":
                     files = json.loads(body)["files"]
                     return self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
-                added = {}
+                added, header = {}, {}
                 for line in body.decode().splitlines():
                     item = json.loads(line)
+                    if item["key"] == "header":
+                        header = item["value"]
                     if item["key"] == "file":
                         value = item["value"]
                         added[value["path"]] = base64.b64decode(value["content"])
                 with hub.lock:
                     hub.files[key].update(added)
                     oid = hashlib.sha1(json.dumps(sorted(added)).encode() + str(len(hub.commits)).encode()).hexdigest()
-                    hub.commits.append({"repo": key, "files": sorted(added)})
+                    hub.commits.append({"repo": key, "files": sorted(added), "oid": oid, "message": header.get("summary", "")})
+                    hub.snapshots[oid] = dict(hub.files[key])
+                    hub.heads[key] = oid
                 return self._reply(200, {"commitUrl": f"{hub.url}/{key}/commit/{oid}", "commitOid": oid})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)

@@ -1,43 +1,16 @@
 """Retraining rounds on real MNIST data, a real store and a real app server."""
 
-import io
 import json
 import time
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from data.mnist import load_mnist
 from flagging.store import FlagStore
 from model.checkpoint import load_checkpoint
+from tests.conftest import flag_as_people_would
 from training.evaluate import images_to_tensor, predict_classes
 from training.rounds import RoundBusy, exclusive_round, latest_model_dir, main, read_rounds_log, retrain_due, run_round
-
-
-@pytest.fixture(scope="module")
-def hard_examples(state_dir, round0):
-    """MNIST training images the round-0 model gets wrong: (images uint8 (N, 28, 28), labels, round-0 predictions)."""
-    mnist = load_mnist(state_dir)
-    predictions = predict_classes(round0[0], images_to_tensor(mnist.train_images)).numpy()
-    wrong = np.flatnonzero(predictions != mnist.train_labels)
-    return mnist.train_images[wrong], mnist.train_labels[wrong], predictions[wrong]
-
-
-def flag_as_people_would(state, hard_examples, n):
-    """Store n fooling examples against round 0, as if n people had drawn and flagged them."""
-    images, labels, predictions = hard_examples
-    store = FlagStore(state / "flags", state / "locks")
-    try:
-        for i in range(n):
-            buf = io.BytesIO()
-            Image.fromarray(images[i]).save(buf, format="PNG")
-            probabilities = [1.0 if d == predictions[i] else 0.0 for d in range(10)]
-            fields = {"label": int(labels[i]), "prediction": int(predictions[i]), "probabilities": probabilities, "model_round": 0, "fooled": True, "session_hash": f"person-{i}", "username": ""}
-            store.append(fields, buf.getvalue(), buf.getvalue())
-    finally:
-        store.close()
 
 
 def test_retraining_is_due_at_the_threshold_and_again_after_each_rejected_candidate():
@@ -97,9 +70,13 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
     from tests.app_process import running_app
     from tests.flag_clients import distinct_drawing, flag
 
+    from tests.hub_server import LocalHub
+
     flag_as_people_would(fresh_state, hard_examples, 9)
     one = distinct_drawing(1, tmp_path / "one.png")  # drawing number 1 is a digit 1
-    with running_app(fresh_state, "--retrain-threshold", "10") as url:
+    hub = LocalHub().start()  # each accepted round is published to a model repo there
+    publishing = ["--hub-model", "dadc/mnist-rounds", "--hub-endpoint", hub.url]
+    with running_app(fresh_state, "--retrain-threshold", "10", *publishing, env={"HF_TOKEN": "hf_app_token"}) as url:
         client = Client(url, verbose=False)
         status, table = rounds_view(client)
         assert "Round 0 is live" in status and "9 of 10" in status and set(table) == {0}
@@ -119,8 +96,17 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
         assert table[1]["MNIST test accuracy"] >= table[0]["MNIST test accuracy"] - 0.003
         assert table[1]["held-out people's examples accuracy"] is not None
 
+        # round 1 is published as the repo's main branch and tag round-1
+        deadline = time.monotonic() + 60
+        while "round-1" not in hub.tags.get("models/dadc/mnist-rounds", {}) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert set(hub.tags["models/dadc/mnist-rounds"]) == {"round-0", "round-1"}
+        assert hub.heads["models/dadc/mnist-rounds"] == hub.tags["models/dadc/mnist-rounds"]["round-1"]
+        assert "published to dadc/mnist-rounds: rounds 0, 1" in rounds_view(client)[0]
+
         # what people flag now is collected against round 1
         flag(client, one, "1")
+    hub.stop()
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
     assert sorted(r.model_round for r in store.records.values()) == [0] * 10 + [1]
     store.close()

@@ -257,8 +257,9 @@ class RoundRunner:
     passing candidate into the live model. One round at a time; predictions never wait for it.
     """
 
-    def __init__(self, state_dir: Path, store: FlagStore, live, threshold: int, votes_required: int, cfg: RoundConfig = RoundConfig()):
+    def __init__(self, state_dir: Path, store: FlagStore, live, threshold: int, votes_required: int, cfg: RoundConfig = RoundConfig(), on_accepted=None):
         self.state_dir, self.store, self.live = state_dir, store, live
+        self.on_accepted = on_accepted  # called (no arguments) after a new round goes live, e.g. to publish it
         self.threshold, self.votes_required, self.cfg = threshold, votes_required, cfg
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -291,6 +292,8 @@ class RoundRunner:
             if trained is not None:
                 self.live.swap(*trained)
                 log.info("round %d is live: MNIST test accuracy %.4f", entry["round"], entry["metrics"]["mnist_test_accuracy"])
+                if self.on_accepted is not None:
+                    self.on_accepted()
             else:
                 log.info("round %d candidate rejected: %s", entry["round"], "; ".join(entry["gate_failures"]))
         except Exception as e:  # the app keeps serving the current model

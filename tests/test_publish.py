@@ -1,0 +1,95 @@
+"""Publishing rounds to a Hub model repo, against the local Hub-compatible server (tests/hub_server.py)."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from model.checkpoint import load_checkpoint
+from tests.conftest import REPO_ROOT, flag_as_people_would
+from tests.hub_server import LocalHub
+from training.publish import ModelPublisher, download_round
+from training.rounds import main as run_round_cli
+
+REPO = "dadc/mnist-rounds"
+TOKEN = "hf_secret_publish_token"
+
+
+@pytest.fixture()
+def state_with_round1(fresh_state, hard_examples):
+    """A state directory where a real retraining round (round 1) was accepted."""
+    flag_as_people_would(fresh_state, hard_examples, 40)  # as in test_rounds: enough for a round that passes its gates
+    assert run_round_cli(["--state-dir", str(fresh_state)]) == 0
+    return fresh_state
+
+
+def publish_cli(state_dir, hub, *args, token=TOKEN):
+    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"} | ({"HF_TOKEN": token} if token else {})
+    return subprocess.run(
+        [sys.executable, "-m", "training.publish", "--repo", REPO, "--state-dir", str(state_dir), "--endpoint", hub.url, *args],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_each_accepted_round_is_a_tagged_commit_that_loads_back(state_with_round1, tmp_path):
+    with LocalHub() as hub:
+        out = publish_cli(state_with_round1, hub)
+        assert out.returncode == 0, out.stderr
+        assert "published rounds [0, 1]" in out.stdout
+        assert TOKEN not in out.stdout + out.stderr
+        assert hub.auth_headers == {f"Bearer {TOKEN}"}
+
+        key = f"models/{REPO}"
+        assert set(hub.tags[key]) == {"round-0", "round-1"}
+        assert hub.heads[key] == hub.tags[key]["round-1"]  # main is the live model
+        card = hub.files[key]["README.md"].decode()
+        assert "| 0 | 99." in card and "| 1 | " in card and "round 1" in card
+
+        for round_ in (0, 1):
+            local = state_with_round1 / "checkpoints" / f"round-{round_}"
+            folder = download_round(REPO, round_, endpoint=hub.url, cache_dir=str(tmp_path / "cache"))
+            assert (folder / "model.safetensors").read_bytes() == (local / "model.safetensors").read_bytes()
+            _model, metadata = load_checkpoint(folder)
+            assert metadata["round"] == round_
+
+        # a second run finds both tags and pushes nothing
+        commits = len(hub.commits)
+        again = publish_cli(state_with_round1, hub)
+        assert again.returncode == 0 and "up to date" in again.stdout and len(hub.commits) == commits
+
+
+def test_publishing_needs_a_token_and_a_well_formed_repo(fresh_state):
+    with LocalHub() as hub:
+        no_token = publish_cli(fresh_state, hub, token="")
+        assert no_token.returncode == 2 and "HF_TOKEN" in no_token.stderr
+        bad = subprocess.run(
+            [sys.executable, "-m", "training.publish", "--repo", "no-namespace", "--state-dir", str(fresh_state)],
+            cwd=REPO_ROOT, env=os.environ | {"HF_TOKEN": TOKEN}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert bad.returncode == 2 and "namespace/name" in bad.stderr
+        assert hub.requests == []
+
+
+def test_a_hub_outage_delays_publishing_and_loses_nothing(fresh_state):
+    with LocalHub() as hub:
+        hub.fail_with = 500
+        publisher = ModelPublisher(fresh_state, REPO, TOKEN, endpoint=hub.url, retry_seconds=0.2)
+        publisher.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not publisher.last_error and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "failed" in publisher.status() and "retrying" in publisher.status()
+            assert TOKEN not in publisher.status()
+            assert f"models/{REPO}" not in hub.tags
+
+            hub.fail_with = None  # the Hub comes back: the next retry publishes round 0
+            deadline = time.monotonic() + 30
+            while publisher.published != {0} and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert publisher.published == {0} and "rounds 0" in publisher.status()
+            assert set(hub.tags[f"models/{REPO}"]) == {"round-0"}
+        finally:
+            publisher.stop()

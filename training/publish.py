@@ -1,0 +1,193 @@
+"""Publish accepted rounds to a Hugging Face model repo.
+
+    HF_TOKEN=hf_... python -m training.publish --repo me/dadc-mnist [--state-dir DIR] [--endpoint URL]
+
+The repo's main branch holds the live model (the last accepted round) with a model card
+listing every round's metrics, and each round is one commit tagged `round-N`, so any round
+loads back with `download_round(repo, N)` (or `MNIST_Model.from_pretrained(repo,
+revision="round-N")`). Publishing is idempotent: rounds already tagged are skipped, so a
+failed push is simply retried. The app does this in the background after each accepted round
+when started with --hub-model. The token is passed to the client, never logged or stored.
+Importable without gradio or datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
+
+from data.state_dir import resolve_state_dir, round0_checkpoint_dir
+from flagging.hub_sync import check_repo_id
+from model.checkpoint import METADATA_FILE, WEIGHTS_FILE
+from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log
+
+log = logging.getLogger("dadc.publish")
+
+CHECKPOINT_FILES = ["config.json", WEIGHTS_FILE, METADATA_FILE]
+
+
+def round_tag(round_: int) -> str:
+    return f"round-{round_}"
+
+
+def accepted_rounds(state_dir: Path) -> list[tuple[int, Path]]:
+    """(round, checkpoint directory) of round 0 and every accepted round, oldest first."""
+    out = [(0, round0_checkpoint_dir(state_dir))]
+    out += [(e["round"], state_dir / e["checkpoint"]) for e in read_rounds_log(state_dir) if e.get("accepted")]
+    return [(r, path) for r, path in out if (path / WEIGHTS_FILE).is_file()]
+
+
+def published_rounds(api: HfApi, repo_id: str) -> set[int]:
+    tags = api.list_repo_refs(repo_id, repo_type="model").tags
+    return {int(t.name.removeprefix("round-")) for t in tags if t.name.startswith("round-") and t.name.removeprefix("round-").isdigit()}
+
+
+def percent(value) -> str:
+    return "—" if value is None else f"{value:.2%}"
+
+
+def model_card(state_dir: Path, repo_id: str, up_to_round: int) -> str:
+    """README.md of the model repo: what the model is, how to load a round, and the rounds so far."""
+    rows = [
+        f"| {r} | {percent(m.get('mnist_test_accuracy'))} | {percent(m.get('held_out_accuracy'))} | {percent(m.get('fgsm_0.1_accuracy'))} |"
+        for r, m in sorted(metrics_by_round(state_dir).items())
+        if r <= up_to_round
+    ]
+    return "\n".join(
+        [
+            "---",
+            "library_name: pytorch",
+            "pipeline_tag: image-classification",
+            "tags: [mnist, dadc, adversarial, pytorch_model_hub_mixin]",
+            "---",
+            "",
+            f"# {repo_id.split('/')[1]}",
+            "",
+            "An MNIST digit classifier (`MNIST_Model`) retrained round by round on drawings that people made to fool it",
+            "(dynamic adversarial data collection). The main branch holds the live model, round "
+            f"{up_to_round}; each round is tagged `round-N`.",
+            "",
+            "```python",
+            "from training.publish import download_round",
+            "from model.checkpoint import load_checkpoint",
+            f'model, metadata = load_checkpoint(download_round("{repo_id}", {up_to_round}))',
+            "```",
+            "",
+            "| round | MNIST test accuracy | held-out people's examples | FGSM ε=0.1 accuracy |",
+            "| --- | --- | --- | --- |",
+            *rows,
+            "",
+            f"Every retraining attempt, accepted or rejected, is a line of `{ROUNDS_LOG}`.",
+            "",
+        ]
+    )
+
+
+def publish_pending(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
+    """Push every accepted round not yet tagged on the Hub, oldest first; returns the rounds pushed."""
+    api.create_repo(repo_id, repo_type="model", exist_ok=True)
+    done = published_rounds(api, repo_id)
+    pushed = []
+    for round_, path in accepted_rounds(state_dir):
+        if round_ in done:
+            continue
+        operations = [CommitOperationAdd(name, str(path / name)) for name in CHECKPOINT_FILES if (path / name).is_file()]
+        operations.append(CommitOperationAdd("README.md", model_card(state_dir, repo_id, round_).encode()))
+        if (state_dir / ROUNDS_LOG).is_file():
+            operations.append(CommitOperationAdd(ROUNDS_LOG, (state_dir / ROUNDS_LOG).read_bytes()))
+        accuracy = metrics_by_round(state_dir).get(round_, {}).get("mnist_test_accuracy")
+        info = api.create_commit(repo_id, operations, commit_message=f"Round {round_}: MNIST test accuracy {percent(accuracy)}", repo_type="model")
+        # The commit is the round; the tag names it. A crash in between is healed next time (same files, then the tag).
+        api.create_tag(repo_id, tag=round_tag(round_), revision=info.oid, repo_type="model", exist_ok=True)
+        log.info("published round %d to %s", round_, repo_id)
+        pushed.append(round_)
+    return pushed
+
+
+def download_round(repo_id: str, round_: int, *, endpoint: str | None = None, token: str | None = None, cache_dir: str | None = None) -> Path:
+    """Download round `round_` of a published model repo; returns a checkpoint directory for `load_checkpoint`."""
+    folder = snapshot_download(check_repo_id(repo_id), revision=round_tag(round_), allow_patterns=CHECKPOINT_FILES, endpoint=endpoint, token=token, cache_dir=cache_dir)
+    return Path(folder)
+
+
+class ModelPublisher:
+    """The app's publishing: pushes pending rounds at start and after each accepted round, in a
+    background thread; a failed push is retried every `retry_seconds`. Never blocks serving."""
+
+    def __init__(self, state_dir: Path, repo_id: str, token: str, *, endpoint: str | None = None, retry_seconds: float = 60):
+        self.state_dir, self.repo_id, self.retry_seconds = state_dir, check_repo_id(repo_id), retry_seconds
+        self._api = HfApi(endpoint=endpoint, token=token)
+        self._wake, self._stopped = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+        self.published: set[int] = set()
+        self.last_error = ""  # shown to maintainers; never contains the token
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="model-publisher", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        """Publish what is pending now (called after a round is accepted)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.clear()
+            try:
+                publish_pending(self._api, self.repo_id, self.state_dir)
+                self.published = published_rounds(self._api, self.repo_id)
+                self.last_error = ""
+                retry = None
+            except Exception as e:  # the Hub is down or refuses: the app keeps serving, we retry
+                self.last_error = f"{type(e).__name__}: could not publish to {self.repo_id}"
+                log.warning("%s; retrying in %s s", self.last_error, self.retry_seconds)
+                retry = self.retry_seconds
+            self._wake.wait(retry)
+
+    def status(self) -> str:
+        if self.last_error:
+            return f"Publishing models to {self.repo_id} failed ({self.last_error}); retrying."
+        if not self.published:
+            return f"Publishing models to {self.repo_id}…"
+        return f"Models are published to {self.repo_id}: rounds {', '.join(map(str, sorted(self.published)))} (tags round-N)."
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repo", required=True, help="model repo 'namespace/name' (created if missing; required)")
+    p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
+    p.add_argument("--endpoint", default=os.environ.get("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
+    args = p.parse_args(argv)
+    token = os.environ.get("HF_TOKEN", "")
+    if not token:
+        print("error: set HF_TOKEN to a write token to publish", file=sys.stderr)
+        return 2
+    try:
+        check_repo_id(args.repo)
+    except ValueError as e:
+        p.error(str(e))
+    state_dir = resolve_state_dir(args.state_dir)
+    if not accepted_rounds(state_dir):
+        print(f"error: no checkpoints under {state_dir} (train round 0 with python -m training.train)", file=sys.stderr)
+        return 2
+    try:
+        pushed = publish_pending(HfApi(endpoint=args.endpoint, token=token), args.repo, state_dir)
+    except Exception as e:  # the message of a Hub error never holds the token
+        print(f"error: publishing to {args.repo} failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(f"published rounds {pushed} to {args.repo}" if pushed else f"{args.repo} is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
