@@ -35,7 +35,7 @@ def main():
         targets = "; ".join(f"{t['attack']} {t['target']}: {'met' if t['met'] else '**not met**'}" for t in report.get("targets", [])) or "—"
         failed = [c["check"] for c in report["sanity_checks"] if not c["passed"]]
         sanity = "all pass" if not failed else "FAIL: " + "; ".join(failed)
-        sanity += "".join(f"; warning: {w}" for w in report.get("warnings", []))
+        sanity += "".join(f"; **warning**: {w.split(':')[0]}" for w in report.get("warnings", []))  # the report has the figures
         print(f"| {title} | " + " | ".join(cells) + f" | {'—' if transfer is None else f'{transfer:.1%}'} | {targets} | {sanity} |")
     print(f"\nWhite-box unless stated; first {report['n']} MNIST test images; PGD step size 0.01.")
 
