@@ -451,10 +451,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.validation_votes < 0:
         p.error(f"--validation-votes must be 0 or more, not {args.validation_votes}")
     for flag, repo in (("--hub-dataset", args.hub_dataset), ("--hub-model", args.hub_model)):
-        try:
-            repo and check_repo_id(repo)
-        except ValueError as e:
-            p.error(f"{flag}: {e}")
+        if repo:
+            try:
+                check_repo_id(repo)
+            except ValueError as e:
+                p.error(f"{flag}: {e}")
     return args
 
 
