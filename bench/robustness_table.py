@@ -13,6 +13,7 @@ MODELS = {
     "reference-dropout0.5": "reference architecture, Adam one-cycle (dropout 0.5, no augmentation)",
     "adv-reg-reference": "adversarial regularisation (multiplier 2.0, step 0.2, lr 0.006, 15 epochs)",
     "pgd-robust": "PGD adversarial training, robust architecture (CPU recipe: PGD-10, 12 epochs)",
+    "pgd-robust-e20": "PGD adversarial training, robust architecture (CPU recipe: PGD-10, 20 epochs)",
     "fast-robust": "fast adversarial training (FGSM, random start), robust architecture",
     "distill-reference": "defensive distillation (T = 20), deployed at T = 1",
 }
