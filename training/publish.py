@@ -52,11 +52,11 @@ def percent(value) -> str:
     return "—" if value is None else f"{value:.2%}"
 
 
-def model_card(state_dir: Path, repo_id: str, up_to_round: int) -> str:
+def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int) -> str:
     """README.md of the model repo: what the model is, how to load a round, and the rounds so far."""
     rows = [
         f"| {r} | {percent(m.get('mnist_test_accuracy'))} | {percent(m.get('held_out_accuracy'))} | {percent(m.get('fgsm_0.1_accuracy'))} |"
-        for r, m in sorted(metrics_by_round(state_dir).items())
+        for r, m in sorted(metrics.items())
         if r <= up_to_round
     ]
     return "\n".join(
@@ -93,15 +93,16 @@ def publish_pending(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
     """Push every accepted round not yet tagged on the Hub, oldest first; returns the rounds pushed."""
     api.create_repo(repo_id, repo_type="model", exist_ok=True)
     done = published_rounds(api, repo_id)
+    metrics = metrics_by_round(state_dir)  # read once: the card and the commit messages share it
     pushed = []
     for round_, path in accepted_rounds(state_dir):
         if round_ in done:
             continue
         operations = [CommitOperationAdd(name, str(path / name)) for name in CHECKPOINT_FILES if (path / name).is_file()]
-        operations.append(CommitOperationAdd("README.md", model_card(state_dir, repo_id, round_).encode()))
+        operations.append(CommitOperationAdd("README.md", model_card(metrics, repo_id, round_).encode()))
         if (state_dir / ROUNDS_LOG).is_file():
             operations.append(CommitOperationAdd(ROUNDS_LOG, (state_dir / ROUNDS_LOG).read_bytes()))
-        accuracy = metrics_by_round(state_dir).get(round_, {}).get("mnist_test_accuracy")
+        accuracy = metrics.get(round_, {}).get("mnist_test_accuracy")
         info = api.create_commit(repo_id, operations, commit_message=f"Round {round_}: MNIST test accuracy {percent(accuracy)}", repo_type="model")
         # The commit is the round; the tag names it. A crash in between is healed next time (same files, then the tag).
         api.create_tag(repo_id, tag=round_tag(round_), revision=info.oid, repo_type="model", exist_ok=True)
