@@ -11,7 +11,7 @@ from model.checkpoint import load_checkpoint
 from tests.conftest import REPO_ROOT
 from training.augment import AugmentConfig, augment, thicken
 from training.evaluate import evaluate_on_mnist_test
-from training.train import TrainConfig, fit
+from training.train import TrainConfig, fit, warmed_up
 
 
 def run_module(*args, env_state=None):
@@ -67,6 +67,15 @@ def test_training_is_reproducible_with_a_seed():
     assert [h["train_loss"] for h in hc] != [h["train_loss"] for h in ha]
 
 
+def test_eps_warmup_ramps_the_training_adversary_then_leaves_it_alone():
+    cfg = TrainConfig(method="pgd", eps=0.3, pgd_step_size=0.04, eps_warmup_epochs=2)
+    first, middle, done = (warmed_up(cfg, step, steps_per_epoch=100) for step in (0, 99, 200))
+    assert first.eps == pytest.approx(0.3 / 200) and first.pgd_step_size == pytest.approx(0.04 / 200)
+    assert middle.eps == pytest.approx(0.15) and middle.pgd_step_size == pytest.approx(0.02)
+    assert done is cfg
+    assert warmed_up(TrainConfig(method="pgd", eps=0.3), 0, 100).eps == 0.3  # no warm-up by default
+
+
 def test_augmentation_keeps_pixels_in_range_and_changes_images(state_dir):
     from data.mnist import load_mnist
     from training.evaluate import images_to_tensor
@@ -93,7 +102,7 @@ def test_both_optimizers_learn_real_digits(state_dir, optimizer):
     from data.mnist import load_mnist
     from model.network import build_model
     from training.evaluate import accuracy_report, images_to_tensor
-    from training.train import TrainConfig, fit
+    from training.train import TrainConfig, fit, warmed_up
 
     mnist = load_mnist(state_dir)
     x, y = images_to_tensor(mnist.train_images[:4096]), torch.from_numpy(mnist.train_labels[:4096]).long()

@@ -49,6 +49,7 @@ class TrainConfig:
     eps: float = 0.3  # pgd / fast: L∞ radius of the training attack (Madry et al.'s MNIST ε)
     pgd_steps: int = 40  # pgd: attack steps per batch
     pgd_step_size: float = 0.01  # pgd: attack step size
+    eps_warmup_epochs: float = 0.0  # pgd / fast: ramp ε (and the step size with it) from 0 over this many epochs
     temperature: float = 20.0  # distill: softmax temperature of teacher and student (Papernot et al.)
     max_steps: int | None = None  # stop after this many steps (--dry-run uses 1)
     target_accuracy: float | None = None  # stop at the end of the first epoch that reaches it
@@ -93,6 +94,19 @@ def training_loss(model, xb, yb, cfg: TrainConfig, generator: torch.Generator, t
     raise ValueError(f"unknown training method {cfg.method!r}; choose one of {METHODS}")
 
 
+def warmed_up(cfg: TrainConfig, step: int, steps_per_epoch: int) -> TrainConfig:
+    """`cfg` with ε (and the PGD step size, in proportion) ramped linearly from 0 over the warm-up.
+
+    A full-ε adversary from the first step can keep a fresh network stuck near chance for an
+    epoch or more; a short ramp lets it learn the digits first (as in IBP and CROWN-IBP training).
+    """
+    warmup_steps = cfg.eps_warmup_epochs * steps_per_epoch
+    if step >= warmup_steps:
+        return cfg
+    scale = (step + 1) / warmup_steps
+    return replace(cfg, eps=cfg.eps * scale, pgd_step_size=cfg.pgd_step_size * scale)
+
+
 def fit(
     model: torch.nn.Module,
     train_x: torch.Tensor,
@@ -135,7 +149,7 @@ def fit(
             xb, yb = train_x[idx], train_y[idx]
             if cfg.augment:
                 xb = augment(xb, augment_cfg, augment_gen)
-            loss = training_loss(model, xb, yb, cfg, augment_gen, teacher)
+            loss = training_loss(model, xb, yb, warmed_up(cfg, step, steps_per_epoch), augment_gen, teacher)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -213,6 +227,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--adv-multiplier", type=float, default=d.adv_multiplier, help=f"adv-reg: neighbour loss weight (default {d.adv_multiplier})")
     p.add_argument("--adv-step", type=float, default=d.adv_step, help=f"adv-reg: L-inf neighbour step (default {d.adv_step})")
     p.add_argument("--eps", type=float, default=d.eps, help=f"pgd/fast: L-inf attack radius (default {d.eps})")
+    p.add_argument("--eps-warmup-epochs", type=float, default=d.eps_warmup_epochs, help=f"pgd/fast: ramp ε linearly from 0 over this many epochs (default {d.eps_warmup_epochs})")
     p.add_argument("--pgd-steps", type=int, default=d.pgd_steps, help=f"pgd: attack steps (default {d.pgd_steps})")
     p.add_argument("--pgd-step-size", type=float, default=d.pgd_step_size, help=f"pgd: attack step size (default {d.pgd_step_size})")
     p.add_argument("--temperature", type=float, default=d.temperature, help=f"distill: softmax temperature (default {d.temperature})")
@@ -241,6 +256,7 @@ def main(argv=None) -> int:
         adv_step=args.adv_step,
         eps=args.eps,
         pgd_steps=args.pgd_steps,
+        eps_warmup_epochs=args.eps_warmup_epochs,
         pgd_step_size=args.pgd_step_size,
         temperature=args.temperature,
         device=args.device,
