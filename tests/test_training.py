@@ -102,7 +102,7 @@ def test_both_optimizers_learn_real_digits(state_dir, optimizer):
     from data.mnist import load_mnist
     from model.network import build_model
     from training.evaluate import accuracy_report, images_to_tensor
-    from training.train import TrainConfig, fit, warmed_up
+    from training.train import TrainConfig, fit
 
     mnist = load_mnist(state_dir)
     x, y = images_to_tensor(mnist.train_images[:4096]), torch.from_numpy(mnist.train_labels[:4096]).long()
