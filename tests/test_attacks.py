@@ -134,6 +134,17 @@ def test_robustness_report_cli_prints_the_table_and_passes_its_sanity_checks(sta
     assert Image.open(grid).size[0] > 500
 
 
+class Saturated(torch.nn.Module):
+    """`inner` with its logits × 10⁴: the same predictions, cross-entropy gradients of zero (distillation's trick)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return torch.log_softmax(self.inner(x) * 1e4, dim=1)
+
+
 def test_report_sees_through_a_saturated_softmax(round0):
     """Defensive distillation's trick, made directly: logits × 10⁴ leave cross-entropy with zero gradient.
 
@@ -143,14 +154,6 @@ def test_report_sees_through_a_saturated_softmax(round0):
     from data.state_dir import resolve_state_dir
     from training.evaluate import images_to_tensor
     from training.robustness import WORST_CASE, evaluate_robustness
-
-    class Saturated(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return torch.log_softmax(self.inner(x) * 1e4, dim=1)
 
     mnist = load_mnist(resolve_state_dir())
     x, y = images_to_tensor(mnist.test_images[:100]), torch.from_numpy(mnist.test_labels[:100]).long()
@@ -162,6 +165,26 @@ def test_report_sees_through_a_saturated_softmax(round0):
     assert "cross-entropy gradients are masked" in warning
     large_eps = next(c for c in report["sanity_checks"] if "as ε grows (PGD-40 at ε=0.5" in c["check"])
     assert large_eps["passed"]
+
+
+def test_report_fails_a_model_whose_own_gradients_fool_it_less_than_another_models(round0):
+    """The saturated model reads exactly like round-0, so perturbations made on round-0 fool it as often as they
+    fool round-0; its own (masked) gradients fool it far less. Swapped, the check has nothing to object to."""
+    from data.mnist import load_mnist
+    from data.state_dir import resolve_state_dir
+    from training.evaluate import images_to_tensor
+    from training.robustness import TRANSFER_CHECK, evaluate_robustness
+
+    mnist = load_mnist(resolve_state_dir())
+    x, y = images_to_tensor(mnist.test_images[:100]), torch.from_numpy(mnist.test_labels[:100]).long()
+    model, saturated = round0[0], Saturated(round0[0])
+
+    masked = evaluate_robustness(saturated, model, x, y, restarts=1)
+    check = next(c for c in masked["sanity_checks"] if c["check"] == TRANSFER_CHECK)
+    attack, white_box, transfer = check["values"]
+    assert not check["passed"] and white_box > transfer + 0.3, check
+    honest = evaluate_robustness(model, saturated, x, y, restarts=1)
+    assert next(c for c in honest["sanity_checks"] if c["check"] == TRANSFER_CHECK)["passed"]
 
 
 def test_report_puts_each_target_beside_the_measured_figure():

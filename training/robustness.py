@@ -8,7 +8,7 @@ perturbations computed on `--base` (default: the round-0 model), which is how th
 tutorial measured its figure. The last row is the worst case: an image counts only if it
 survives every attack above. The sanity checks catch gradient masking: FGSM accuracy falling
 as ε grows, PGD never weaker than FGSM, more steps or restarts never raising accuracy, the
-strongest attack taking accuracy to ~0 as ε grows large. A warning says when the margin loss
+strongest attack taking accuracy to ~0 as ε grows large, white-box attacks never weaker than transfer. A warning says when the margin loss
 finds much more than cross-entropy (cross-entropy gradients masked: trust the worst case).
 """
 
@@ -121,6 +121,21 @@ def converged(pgd100: float, pgd40: float, tolerance: float) -> bool:
     return pgd40 - pgd100 <= 0.02 + tolerance or pgd100 < 0.05
 
 
+TRANSFER_CHECK = "white-box never weaker than transfer from the base model (every attack, within 1 point)"
+
+
+def transfer_check(rows: list[dict]) -> dict | None:
+    """A white-box attack follows the model's own gradients, so perturbations made on another model should
+    never fool it more often; when they do, its gradients mislead the attack (gradient masking: the mark of
+    single-step adversarial training, Tramèr et al. 2018, and of defensive distillation). None without a base."""
+    gaps = [(r["white_box_accuracy"] - r["transfer_from_base_accuracy"], r) for r in rows if r["attack"] != "clean" and r["transfer_from_base_accuracy"] is not None]
+    if not gaps:
+        return None
+    gap, row = max(gaps, key=lambda g: g[0])
+    # One point of slack: a single FGSM step on the model itself can trail a transferred one by noise.
+    return {"check": TRANSFER_CHECK, "passed": gap <= 0.01, "values": [row["attack"], row["white_box_accuracy"], row["transfer_from_base_accuracy"]]}
+
+
 def evaluate_robustness(model, base, x, y, restarts: int = 10, seed: int = 0) -> dict:
     """Table rows (white-box, and transfer from `base` unless None), sanity checks and warnings for `model` on (x, y)."""
     model.eval()
@@ -160,6 +175,7 @@ def evaluate_robustness(model, base, x, y, restarts: int = 10, seed: int = 0) ->
         {"check": f"more restarts never raise accuracy ({restarts} ≤ 1)", "passed": pgd40_r <= pgd40_1 + tolerance, "values": [pgd40_r, pgd40_1]},
         {"check": "accuracy → ~0 as ε grows (PGD-40 at ε=0.5, cross-entropy and margin loss, < 5%)", "passed": large_eps < 0.05, "values": [large_eps]},
     ]
+    checks += [c for c in [transfer_check(rows)] if c is not None]
     warnings = []
     if margin_r < pgd40_r - 0.02:
         warnings.append(
