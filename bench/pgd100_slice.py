@@ -3,6 +3,7 @@ headline attack alone, to extend a robustness figure beyond the report's first N
 
     python -m bench.pgd100_slice --model state/checkpoints/pgd10-robust --start 1000 --stop 3000
 prints JSON (correct, n, accuracy, seconds). Same attack and seeding as `training.robustness`.
+`--eps 0.2` runs the same attack at another radius (the adversarially regularised model's ε).
 """
 
 import argparse
@@ -23,6 +24,7 @@ def main(argv=None):
     p.add_argument("--model", required=True, help="checkpoint directory (required)")
     p.add_argument("--start", type=int, default=0, help="first test image (default 0)")
     p.add_argument("--stop", type=int, default=1000, help="one past the last test image (default 1000)")
+    p.add_argument("--eps", type=float, default=0.3, help="L∞ radius (default 0.3)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
     mnist = load_mnist(resolve_state_dir(args.state_dir))
@@ -30,9 +32,9 @@ def main(argv=None):
     x = images_to_tensor(mnist.test_images[args.start : args.stop])
     y = torch.from_numpy(mnist.test_labels[args.start : args.stop]).long()
     t = time.perf_counter()
-    adversarial = perturb(model, x, y, AttackSpec("", "pgd", 0.3, 100, 10), seed=args.start)
+    adversarial = perturb(model, x, y, AttackSpec("", "pgd", args.eps, 100, 10), seed=args.start)
     correct = int((predict_classes(model, adversarial) == y).sum())
-    print(json.dumps({"model": args.model, "images": [args.start, args.stop], "pgd100x10_correct": correct, "n": len(y), "accuracy": correct / len(y), "seconds": round(time.perf_counter() - t)}))
+    print(json.dumps({"model": args.model, "eps": args.eps, "images": [args.start, args.stop], "pgd100x10_correct": correct, "n": len(y), "accuracy": correct / len(y), "seconds": round(time.perf_counter() - t)}))
 
 
 if __name__ == "__main__":
