@@ -38,7 +38,7 @@ from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import ModelPublisher  # noqa: E402
-from training.rounds import RETRAIN_METHODS, RoundConfig, RoundRunner, latest_model_dir, metrics_by_round  # noqa: E402
+from training.rounds import RETRAIN_METHODS, RoundConfig, RoundRunner, latest_model_dir, metrics_by_round, robust_drop_problem  # noqa: E402
 
 log = logging.getLogger("dadc.app")
 
@@ -439,6 +439,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--retrain-threshold", type=int, default=int(env("DADC_RETRAIN_THRESHOLD", "10")), help="fooling examples per round before retraining (default 10)")
     p.add_argument("--retrain-method", choices=RETRAIN_METHODS, default=env("DADC_RETRAIN_METHOD", "standard"), help="training method of each round's fine-tuning (default standard)")
+    p.add_argument("--max-robust-drop", type=float, default=float(env("DADC_MAX_ROBUST_DROP")) if env("DADC_MAX_ROBUST_DROP") else None, help="gate: largest allowed fall of a round's FGSM ε=0.1 accuracy, a fraction (default: not gated)")
     p.add_argument("--validation-votes", type=int, default=int(env("DADC_VALIDATION_VOTES", "0")), help="agreeing votes that verify an example; 0 = validation off (default 0)")
     p.add_argument("--maintainers", default=env("DADC_MAINTAINERS", ""), help="comma-separated usernames whose vote decides alone (default none)")
     p.add_argument("--hub-dataset", default=env("DADC_HUB_DATASET", ""), help="dataset repo 'namespace/name' to push flags to; needs HF_TOKEN in the environment (default off)")
@@ -448,6 +449,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.retrain_threshold < 1:
         p.error(f"--retrain-threshold must be at least 1, not {args.retrain_threshold}")
+    if problem := robust_drop_problem(args.max_robust_drop):
+        p.error(problem)
     if args.validation_votes < 0:
         p.error(f"--validation-votes must be 0 or more, not {args.validation_votes}")
     for flag, repo in (("--hub-dataset", args.hub_dataset), ("--hub-model", args.hub_model)):
@@ -472,7 +475,7 @@ def main(argv=None) -> None:
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
     publisher = start_publisher(args, state_dir)
     on_accepted = publisher.request if publisher else None
-    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method), on_accepted) if store else None
+    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
     services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher)
     if rounds is not None:

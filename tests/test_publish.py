@@ -96,9 +96,8 @@ def test_a_hub_outage_delays_publishing_and_loses_nothing(fresh_state):
 
 
 def test_the_app_refuses_a_malformed_model_repo_before_starting(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "app.py", "--state-dir", str(tmp_path / "state"), "--hub-model", "no-namespace"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    from tests.app_process import start_app_expecting_refusal
+
+    out = start_app_expecting_refusal("--state-dir", str(tmp_path / "state"), "--hub-model", "no-namespace")
     assert out.returncode == 2 and "--hub-model: repo id must look like 'namespace/name', not 'no-namespace'" in out.stderr
     assert not (tmp_path / "state").exists()  # nothing was trained or written

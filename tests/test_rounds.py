@@ -50,6 +50,32 @@ def test_a_candidate_that_fails_its_gates_is_recorded_and_never_goes_live(fresh_
     assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-0"
 
 
+def test_a_maintainer_can_gate_rounds_on_robust_accuracy(fresh_state, hard_examples, capsys):
+    """Standard fine-tuning on hard examples costs FGSM robustness (the README's dashboard shows it); with
+    --max-robust-drop the round says so and the model stays put. A bad value is refused before any work."""
+    flag_as_people_would(fresh_state, hard_examples, 40)
+    with pytest.raises(SystemExit):
+        main(["--state-dir", str(fresh_state), "--max-robust-drop", "5"])  # points, not a fraction
+    assert "--max-robust-drop must be between 0 and 1" in capsys.readouterr().err
+    assert read_rounds_log(fresh_state) == []
+
+    assert main(["--state-dir", str(fresh_state), "--max-robust-drop", "0.001"]) == 1
+    (entry,) = read_rounds_log(fresh_state)
+    parent, candidate = entry["parent_metrics"]["fgsm_0.1_accuracy"], entry["metrics"]["fgsm_0.1_accuracy"]
+    assert parent - candidate > 0.001
+    (failure,) = entry["gate_failures"]  # the default gates pass, as in the round above
+    assert failure.startswith("robust accuracy (FGSM ε = 0.1) fell") and "at most 0.10% allowed" in failure
+    assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-0"
+
+
+def test_the_app_refuses_a_robust_gate_given_in_points(tmp_path):
+    from tests.app_process import start_app_expecting_refusal
+
+    out = start_app_expecting_refusal("--state-dir", str(tmp_path / "state"), "--max-robust-drop", "2")
+    assert out.returncode == 2 and "--max-robust-drop must be between 0 and 1 (a fraction: 0.02 is 2 points), not 2.0" in out.stderr
+    assert not (tmp_path / "state").exists()
+
+
 def test_one_round_at_a_time_per_state_directory(fresh_state, round0):
     from training.rounds import Examples, RoundConfig
 

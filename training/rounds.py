@@ -11,7 +11,8 @@ arrival is held out and never trained on) is mixed into batches of MNIST trainin
 and the parent model is fine-tuned for a fixed number of steps. The candidate replaces the
 parent only if it passes the gates:
   - MNIST test accuracy falls by at most `max_mnist_drop`, and stays above `min_mnist_accuracy`;
-  - on the held-out people's examples it is at least as accurate as the parent.
+  - on the held-out people's examples it is at least as accurate as the parent;
+  - when `max_robust_drop` is set, robust accuracy (FGSM ε = 0.1) falls by at most that.
 Every attempt, passed or not, is one line of <state>/rounds.jsonl; a passed candidate is saved
 as <state>/checkpoints/round-N. Importable without gradio or datasets.
 """
@@ -59,6 +60,7 @@ class RoundConfig:
     holdout_every: int = 5  # one example in 5 is held out for the gate
     max_mnist_drop: float = 0.003  # gate: MNIST test accuracy may fall by at most 0.3 points per round
     min_mnist_accuracy: float = 0.985  # gate: and never below this, however many rounds it took to get there
+    max_robust_drop: float | None = None  # gate: FGSM ε = 0.1 accuracy may fall by at most this (None: not gated)
     method: str = "standard"  # any training method of training.train (e.g. adv-reg)
     seed: int = 0
 
@@ -133,6 +135,13 @@ def measure(model, test_x, test_y, held_out: Examples) -> dict:
     return metrics
 
 
+def robust_drop_problem(value: float | None) -> str | None:
+    """Why `value` is no robust-accuracy gate (people write points where a fraction is meant), or None."""
+    if value is not None and not 0 <= value <= 1:
+        return f"--max-robust-drop must be between 0 and 1 (a fraction: 0.02 is 2 points), not {value}"
+    return None
+
+
 def gate_failures(candidate: dict, parent: dict, cfg: RoundConfig) -> list[str]:
     """Why the candidate may not replace the parent; empty when it passes."""
     failures = []
@@ -145,6 +154,11 @@ def gate_failures(candidate: dict, parent: dict, cfg: RoundConfig) -> list[str]:
         failures.append(f"MNIST test accuracy {candidate['mnist_test_accuracy']:.2%} is below the floor of {cfg.min_mnist_accuracy:.2%}")
     if candidate["held_out_accuracy"] is not None and candidate["held_out_accuracy"] < parent["held_out_accuracy"]:
         failures.append(f"worse on held-out people's examples ({parent['held_out_accuracy']:.2%} → {candidate['held_out_accuracy']:.2%})")
+    robust_drop = parent["fgsm_0.1_accuracy"] - candidate["fgsm_0.1_accuracy"]
+    if cfg.max_robust_drop is not None and robust_drop > cfg.max_robust_drop:
+        failures.append(
+            f"robust accuracy (FGSM ε = 0.1) fell {robust_drop:.2%} ({parent['fgsm_0.1_accuracy']:.2%} → {candidate['fgsm_0.1_accuracy']:.2%}; at most {cfg.max_robust_drop:.2%} allowed)"
+        )
     return failures
 
 
@@ -324,11 +338,14 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=d.steps, help=f"fine-tuning steps (default {d.steps})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
     p.add_argument("--max-mnist-drop", type=float, default=d.max_mnist_drop, help=f"gate: largest allowed fall of MNIST test accuracy (default {d.max_mnist_drop})")
+    p.add_argument("--max-robust-drop", type=float, default=None, help="gate: largest allowed fall of FGSM ε=0.1 accuracy (default: not gated)")
     args = p.parse_args(argv)
     if args.steps < 1 or not math.isfinite(args.lr) or args.lr <= 0:
         p.error("--steps must be at least 1 and --lr a positive number")
+    if problem := robust_drop_problem(args.max_robust_drop):
+        p.error(problem)
     state_dir = resolve_state_dir(args.state_dir)
-    cfg = RoundConfig(steps=args.steps, lr=args.lr, max_mnist_drop=args.max_mnist_drop, method=args.method)
+    cfg = RoundConfig(steps=args.steps, lr=args.lr, max_mnist_drop=args.max_mnist_drop, max_robust_drop=args.max_robust_drop, method=args.method)
     try:
         parent, parent_meta = load_checkpoint(latest_model_dir(state_dir))
         store = FlagStore(state_dir / "flags", state_dir / "locks")
