@@ -8,8 +8,9 @@ perturbations computed on `--base` (default: the round-0 model), which is how th
 tutorial measured its figure. The last row is the worst case: an image counts only if it
 survives every attack above. The sanity checks catch gradient masking: FGSM accuracy falling
 as ε grows, PGD never weaker than FGSM, more steps or restarts never raising accuracy, the
-strongest attack taking accuracy to ~0 as ε grows large, white-box attacks never weaker than transfer. A warning says when the margin loss
-finds much more than cross-entropy (cross-entropy gradients masked: trust the worst case).
+strongest attack taking accuracy to ~0 as ε grows large, white-box attacks never weaker than
+the same attacks transferred from the base. A warning says when the margin loss finds much
+more than cross-entropy (cross-entropy gradients masked: trust the worst case).
 """
 
 from __future__ import annotations
