@@ -32,11 +32,9 @@ def scores(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prefix: str
     return out
 
 
-def run(adv_step: float, seed: int, epochs: int, mnist) -> dict:
+def run(adv_step: float, seed: int, epochs: int, x, y, test_x, test_y) -> dict:
     cfg = TrainConfig(method="adv-reg", adv_multiplier=2.0, adv_step=adv_step, lr=0.006, epochs=epochs, augment=False, seed=seed, device="cpu")
     seed_everything(seed)
-    x, y = images_to_tensor(mnist.train_images), torch.from_numpy(mnist.train_labels).long()
-    test_x, test_y = images_to_tensor(mnist.test_images), torch.from_numpy(mnist.test_labels).long()
     split = len(x) - VALIDATION
     model = build_model("reference", cfg.dropout)
     start = time.perf_counter()
@@ -57,9 +55,11 @@ def main(argv=None):
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
     mnist = load_mnist(resolve_state_dir(args.state_dir))
+    data = (images_to_tensor(mnist.train_images), torch.from_numpy(mnist.train_labels).long())
+    data += (images_to_tensor(mnist.test_images), torch.from_numpy(mnist.test_labels).long())
     for adv_step in args.adv_steps:
         for seed in args.seeds:
-            print(json.dumps(run(adv_step, seed, args.epochs, mnist)), flush=True)
+            print(json.dumps(run(adv_step, seed, args.epochs, *data)), flush=True)
 
 
 if __name__ == "__main__":
