@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every GPU figure of the README's benchmark table in one run (a few minutes on one H100):
+#   bash bench/gpu.sh                  # with the project's .venv (bash scripts/setup.sh first)
+#   PYTHON=python3 bash bench/gpu.sh   # with another interpreter that has torch and the requirements
+# Results go to bench/results/*_cuda.json; `python -m bench.table` then prints the table with them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+export PYTHONUNBUFFERED=1 GRADIO_ANALYTICS_ENABLED=False
+"$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else "bench/gpu.sh: no CUDA device visible to torch")'
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+"$PY" -m bench.train_time --device cuda --repeats 3
+"$PY" -m bench.attack_throughput --device cuda
+"$PY" -m bench.pgd_training --device cuda
+"$PY" -m bench.table
