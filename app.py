@@ -142,17 +142,15 @@ def model_description(services: Services) -> str:
     return f"Model: round {metadata.get('round', '?')}{acc_text}."
 
 
-ROUND_HEADERS = [
-    "round",
-    "collected",
-    "fooled",
-    "verified fooled",
-    "model error rate",
-    "verified model error rate",
-    "MNIST test accuracy",
-    "held-out people's examples accuracy",
-    "robust accuracy (FGSM ε=0.1)",
-]
+ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "MER", "vMER", "MNIST test", "held-out people's", "robust (FGSM ε=0.1)"]
+# Shown as percentages; the API still returns the numbers (0.9919), the display value is "99.19%".
+ROUND_PERCENT_FORMATS = {"MER": "{:.1%}", "vMER": "{:.1%}", "MNIST test": "{:.2%}", "held-out people's": "{:.1%}", "robust (FGSM ε=0.1)": "{:.1%}"}
+ROUND_LEGEND = (
+    "MER: model error rate, the share of examples collected against the round's model that fooled it; "
+    "vMER: the same, counting only verified examples (Dynabench's measures). MNIST test: accuracy on the "
+    "10,000 MNIST test images; held-out people's: accuracy on every 5th people's example, never trained on; "
+    "robust: MNIST test accuracy under FGSM at ε = 0.1."
+)
 PLOTTED = {"MNIST test accuracy": "mnist_test_accuracy", "held-out people's examples": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
 
 
@@ -162,7 +160,7 @@ def round_metrics(services: Services) -> dict[int, dict]:
     return metrics
 
 
-def round_table(services: Services) -> list[list]:
+def round_table(services: Services):
     """One row per model round: what people collected against it, and the model's own metrics."""
     counts = {}
     if services.store is not None:
@@ -174,7 +172,7 @@ def round_table(services: Services) -> list[list]:
         c = counts.get(r, {"collected": 0, "fooled": 0, "verified_fooled": 0, "model_error_rate": None, "verified_model_error_rate": None})
         m = metrics.get(r, {})
         rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], m.get("mnist_test_accuracy"), m.get("held_out_accuracy"), m.get("fgsm_0.1_accuracy")])
-    return rows
+    return pd.DataFrame(rows, columns=ROUND_HEADERS).style.format(ROUND_PERCENT_FORMATS, na_rep="—")
 
 
 def round_plot(services: Services) -> gr.LinePlot:
@@ -315,6 +313,7 @@ def build_demo(services: Services) -> gr.Blocks:
             with gr.Tab("Rounds") as rounds_tab:
                 rounds_info = gr.Markdown(elem_id="rounds-status")
                 rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, elem_id="rounds-table")
+                gr.Markdown(ROUND_LEGEND, elem_id="rounds-legend")
                 rounds_plot = gr.LinePlot(x="round", y="accuracy", color="metric", title="Accuracy by round", y_lim=[0, 1], elem_id="rounds-plot")
                 refresh_rounds = gr.Button("Refresh")
         # API-only endpoint: `Client(url).predict(handle_file("digit.png"), api_name="/predict")`.

@@ -38,8 +38,9 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
         first_row = validator.locator("table tbody tr").first
         expect(first_row).to_contain_text("0", timeout=15_000)
         cells = [c.strip() for c in first_row.locator("td").all_text_contents()]
-        assert cells[:4] == ["0", "1", "1", "1"], cells
-        assert float(cells[6]) > 0.99  # round-0's MNIST test accuracy
+        assert cells[:6] == ["0", "1", "1", "1", "100.0%", "100.0%"], cells  # MER and vMER, as percentages
+        assert cells[6].endswith("%") and float(cells[6].rstrip("%")) > 99  # round-0's MNIST test accuracy
+        assert cells[7] == "—"  # no held-out people's examples measured yet
         expect(validator.locator("#rounds-status")).to_contain_text("Round 0 is live. Fooling examples this round: 1 of 10")
         expect(validator.locator("#rounds-plot canvas, #rounds-plot svg").first).to_be_visible()  # the accuracy plot drew
 
