@@ -79,6 +79,7 @@ class Services:
     state_dir: Path | None = None  # where the rounds log and checkpoints live
     rounds: RoundRunner | None = None  # None: no retraining (flagging unavailable)
     publisher: ModelPublisher | None = None  # None: models are not published to the Hub
+    sign_in: bool = False  # show "Sign in with Hugging Face" (OAuth on a Space): usernames then come from it
 
 
 # --- handlers: translate between the UI and the packages; user errors become gr.Error ---
@@ -86,6 +87,13 @@ class Services:
 
 def user_error(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
+
+
+def username_of(request: gr.Request, profile: gr.OAuthProfile | None) -> str:
+    """Who is asking: the Hugging Face account signed in with OAuth, else Gradio's own login, else ""."""
+    if profile is not None:
+        return profile.username
+    return request.username or ""
 
 
 def label_for_drawing(services: Services, drawing) -> dict[str, float]:
@@ -104,12 +112,12 @@ def label_while_drawing(services: Services, drawing) -> dict | None:
         return None
 
 
-def flag_drawing(services: Services, drawing, label, request: gr.Request) -> str:
+def flag_drawing(services: Services, drawing, label, request: gr.Request, username: str = "") -> str:
     """Store the drawing with the digit its author meant; the server predicts again itself."""
     if services.flagger is None:
         raise user_error(f"Flagging is unavailable: {services.store_problem}. Predictions still work.")
     try:
-        outcome = services.flagger.flag_drawing(drawing, label, session_hash=request.session_hash or "", username=request.username or "")
+        outcome = services.flagger.flag_drawing(drawing, label, session_hash=request.session_hash or "", username=username)
     except (DrawingError, FlagInputError, StoreError) as e:
         raise user_error(str(e)) from None
     if services.rounds is not None and outcome.record.fooled and not outcome.duplicate and services.rounds.maybe_start():
@@ -195,14 +203,14 @@ def rounds_view(services: Services):
     return rounds_status(services), round_table(services), round_plot(services)
 
 
-def next_example(services: Services, request: gr.Request):
+def next_example(services: Services, request: gr.Request, username: str = ""):
     """(image, question, flag id, status) of the next example this person can validate."""
     store = services.store
     if store is None:
         return None, "", "", f"Validation is unavailable: {services.store_problem}."
     store.refresh()
     record = next_to_validate(
-        list(store.records.values()), list(store.votes), max(services.votes_required, 1), request.session_hash or "", request.username or "", random.Random()
+        list(store.records.values()), list(store.votes), max(services.votes_required, 1), request.session_hash or "", username, random.Random()
     )
     if record is None:
         return None, "### Nothing to validate right now", "", "Come back when other people have fooled the model."
@@ -210,12 +218,12 @@ def next_example(services: Services, request: gr.Request):
     return image, f"### Is this a {record.label}?", record.id, ""
 
 
-def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str, request: gr.Request):
+def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str, request: gr.Request, username: str = ""):
     store = services.store
     if store is None or not flag_id or flag_id not in store.records:
         raise user_error("There is no example to vote on: press Next example.")
     record = store.records[flag_id]
-    if record.session_hash == (request.session_hash or "") or (request.username and record.username == request.username):
+    if record.session_hash == (request.session_hash or "") or (username and record.username == username):
         raise user_error("You cannot validate your own example.")
     corrected_label = -1
     if verdict == "incorrect":
@@ -235,13 +243,13 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
                 "corrected_label": corrected_label,
                 "reason": reason[:200],
                 "session_hash": request.session_hash or "",
-                "username": request.username or "",
-                "is_maintainer": bool(request.username) and request.username in services.maintainers,
+                "username": username,
+                "is_maintainer": bool(username) and username in services.maintainers,
             }
         )
     except StoreError as e:
         raise user_error(str(e)) from None
-    image, question, next_id, status = next_example(services, request)
+    image, question, next_id, status = next_example(services, request, username)
     return image, question, next_id, f"Thanks, vote saved. {status}".strip(), None, ""
 
 
@@ -250,11 +258,17 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
 
 def build_demo(services: Services) -> gr.Blocks:
     with gr.Blocks(title="Fool the digit model") as demo:
-        gr.Markdown(
-            "# Fool the digit model\n"
-            "Draw a digit from 0 to 9. The model's guess updates as you draw. "
-            "Can you draw one that a person reads easily but the model gets wrong? Flag it!"
-        )
+        with gr.Row(equal_height=True):
+            gr.Markdown(
+                "# Fool the digit model\n"
+                "Draw a digit from 0 to 9. The model's guess updates as you draw. "
+                "Can you draw one that a person reads easily but the model gets wrong? Flag it!",
+                elem_id="intro",
+            )
+            if services.sign_in:
+                with gr.Column(scale=0, min_width=240):
+                    gr.LoginButton(elem_id="sign-in")
+                    gr.Markdown("Optional: your flags and votes then carry your Hugging Face username (public in the dataset).", elem_id="sign-in-note")
         with gr.Tabs():
             with gr.Tab("Fool the model"):
                 with gr.Row():
@@ -340,15 +354,16 @@ def build_demo(services: Services) -> gr.Blocks:
         def on_model_description():
             return model_description(services)
 
-        def on_flag(drawing, label, request: gr.Request):
-            return flag_drawing(services, drawing, label, request)
+        # `profile` is filled in by Gradio from the OAuth session (None when nobody signed in).
+        def on_flag(drawing, label, request: gr.Request, profile: gr.OAuthProfile | None):
+            return flag_drawing(services, drawing, label, request, username_of(request, profile))
 
-        def on_next_example(request: gr.Request):
-            return next_example(services, request)
+        def on_next_example(request: gr.Request, profile: gr.OAuthProfile | None):
+            return next_example(services, request, username_of(request, profile))
 
         def on_vote(verdict):
-            def handler(flag_id, corrected, reason, request: gr.Request):
-                return vote(services, verdict, flag_id, corrected, reason, request)
+            def handler(flag_id, corrected, reason, request: gr.Request, profile: gr.OAuthProfile | None):
+                return vote(services, verdict, flag_id, corrected, reason, request, username_of(request, profile))
 
             return handler
 
@@ -441,6 +456,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-robust-drop", type=float, default=float(env("DADC_MAX_ROBUST_DROP")) if env("DADC_MAX_ROBUST_DROP") else None, help="gate: largest allowed fall of a round's FGSM ε=0.1 accuracy, a fraction (default: not gated)")
     p.add_argument("--validation-votes", type=int, default=int(env("DADC_VALIDATION_VOTES", "0")), help="agreeing votes that verify an example; 0 = validation off (default 0)")
     p.add_argument("--maintainers", default=env("DADC_MAINTAINERS", ""), help="comma-separated usernames whose vote decides alone (default none)")
+    p.add_argument(
+        "--sign-in",
+        choices=["auto", "on", "off"],
+        default=env("DADC_SIGN_IN", "auto"),
+        help="'Sign in with Hugging Face' button; auto = on when the Space has OAuth (hf_oauth: true sets OAUTH_CLIENT_ID) (default auto)",
+    )
     p.add_argument("--hub-dataset", default=env("DADC_HUB_DATASET", ""), help="dataset repo 'namespace/name' to push flags to; needs HF_TOKEN in the environment (default off)")
     p.add_argument("--hub-model", default=env("DADC_HUB_MODEL", ""), help="model repo 'namespace/name' to publish each accepted round to (tag round-N); needs HF_TOKEN (default off)")
     p.add_argument("--push-every-minutes", type=float, default=float(env("DADC_PUSH_EVERY_MINUTES", "5")), help="Hub push interval (default 5)")
@@ -450,6 +471,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--retrain-threshold must be at least 1, not {args.retrain_threshold}")
     if problem := robust_drop_problem(args.max_robust_drop):
         p.error(problem)
+    # argparse checks `choices` only for values given on the command line, not for defaults from the environment.
+    for name, value, choices in (("DADC_RETRAIN_METHOD", args.retrain_method, RETRAIN_METHODS), ("DADC_SIGN_IN", args.sign_in, ("auto", "on", "off"))):
+        if value not in choices:
+            p.error(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    if args.sign_in == "on" and os.environ.get("SYSTEM") != "spaces" and not os.environ.get("HF_TOKEN"):
+        # Off a Space, Gradio mocks the sign-in with the owner of the local token (and asks the Hub who that is).
+        p.error("--sign-in on outside a Hugging Face Space needs HF_TOKEN: you are then signed in as its owner")
     if args.validation_votes < 0:
         p.error(f"--validation-votes must be 0 or more, not {args.validation_votes}")
     for flag, repo in (("--hub-dataset", args.hub_dataset), ("--hub-model", args.hub_model)):
@@ -476,7 +504,10 @@ def main(argv=None) -> None:
     on_accepted = publisher.request if publisher else None
     rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
-    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher)
+    sign_in = args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
+    if maintainers and not sign_in:
+        log.warning("--maintainers is set but sign-in is off: nobody can be recognised as a maintainer")
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in)
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count
     sync = start_hub_sync(args, store)

@@ -17,9 +17,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app_expecting_refusal(*args: str) -> subprocess.CompletedProcess:
-    """Run `app.py` with arguments it should refuse at start-up; returns the finished process."""
-    return subprocess.run([sys.executable, "app.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+def start_app_expecting_refusal(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `app.py` with arguments (and environment) it should refuse at start-up; returns the finished process."""
+    return subprocess.run([sys.executable, "app.py", *args], cwd=REPO_ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120)
 
 
 def wait_until_serving(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:

@@ -1,0 +1,58 @@
+"""Sign in with Hugging Face, as on a Space with `hf_oauth: true`: the real OAuth flow (Gradio's
+LoginButton, authlib, an RS256-signed ID token) against a local OpenID provider
+(tests/oauth_provider.py). A signed-in person's flags and votes carry their username, they are never
+asked to validate their own drawing, and a maintainer's vote decides alone."""
+
+from playwright.sync_api import expect
+
+from flagging.store import FlagStore
+from flagging.validation import verified_examples
+from tests.app_process import running_app, start_app_expecting_refusal
+from tests.browser import browser, draw_with_mouse
+from tests.conftest import flag_as_people_would
+from tests.oauth_provider import OAuthProvider
+
+
+def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_state, hard_examples):
+    flag_as_people_would(fresh_state, hard_examples, 1)  # someone else's fooling example, waiting for votes
+    someone_elses_label = int(hard_examples[1][0])
+    space = ("--maintainers", "mia", "--validation-votes", "3")  # 3 ordinary votes would be needed
+    with OAuthProvider("mia") as provider, running_app(fresh_state, *space, env=provider.space_env()) as url, browser() as new_page:
+        page = new_page(url)
+        sign_in = page.locator("#sign-in")
+        expect(sign_in).to_contain_text("Sign in with Hugging Face")
+        sign_in.click()  # to the provider and back, as on a Space
+        expect(sign_in).to_contain_text("Logout (mia)", timeout=15_000)
+        assert provider.logins == ["mia"]
+
+        expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+        draw_with_mouse(page, 7)
+        expect(page.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
+        page.locator('#digit input[value="1"]').check()
+        page.locator("#flag").click()
+        expect(page.locator("#flag-result")).to_contain_text("You fooled the model!", timeout=15_000)
+
+        page.get_by_role("tab", name="Validate").click()
+        expect(page.locator("#question")).to_contain_text(f"Is this a {someone_elses_label}?", timeout=15_000)
+        page.get_by_role("button", name="Correct", exact=True).click()
+        expect(page.locator("#vote-status")).to_contain_text("Thanks, vote saved", timeout=15_000)
+        expect(page.locator("#question")).to_contain_text("Nothing to validate")  # her own drawing is never shown to her
+
+        stranger = new_page(url)  # another browser, not signed in
+        expect(stranger.locator("#sign-in")).to_contain_text("Sign in with Hugging Face")
+
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    records = sorted(store.records.values(), key=lambda r: r.created_at)
+    assert [(r.session_hash == "person-0", r.username) for r in records] == [(True, ""), (False, "mia")]
+    assert [(v.flag_id, v.verdict, v.username, v.is_maintainer) for v in store.votes] == [(records[0].id, "correct", "mia", True)]
+    verified = verified_examples(records, list(store.votes), 3)
+    assert [(r.id, label) for r, label in verified] == [(records[0].id, someone_elses_label)]  # her vote alone verified it
+    store.close()
+
+
+def test_sign_in_off_a_space_needs_a_token_and_a_bad_setting_is_refused(tmp_path):
+    out = start_app_expecting_refusal("--state-dir", str(tmp_path / "state"), "--sign-in", "on", env={"HF_TOKEN": "", "SYSTEM": ""})
+    assert out.returncode == 2 and "--sign-in on outside a Hugging Face Space needs HF_TOKEN" in out.stderr
+    out = start_app_expecting_refusal("--state-dir", str(tmp_path / "state"), env={"DADC_SIGN_IN": "yes"})
+    assert out.returncode == 2 and "DADC_SIGN_IN must be one of auto, on, off, not 'yes'" in out.stderr
+    assert not (tmp_path / "state").exists()  # nothing was trained or written
