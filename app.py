@@ -24,12 +24,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import gradio as gr  # noqa: E402
+from huggingface_hub import HfApi  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from data.state_dir import resolve_state_dir  # noqa: E402
 from flagging.callback import DIGITS, DatasetFlagger, FlagInputError  # noqa: E402
+from flagging.hub_restore import restore_flags  # noqa: E402
 from flagging.hub_sync import HubSync, check_repo_id  # noqa: E402
 from flagging.store import FlagStore, StoreError  # noqa: E402
 from flagging.validation import next_to_validate, round_counts  # noqa: E402
@@ -37,7 +39,7 @@ from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
-from training.publish import ModelPublisher  # noqa: E402
+from training.publish import ModelPublisher, restore_rounds  # noqa: E402
 from training.rounds import RETRAIN_METHODS, RoundConfig, RoundRunner, latest_model_dir, metrics_by_round, robust_drop_problem  # noqa: E402
 
 log = logging.getLogger("dadc.app")
@@ -80,6 +82,7 @@ class Services:
     rounds: RoundRunner | None = None  # None: no retraining (flagging unavailable)
     publisher: ModelPublisher | None = None  # None: models are not published to the Hub
     sign_in: bool = False  # show "Sign in with Hugging Face" (OAuth on a Space): usernames then come from it
+    rounds_problem: str = ""  # why retraining is paused, shown on the Rounds tab
 
 
 # --- handlers: translate between the UI and the packages; user errors become gr.Error ---
@@ -191,7 +194,9 @@ def round_plot(services: Services) -> gr.LinePlot:
 
 
 def rounds_status(services: Services) -> str:
-    if services.rounds is None:
+    if services.rounds_problem:
+        text = f"Retraining is paused: {services.rounds_problem}."
+    elif services.rounds is None:
         text = f"Retraining is off: {services.store_problem or 'flagging is unavailable'}."
     else:
         text = services.rounds.status()
@@ -401,6 +406,26 @@ def build_demo(services: Services) -> gr.Blocks:
 # --- start-up ---
 
 
+def restore_from_hub(args, state_dir) -> str:
+    """Bring back the flags and rounds that the Hub has and this disk lacks; returns a problem, or "".
+
+    A Space without persistent storage restarts from an empty disk: without this it would serve a
+    retrained round 0 and number its next round after that, while the Hub holds the later rounds.
+    """
+    if not (args.hub_dataset or args.hub_model):
+        return ""
+    api = HfApi(endpoint=args.hub_endpoint, token=os.environ.get("HF_TOKEN") or None)
+    try:
+        if args.hub_dataset:
+            restore_flags(api, args.hub_dataset, state_dir / "flags")
+        if args.hub_model:
+            restore_rounds(api, args.hub_model, state_dir)
+    except Exception as e:  # the Hub is down or refuses: serve, but do not start a second lineage of rounds
+        log.error("could not restore from the Hub: %s", type(e).__name__)
+        return f"the collected flags and published rounds could not be restored from the Hub at start ({type(e).__name__}); restart the app when the Hub is reachable"
+    return ""
+
+
 def load_live_model(state_dir) -> LiveModel:
     """The last accepted round's model; round-0 (trained first if missing) when there is none."""
     from training.prepare import ensure_round0
@@ -497,17 +522,20 @@ def main(argv=None) -> None:
     Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     state_dir = resolve_state_dir(args.state_dir)
+    restore_problem = restore_from_hub(args, state_dir)
     live = load_live_model(state_dir)
     store, problem = open_store(state_dir)
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
     publisher = start_publisher(args, state_dir)
     on_accepted = publisher.request if publisher else None
-    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
+    rounds = None
+    if store is not None and not restore_problem:
+        rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, max_robust_drop=args.max_robust_drop), on_accepted)
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
     sign_in = args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
     if maintainers and not sign_in:
         log.warning("--maintainers is set but sign-in is off: nobody can be recognised as a maintainer")
-    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in)
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in, restore_problem)
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count
     sync = start_hub_sync(args, store)

@@ -86,3 +86,13 @@ def flag_as_people_would(state, hard_examples, n):
             store.append(fields, buf.getvalue(), buf.getvalue())
     finally:
         store.close()
+
+
+@pytest.fixture()
+def state_with_round1(fresh_state, hard_examples):
+    """A state directory where a real retraining round (round 1) was accepted."""
+    from training.rounds import main as run_round_cli
+
+    flag_as_people_would(fresh_state, hard_examples, 40)  # as in test_rounds: enough for a round that passes its gates
+    assert run_round_cli(["--state-dir", str(fresh_state)]) == 0
+    return fresh_state

@@ -5,24 +5,13 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from model.checkpoint import load_checkpoint
-from tests.conftest import REPO_ROOT, flag_as_people_would
+from tests.conftest import REPO_ROOT
 from tests.hub_server import LocalHub
 from training.publish import ModelPublisher, download_round
-from training.rounds import main as run_round_cli
 
 REPO = "dadc/mnist-rounds"
 TOKEN = "hf_secret_publish_token"
-
-
-@pytest.fixture()
-def state_with_round1(fresh_state, hard_examples):
-    """A state directory where a real retraining round (round 1) was accepted."""
-    flag_as_people_would(fresh_state, hard_examples, 40)  # as in test_rounds: enough for a round that passes its gates
-    assert run_round_cli(["--state-dir", str(fresh_state)]) == 0
-    return fresh_state
 
 
 def publish_cli(state_dir, hub, *args, token=TOKEN):

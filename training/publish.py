@@ -16,14 +16,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
 
-from data.state_dir import resolve_state_dir, round0_checkpoint_dir
+from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
 from flagging.hub_sync import check_repo_id
+from flagging.store import write_durably
 from model.checkpoint import METADATA_FILE, WEIGHTS_FILE
 from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log
 
@@ -115,6 +118,39 @@ def download_round(repo_id: str, round_: int, *, endpoint: str | None = None, to
     """Download round `round_` of a published model repo; returns a checkpoint directory for `load_checkpoint`."""
     folder = snapshot_download(check_repo_id(repo_id), revision=round_tag(round_), allow_patterns=CHECKPOINT_FILES, endpoint=endpoint, token=token, cache_dir=cache_dir)
     return Path(folder)
+
+
+def restore_rounds(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
+    """Download every published round missing here, and the Hub's rounds log where it extends ours; returns the rounds restored.
+
+    For a Space without persistent storage: after a restart it serves the last published round (not
+    a retrained round 0) and numbers the next round after it, so the tags on the Hub stay one lineage.
+    """
+    if not api.repo_exists(repo_id, repo_type="model"):
+        return []
+    restored = []
+    for round_ in sorted(published_rounds(api, repo_id)):
+        target = checkpoints_dir(state_dir) / round_tag(round_)
+        if (target / WEIGHTS_FILE).is_file():
+            continue
+        staging = target.with_name(f".{target.name}-restore")
+        shutil.rmtree(staging, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        api.snapshot_download(repo_id, revision=round_tag(round_), allow_patterns=CHECKPOINT_FILES, local_dir=staging)
+        shutil.rmtree(staging / ".cache", ignore_errors=True)  # huggingface_hub's bookkeeping of the download
+        shutil.rmtree(target, ignore_errors=True)  # an incomplete folder (no weights) from an interrupted run
+        os.replace(staging, target)
+        restored.append(round_)
+    if api.file_exists(repo_id, ROUNDS_LOG, repo_type="model"):
+        with tempfile.TemporaryDirectory(dir=state_dir) as staging:
+            remote = Path(api.hf_hub_download(repo_id, ROUNDS_LOG, local_dir=staging)).read_bytes()
+        local_path = state_dir / ROUNDS_LOG
+        local = local_path.read_bytes() if local_path.is_file() else b""
+        if len(remote) > len(local) and remote.startswith(local):  # the log is append-only: ours is a prefix of it
+            write_durably(local_path, remote)
+    if restored:
+        log.info("restored rounds %s from %s", restored, repo_id)
+    return restored
 
 
 class ModelPublisher:

@@ -1,0 +1,45 @@
+"""Bring back, at start-up, the flags that the dataset repo has and this disk lacks.
+
+A Space without persistent storage starts from an empty disk after every restart, while every
+flag it collected was pushed to the dataset repo. The store's layout is append-only with one
+writer per shard, so a file that exists here is the Hub's copy or newer: only missing files are
+downloaded, and nothing here is ever replaced. Files are staged next to the store and renamed
+into place, images before the metadata lines that reference them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from huggingface_hub import HfApi
+
+log = logging.getLogger(__name__)
+
+RESTORED_FOLDERS = ("data/", "votes/")  # the records, their images and the votes; the card is rewritten locally
+
+
+def restore_flags(api: HfApi, repo_id: str, store_root: Path) -> int:
+    """Copy into `store_root` every record, image and vote file of dataset repo `repo_id` missing here; returns how many."""
+    store_root = Path(store_root)
+    if not api.repo_exists(repo_id, repo_type="dataset"):
+        return 0  # a first start: nothing was pushed yet
+    remote = [p for p in api.list_repo_files(repo_id, repo_type="dataset") if p.startswith(RESTORED_FOLDERS)]
+    missing = [p for p in remote if not (store_root / p).exists()]
+    if not missing:
+        return 0
+    staging = store_root.parent / f".{store_root.name}-restore"  # same file system: renames are atomic
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        api.snapshot_download(repo_id, repo_type="dataset", allow_patterns=missing, local_dir=staging)
+        # Images first: a metadata line must never point at an image that is not there yet.
+        for path in sorted(missing, key=lambda p: p.endswith(".jsonl")):
+            target = store_root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("restored %d files of %s from dataset repo %s", len(missing), store_root, repo_id)
+    return len(missing)
