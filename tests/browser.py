@@ -31,6 +31,19 @@ def draw_with_mouse(page, digit, height=180):
         page.mouse.up()
 
 
+def draw_with_finger(page, digit, height=180):
+    """Draw a digit with real touch events (as a finger on a phone) in the middle of the drawing square."""
+    cdp = page.context.new_cdp_session(page)
+    box = page.locator("#drawing canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for stroke in stroke_points(digit, cx - 0.3 * height, cy - 0.5 * height, height):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": stroke[0][0], "y": stroke[0][1]}]})
+        for x, y in stroke[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
 def top_guess(page) -> str:
     """The big label of the model's guess, '' while there is none."""
     heading = page.locator("#guess [data-testid=label-output-value]")
@@ -50,6 +63,19 @@ def browser(width=1200, height=900):
                 return page
 
             yield new_page
+        finally:
+            b.close()
+
+
+@contextlib.contextmanager
+def phone_page(url, device="Pixel 7"):
+    """A page on an emulated phone: its screen size, touch input and mobile user agent."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = b.new_context(**p.devices[device]).new_page()
+            page.goto(url, wait_until="networkidle")
+            yield page
         finally:
             b.close()
 

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import browser_page, draw_with_mouse
+from tests.browser import browser_page, draw_with_finger, draw_with_mouse, phone_page
 
 
 @pytest.fixture()
@@ -46,3 +46,16 @@ def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin(page):
     expect(page.locator("#adversarial-label [data-testid=label-output-value]")).to_have_count(1)
     expect(page.locator("#original-view img")).to_be_visible()
     expect(page.locator("#adversarial-view img")).to_be_visible()
+
+
+def test_on_a_phone_a_finger_draws_without_scrolling_the_page_and_the_drawing_can_be_flagged(app_url):
+    with phone_page(app_url) as phone:
+        canvas = phone.locator("#drawing canvas").first.bounding_box()
+        assert canvas["width"] <= phone.viewport_size["width"]  # the drawing square fits the screen
+        expect(phone.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+        draw_with_finger(phone, 7)
+        expect(phone.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
+        assert phone.evaluate("window.scrollY") == 0  # the strokes drew; they did not scroll the page
+        phone.locator('#digit input[value="1"]').check()
+        phone.locator("#flag").click()
+        expect(phone.locator("#flag-result")).to_contain_text("You fooled the model!", timeout=15_000)
