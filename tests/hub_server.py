@@ -63,6 +63,24 @@ class LocalHub:
                 oid = hub.heads.get(key) if revision == "main" else hub.tags.get(key, {}).get(revision, revision)
                 return (oid, hub.snapshots[oid]) if oid in hub.snapshots else None
 
+            def _tree(self, files, folder, recursive):
+                """Entries under `folder` as the Hub lists them: files, and folders unless recursive."""
+                blob = lambda c: hashlib.sha1(b"blob %d\0" % len(c) + c).hexdigest()  # noqa: E731 -- git's blob id
+                prefix = f"{folder}/" if folder else ""
+                below = {p: c for p, c in files.items() if p.startswith(prefix)}
+                if folder and not below:
+                    return self._reply(404, {"error": "entry not found"}, {"X-Error-Code": "EntryNotFound"})
+                entries, folders = [], set()
+                for path, content in sorted(below.items()):
+                    rest = path[len(prefix) :]
+                    if recursive or "/" not in rest:
+                        entries.append({"type": "file", "path": path, "size": len(content), "oid": blob(content)})
+                    if "/" in rest:
+                        parts = rest.split("/")[:-1]
+                        folders.update(prefix + "/".join(parts[: i + 1]) for i in range(len(parts) if recursive else 1))
+                entries += [{"type": "directory", "path": f, "oid": "0" * 40} for f in sorted(folders)]
+                return self._reply(200, entries)
+
             def _file(self, send_body):
                 m = re.match(r"^/(?:(datasets|spaces)/)?([^/]+)/([^/]+)/resolve/([^/]+)/(.+)$", self.path)
                 if not m:
@@ -95,7 +113,7 @@ class LocalHub:
                     return self._reply(hub.fail_with, {"error": "injected fault"})
                 if self._file(send_body=True):
                     return
-                m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)/(refs|revision/([^/?]+)|tree/([^/?]+))", self.path)
+                m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)/(refs|revision/([^/?]+)|tree/([^/?]+)/?([^?]*))(?:\?(.*))?$", self.path)
                 if m:
                     key = f"{m[1]}/{m[2]}/{m[3]}"
                     if m[4] == "refs":
@@ -105,16 +123,15 @@ class LocalHub:
                     found = self._snapshot(key, m[5] or m[6])
                     if found is None:
                         return self._reply(404, {"error": "revision not found"}, {"X-Error-Code": "RevisionNotFound"})
-                    if m[6]:  # the file listing (flat: no folders here)
-                        blob = lambda c: hashlib.sha1(b"blob %d\0" % len(c) + c).hexdigest()  # noqa: E731 -- git's blob id
-                        return self._reply(200, [{"type": "file", "path": p, "size": len(c), "oid": blob(c)} for p, c in sorted(found[1].items())])
+                    if m[6]:  # the listing of a folder (the root by default), recursive or one level
+                        return self._tree(found[1], unquote(m[7]).strip("/"), "recursive=true" in (m[8] or "").lower())
                     return self._reply(200, {"id": f"{m[2]}/{m[3]}", "sha": found[0], "siblings": [{"rfilename": p} for p in sorted(found[1])], "private": False})
                 m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/?]+)", self.path)
                 if m:
                     key = f"{m[1]}/{m[2]}/{m[3]}"
                     if key in hub.files:
                         siblings = [{"rfilename": p} for p in sorted(hub.files[key])]
-                        return self._reply(200, {"id": f"{m[2]}/{m[3]}", "sha": "0" * 40, "siblings": siblings, "private": False})
+                        return self._reply(200, {"id": f"{m[2]}/{m[3]}", "sha": hub.heads.get(key, "0" * 40), "siblings": siblings, "private": False})
                 return self._reply(404, {"error": "not found"}, {"X-Error-Code": "RepoNotFound"})
 
             def do_POST(self):
