@@ -14,6 +14,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +83,6 @@ class Services:
     rounds: RoundRunner | None = None  # None: no retraining (flagging unavailable)
     publisher: ModelPublisher | None = None  # None: models are not published to the Hub
     sign_in: bool = False  # show "Sign in with Hugging Face" (OAuth on a Space): usernames then come from it
-    rounds_problem: str = ""  # why retraining is paused, shown on the Rounds tab
 
 
 # --- handlers: translate between the UI and the packages; user errors become gr.Error ---
@@ -194,9 +194,7 @@ def round_plot(services: Services) -> gr.LinePlot:
 
 
 def rounds_status(services: Services) -> str:
-    if services.rounds_problem:
-        text = f"Retraining is paused: {services.rounds_problem}."
-    elif services.rounds is None:
+    if services.rounds is None:
         text = f"Retraining is off: {services.store_problem or 'flagging is unavailable'}."
     else:
         text = services.rounds.status()
@@ -406,24 +404,33 @@ def build_demo(services: Services) -> gr.Blocks:
 # --- start-up ---
 
 
-def restore_from_hub(args, state_dir) -> str:
-    """Bring back the flags and rounds that the Hub has and this disk lacks; returns a problem, or "".
+def restore_from_hub(args, state_dir) -> None:
+    """Bring back the flags and rounds that the Hub has and this disk lacks; raises when the Hub fails.
 
     A Space without persistent storage restarts from an empty disk: without this it would serve a
     retrained round 0 and number its next round after that, while the Hub holds the later rounds.
     """
-    if not (args.hub_dataset or args.hub_model):
-        return ""
     api = HfApi(endpoint=args.hub_endpoint, token=os.environ.get("HF_TOKEN") or None)
-    try:
-        if args.hub_dataset:
-            restore_flags(api, args.hub_dataset, state_dir / "flags")
-        if args.hub_model:
-            restore_rounds(api, args.hub_model, state_dir)
-    except Exception as e:  # the Hub is down or refuses: serve, but do not start a second lineage of rounds
-        log.error("could not restore from the Hub: %s", type(e).__name__)
-        return f"the collected flags and published rounds could not be restored from the Hub at start ({type(e).__name__}); restart the app when the Hub is reachable"
-    return ""
+    if args.hub_dataset:
+        restore_flags(api, args.hub_dataset, state_dir / "flags")
+    if args.hub_model:
+        restore_rounds(api, args.hub_model, state_dir)
+
+
+def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, stop: threading.Event) -> None:
+    """Retry the restore until the Hub answers; then serve the last restored round and let rounds resume."""
+    while not stop.wait(args.hub_retry_seconds):
+        try:
+            restore_from_hub(args, state_dir)
+        except Exception as e:
+            log.warning("could not restore from the Hub (%s); retrying in %s s", type(e).__name__, args.hub_retry_seconds)
+            continue
+        live.swap(*load_checkpoint(latest_model_dir(state_dir)))
+        log.info("restored from the Hub: round %s is live", live.metadata.get("round"))
+        if rounds is not None:
+            rounds.paused = ""
+            rounds.maybe_start()
+        return
 
 
 def load_live_model(state_dir) -> LiveModel:
@@ -452,7 +459,7 @@ def start_hub_sync(args, store: FlagStore | None) -> HubSync | None:
     if store is None:
         log.warning("the flag store is unavailable: not pushing to the Hub")
         return None
-    sync = HubSync(store.root, args.hub_dataset, token, store.lock, every_minutes=args.push_every_minutes, endpoint=args.hub_endpoint)
+    sync = HubSync(store.root, args.hub_dataset, token, store.lock, every_minutes=args.push_every_minutes, endpoint=args.hub_endpoint, retry_seconds=args.hub_retry_seconds)
     sync.start()
     return sync
 
@@ -464,7 +471,7 @@ def start_publisher(args, state_dir) -> ModelPublisher | None:
     if not token:
         log.warning("--hub-model is set but HF_TOKEN is not: not publishing models")
         return None
-    publisher = ModelPublisher(state_dir, args.hub_model, token, endpoint=args.hub_endpoint)
+    publisher = ModelPublisher(state_dir, args.hub_model, token, endpoint=args.hub_endpoint, retry_seconds=args.hub_retry_seconds)
     publisher.start()
     return publisher
 
@@ -491,6 +498,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hub-model", default=env("DADC_HUB_MODEL", ""), help="model repo 'namespace/name' to publish each accepted round to (tag round-N); needs HF_TOKEN (default off)")
     p.add_argument("--push-every-minutes", type=float, default=float(env("DADC_PUSH_EVERY_MINUTES", "5")), help="Hub push interval (default 5)")
     p.add_argument("--hub-endpoint", default=env("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
+    p.add_argument("--hub-retry-seconds", type=float, default=float(env("DADC_HUB_RETRY_SECONDS", "60")), help="wait between attempts to reach a Hub that failed (restore, push, publish) (default 60)")
     args = p.parse_args(argv)
     if args.retrain_threshold < 1:
         p.error(f"--retrain-threshold must be at least 1, not {args.retrain_threshold}")
@@ -503,6 +511,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.sign_in == "on" and os.environ.get("SYSTEM") != "spaces" and not os.environ.get("HF_TOKEN"):
         # Off a Space, Gradio mocks the sign-in with the owner of the local token (and asks the Hub who that is).
         p.error("--sign-in on outside a Hugging Face Space needs HF_TOKEN: you are then signed in as its owner")
+    if not args.hub_retry_seconds > 0:
+        p.error(f"--hub-retry-seconds must be positive, not {args.hub_retry_seconds}")
     if args.validation_votes < 0:
         p.error(f"--validation-votes must be 0 or more, not {args.validation_votes}")
     for flag, repo in (("--hub-dataset", args.hub_dataset), ("--hub-model", args.hub_model)):
@@ -522,20 +532,29 @@ def main(argv=None) -> None:
     Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     state_dir = resolve_state_dir(args.state_dir)
-    restore_problem = restore_from_hub(args, state_dir)
+    restore_failed = ""
+    if args.hub_dataset or args.hub_model:
+        try:
+            restore_from_hub(args, state_dir)
+        except Exception as e:  # the Hub is down or refuses: serve now, restore in the background
+            log.error("could not restore from the Hub: %s", type(e).__name__)
+            restore_failed = f"the flags and rounds on the Hub are not restored yet ({type(e).__name__}); retrying every {args.hub_retry_seconds:g} s"
     live = load_live_model(state_dir)
     store, problem = open_store(state_dir)
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
     publisher = start_publisher(args, state_dir)
     on_accepted = publisher.request if publisher else None
-    rounds = None
-    if store is not None and not restore_problem:
-        rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, max_robust_drop=args.max_robust_drop), on_accepted)
+    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
+    stop_restoring = threading.Event()
+    if restore_failed:
+        if rounds is not None:
+            rounds.paused = restore_failed  # never a second lineage of rounds under names the Hub already has
+        threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, stop_restoring), name="hub-restore", daemon=True).start()
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
     sign_in = args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
     if maintainers and not sign_in:
         log.warning("--maintainers is set but sign-in is off: nobody can be recognised as a maintainer")
-    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in, restore_problem)
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in)
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count
     sync = start_hub_sync(args, store)
@@ -544,6 +563,7 @@ def main(argv=None) -> None:
     try:
         demo.queue(default_concurrency_limit=8).launch(server_name=args.host, server_port=args.port, css=CSS, show_error=True, max_file_size=MAX_UPLOAD)
     finally:
+        stop_restoring.set()
         if sync is not None:
             sync.stop()
         if publisher is not None:

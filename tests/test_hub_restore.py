@@ -4,6 +4,7 @@ server, and carries on from the last round instead of a retrained round 0."""
 
 import time
 
+import pytest
 from huggingface_hub import HfApi
 
 from flagging.dataset import load_flags
@@ -11,31 +12,39 @@ from flagging.hub_restore import restore_flags
 from flagging.hub_sync import HubSync
 from flagging.store import FlagStore
 from tests.app_process import running_app
+from tests.conftest import copy_of_round0_state
 from tests.hub_server import LocalHub
 from training.publish import publish_pending
 
 TOKEN = "hf_restore_test_token"
 DATASET, MODEL = "dadc/digits", "dadc/mnist-rounds"
+HUB_ARGS = ("--hub-dataset", DATASET, "--hub-model", MODEL)
+
+
+def wait_for(condition, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while not (result := condition()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return result
 
 
 def push_flags(store_root, hub) -> None:
     store = FlagStore(store_root, store_root.parent / "locks")
     sync = HubSync(store.root, DATASET, TOKEN, store.lock, every_minutes=60, endpoint=hub.url, retry_seconds=0.1)
     sync.start()
-    deadline = time.monotonic() + 30
-    while not sync.connected and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_for(lambda: sync.connected)
     sync.push_now()
     sync.stop()
     store.close()
 
 
-def empty_disk(tmp_path, state_dir):
-    """A restarted Space's state directory: nothing but the MNIST cache."""
-    fresh = tmp_path / "restarted"
-    fresh.mkdir()
-    (fresh / "mnist").symlink_to(state_dir / "mnist")
-    return fresh
+@pytest.fixture()
+def hub_with_a_spaces_history(state_with_round1):
+    """(hub, old state): 40 flags pushed to the dataset repo, rounds 0 and 1 published to the model repo."""
+    with LocalHub() as hub:
+        push_flags(state_with_round1 / "flags", hub)
+        assert publish_pending(HfApi(endpoint=hub.url, token=TOKEN), MODEL, state_with_round1) == [0, 1]
+        yield hub, state_with_round1
 
 
 def rounds_view(client):
@@ -43,24 +52,21 @@ def rounds_view(client):
     return status, {row[0]: dict(zip(table["headers"], row)) for row in table["data"]}
 
 
-def test_a_restarted_space_gets_its_flags_and_rounds_back_and_goes_on_from_the_last_round(state_with_round1, state_dir, tmp_path):
+def test_a_restarted_space_gets_its_flags_and_rounds_back_and_goes_on_from_the_last_round(hub_with_a_spaces_history, state_dir, tmp_path):
     from gradio_client import Client
 
-    old = state_with_round1
-    with LocalHub() as hub:
-        push_flags(old / "flags", hub)
-        assert publish_pending(HfApi(endpoint=hub.url, token=TOKEN), MODEL, old) == [0, 1]
-        model_commits = sum(c["repo"] == f"models/{MODEL}" for c in hub.commits)
-
-        new = empty_disk(tmp_path, state_dir)
-        hub_args = ("--hub-dataset", DATASET, "--hub-model", MODEL, "--hub-endpoint", hub.url)
-        with running_app(new, "--retrain-threshold", "10", *hub_args, env={"HF_TOKEN": TOKEN}) as url:
-            status, table = rounds_view(Client(url, verbose=False))
-            assert "Round 1 is live" in status
-            assert set(table) == {0, 1} and table[0]["collected"] == 40 and table[0]["fooled"] == 40
-            time.sleep(2)  # the publisher's first pass at start
-        assert sum(c["repo"] == f"models/{MODEL}" for c in hub.commits) == model_commits  # rounds 0 and 1 are not pushed again
-        assert set(hub.tags[f"models/{MODEL}"]) == {"round-0", "round-1"}
+    hub, old = hub_with_a_spaces_history
+    model_commits = sum(c["repo"] == f"models/{MODEL}" for c in hub.commits)
+    new = tmp_path / "restarted"  # an empty disk but for the MNIST cache
+    new.mkdir()
+    (new / "mnist").symlink_to(state_dir / "mnist")
+    with running_app(new, "--retrain-threshold", "10", *HUB_ARGS, "--hub-endpoint", hub.url, env={"HF_TOKEN": TOKEN}) as url:
+        status, table = rounds_view(Client(url, verbose=False))
+        assert "Round 1 is live" in status
+        assert set(table) == {0, 1} and table[0]["collected"] == 40 and table[0]["fooled"] == 40
+        time.sleep(2)  # the publisher's first pass at start
+    assert sum(c["repo"] == f"models/{MODEL}" for c in hub.commits) == model_commits  # rounds 0 and 1 are not pushed again
+    assert set(hub.tags[f"models/{MODEL}"]) == {"round-0", "round-1"}
 
     for round_ in (0, 1):  # the very models that were published, not retrained ones
         name = f"checkpoints/round-{round_}/model.safetensors"
@@ -69,36 +75,48 @@ def test_a_restarted_space_gets_its_flags_and_rounds_back_and_goes_on_from_the_l
     assert sorted(load_flags(new / "flags")["id"]) == sorted(load_flags(old / "flags")["id"])
 
 
-def test_only_missing_files_are_downloaded_and_local_ones_are_never_replaced(state_with_round1, tmp_path):
-    with LocalHub() as hub:
-        push_flags(state_with_round1 / "flags", hub)
-        api = HfApi(endpoint=hub.url, token=TOKEN)
-        target = tmp_path / "flags"
-        restored = restore_flags(api, DATASET, target)
-        assert restored == len(list((state_with_round1 / "flags").glob("data/*/*"))) + len(list((state_with_round1 / "flags").glob("votes/*")))
+def test_only_missing_files_are_downloaded_and_local_ones_are_never_replaced(hub_with_a_spaces_history, tmp_path):
+    hub, old = hub_with_a_spaces_history
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    target = tmp_path / "flags"
+    assert restore_flags(api, DATASET, target) == len(list((old / "flags").glob("data/*/*"))) + len(list((old / "flags").glob("votes/*")))
 
-        shard_file = next(target.glob("data/*/metadata.jsonl"))
-        shard_file.write_bytes(b"")  # a local file differs from the Hub's: it is kept as it is
-        a_png = next(target.glob("data/*/*-input.png"))
-        a_png.unlink()  # lost locally: only this one comes back
-        downloads_before = sum(1 for method, path in hub.requests if method == "GET" and "/resolve/" in path)
-        assert restore_flags(api, DATASET, target) == 1
-        downloads = sum(1 for method, path in hub.requests if method == "GET" and "/resolve/" in path) - downloads_before
-        assert downloads == 1 and a_png.is_file() and shard_file.read_bytes() == b""
-        assert restore_flags(HfApi(endpoint=hub.url, token=TOKEN), "dadc/never-pushed", tmp_path / "other") == 0
-        assert not (tmp_path / "other").exists()
+    shard_file = next(target.glob("data/*/metadata.jsonl"))
+    shard_file.write_bytes(b"")  # a local file differs from the Hub's: it is kept as it is
+    a_png = next(target.glob("data/*/*-input.png"))
+    a_png.unlink()  # lost locally: only this one comes back
+
+    def downloads():
+        return sum(1 for method, path in hub.requests if method == "GET" and "/resolve/" in path)
+
+    before = downloads()
+    assert restore_flags(api, DATASET, target) == 1
+    assert downloads() - before == 1 and a_png.is_file() and shard_file.read_bytes() == b""
+    assert restore_flags(api, "dadc/never-pushed", tmp_path / "other") == 0
+    assert not (tmp_path / "other").exists()
 
 
-def test_a_hub_that_is_down_at_start_pauses_retraining_and_the_app_keeps_serving(fresh_state, tmp_path):
+def test_a_hub_that_is_down_at_start_pauses_retraining_until_the_restore_succeeds(hub_with_a_spaces_history, state_dir, tmp_path):
     from gradio_client import Client, handle_file
 
     from tests.flag_clients import distinct_drawing
 
-    with LocalHub() as hub:
-        hub.fail_with = 500
-        with running_app(fresh_state, "--hub-model", MODEL, "--hub-endpoint", hub.url, env={"HF_TOKEN": TOKEN}) as url:
-            client = Client(url, verbose=False)
-            status, _table = rounds_view(client)
-            assert "Retraining is paused" in status and "restart the app when the Hub is reachable" in status
-            assert TOKEN not in status
-            assert client.predict(handle_file(distinct_drawing(1, tmp_path / "one.png")), api_name="/predict")["label"] == "1"  # still serving
+    hub, _old = hub_with_a_spaces_history
+    new = copy_of_round0_state(state_dir, tmp_path / "restarted")
+    hub.fail_with = 500
+    with running_app(new, *HUB_ARGS, "--hub-endpoint", hub.url, "--hub-retry-seconds", "0.5", env={"HF_TOKEN": TOKEN}) as url:
+        client = Client(url, verbose=False)
+        status, _table = rounds_view(client)
+        assert "Round 0 is live. Retraining is paused: the flags and rounds on the Hub are not restored yet" in status
+        assert TOKEN not in status
+        assert client.predict(handle_file(distinct_drawing(1, tmp_path / "one.png")), api_name="/predict")["label"] == "1"  # still serving
+
+        hub.fail_with = None  # the Hub answers again: the next attempt restores, without a restart
+
+        def restored_status():
+            status = rounds_view(client)[0]
+            return status if "Round 1 is live" in status else None
+
+        status = wait_for(restored_status)
+        assert status and "paused" not in status
+        assert rounds_view(client)[1][0]["collected"] == 40

@@ -278,6 +278,7 @@ class RoundRunner:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.problem = ""  # the last round's crash, for the dashboard
+        self.paused = ""  # why no round may start for now (e.g. the Hub's rounds are not restored yet)
 
     @property
     def running(self) -> bool:
@@ -289,7 +290,7 @@ class RoundRunner:
     def maybe_start(self) -> bool:
         """Start a round if one is due and none is running; True when one was started."""
         with self._start_lock:
-            if self.running:
+            if self.running or self.paused:
                 return False
             live_round = int(self.live.metadata.get("round", 0))
             if not retrain_due(self.fooled_this_round(), self.threshold, failed_attempts(read_rounds_log(self.state_dir), live_round)):
@@ -319,6 +320,8 @@ class RoundRunner:
         live_round = int(self.live.metadata.get("round", 0))
         if self.running:
             return f"Retraining: a round-{live_round + 1} candidate is being trained and checked; round {live_round} keeps serving meanwhile."
+        if self.paused:
+            return f"Round {live_round} is live. Retraining is paused: {self.paused}."
         if self.problem:
             return self.problem
         log_entries = read_rounds_log(self.state_dir)
