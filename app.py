@@ -478,15 +478,17 @@ def start_publisher(args, state_dir) -> ModelPublisher | None:
 
 def parse_args(argv=None) -> argparse.Namespace:
     env = os.environ.get
+    # Defaults from the environment are strings on purpose: argparse converts them with the option's
+    # `type`, so a bad value (DADC_RETRAIN_THRESHOLD=ten) gets the same clear error as a bad flag.
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # GRADIO_SERVER_NAME/PORT are what Hugging Face Spaces set.
     p.add_argument("--host", default=env("DADC_HOST") or env("GRADIO_SERVER_NAME") or "127.0.0.1", help="address to bind (default 127.0.0.1; env DADC_HOST or GRADIO_SERVER_NAME)")
-    p.add_argument("--port", type=int, default=int(env("DADC_PORT") or env("GRADIO_SERVER_PORT") or "7860"), help="port (default 7860; env DADC_PORT or GRADIO_SERVER_PORT)")
+    p.add_argument("--port", type=int, default=env("DADC_PORT") or env("GRADIO_SERVER_PORT") or "7860", help="port (default 7860; env DADC_PORT or GRADIO_SERVER_PORT)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
-    p.add_argument("--retrain-threshold", type=int, default=int(env("DADC_RETRAIN_THRESHOLD", "10")), help="fooling examples per round before retraining (default 10)")
+    p.add_argument("--retrain-threshold", type=int, default=env("DADC_RETRAIN_THRESHOLD", "10"), help="fooling examples per round before retraining (default 10)")
     p.add_argument("--retrain-method", choices=RETRAIN_METHODS, default=env("DADC_RETRAIN_METHOD", "standard"), help="training method of each round's fine-tuning (default standard)")
-    p.add_argument("--max-robust-drop", type=float, default=float(env("DADC_MAX_ROBUST_DROP")) if env("DADC_MAX_ROBUST_DROP") else None, help="gate: largest allowed fall of a round's FGSM ε=0.1 accuracy, a fraction (default: not gated)")
-    p.add_argument("--validation-votes", type=int, default=int(env("DADC_VALIDATION_VOTES", "0")), help="agreeing votes that verify an example; 0 = validation off (default 0)")
+    p.add_argument("--max-robust-drop", type=float, default=env("DADC_MAX_ROBUST_DROP") or None, help="gate: largest allowed fall of a round's FGSM ε=0.1 accuracy, a fraction (default: not gated)")
+    p.add_argument("--validation-votes", type=int, default=env("DADC_VALIDATION_VOTES", "0"), help="agreeing votes that verify an example; 0 = validation off (default 0)")
     p.add_argument("--maintainers", default=env("DADC_MAINTAINERS", ""), help="comma-separated usernames whose vote decides alone (default none)")
     p.add_argument(
         "--sign-in",
@@ -496,9 +498,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--hub-dataset", default=env("DADC_HUB_DATASET", ""), help="dataset repo 'namespace/name' to push flags to; needs HF_TOKEN in the environment (default off)")
     p.add_argument("--hub-model", default=env("DADC_HUB_MODEL", ""), help="model repo 'namespace/name' to publish each accepted round to (tag round-N); needs HF_TOKEN (default off)")
-    p.add_argument("--push-every-minutes", type=float, default=float(env("DADC_PUSH_EVERY_MINUTES", "5")), help="Hub push interval (default 5)")
+    p.add_argument("--push-every-minutes", type=float, default=env("DADC_PUSH_EVERY_MINUTES", "5"), help="Hub push interval (default 5)")
     p.add_argument("--hub-endpoint", default=env("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
-    p.add_argument("--hub-retry-seconds", type=float, default=float(env("DADC_HUB_RETRY_SECONDS", "60")), help="wait between attempts to reach a Hub that failed (restore, push, publish) (default 60)")
+    p.add_argument("--hub-retry-seconds", type=float, default=env("DADC_HUB_RETRY_SECONDS", "60"), help="wait between attempts to reach a Hub that failed (restore, push, publish) (default 60)")
     args = p.parse_args(argv)
     if args.retrain_threshold < 1:
         p.error(f"--retrain-threshold must be at least 1, not {args.retrain_threshold}")

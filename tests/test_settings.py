@@ -1,0 +1,23 @@
+"""Settings are checked at start, from the command line and from the environment alike (a Space sets
+them as variables): a bad value gets a clear message naming it, and nothing is trained or written."""
+
+import pytest
+
+from tests.app_process import start_app_expecting_refusal
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ((), {"DADC_SIGN_IN": "yes"}, "DADC_SIGN_IN must be one of auto, on, off, not 'yes'"),
+        ((), {"DADC_RETRAIN_METHOD": "bogus"}, "DADC_RETRAIN_METHOD must be one of standard, adv-reg, pgd, fast, not 'bogus'"),
+        ((), {"DADC_RETRAIN_THRESHOLD": "ten"}, "argument --retrain-threshold: invalid int value: 'ten'"),
+        ((), {"DADC_HUB_RETRY_SECONDS": "0"}, "--hub-retry-seconds must be positive, not 0.0"),
+        (("--hub-retry-seconds", "soon"), {}, "argument --hub-retry-seconds: invalid float value: 'soon'"),
+    ],
+)
+def test_a_bad_setting_is_refused_at_start_with_its_name(tmp_path, args, env, message):
+    out = start_app_expecting_refusal("--state-dir", str(tmp_path / "state"), *args, env=env)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "state").exists()  # nothing was trained or written
