@@ -35,7 +35,7 @@ from flagging.callback import DIGITS, DatasetFlagger, FlagInputError  # noqa: E4
 from flagging.hub_restore import restore_flags  # noqa: E402
 from flagging.hub_sync import HubSync, check_repo_id  # noqa: E402
 from flagging.store import FlagStore, StoreError  # noqa: E402
-from flagging.validation import next_to_validate, round_counts  # noqa: E402
+from flagging.validation import next_to_validate, round_counts, top_contributors  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
@@ -201,9 +201,20 @@ def rounds_status(services: Services) -> str:
     return text if services.publisher is None else f"{text}\n\n{services.publisher.status()}"
 
 
+CONTRIBUTOR_HEADERS = ["contributor", "fooled the model", "verified"]
+
+
+def contributors_table(services: Services) -> list[list]:
+    """Signed-in people who fooled the model most (the store was refreshed by `round_table`)."""
+    if services.store is None:
+        return []
+    ranked = top_contributors(list(services.store.records.values()), list(services.store.votes), services.votes_required)
+    return [[c["username"], c["fooled"], c["verified_fooled"]] for c in ranked]
+
+
 def rounds_view(services: Services):
-    """(status, table, plot) of the Rounds tab."""
-    return rounds_status(services), round_table(services), round_plot(services)
+    """(status, table, plot, top contributors) of the Rounds tab."""
+    return rounds_status(services), round_table(services), round_plot(services), contributors_table(services)
 
 
 def next_example(services: Services, request: gr.Request, username: str = ""):
@@ -332,6 +343,10 @@ def build_demo(services: Services) -> gr.Blocks:
                 rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, elem_id="rounds-table")
                 gr.Markdown(ROUND_LEGEND, elem_id="rounds-legend")
                 rounds_plot = gr.LinePlot(x="round", y="accuracy", color="metric", title="Accuracy by round", y_lim=[0, 1], elem_id="rounds-plot")
+                # Only signed-in people have names to show; without sign-in the table would stay empty.
+                contributors = gr.Dataframe(
+                    headers=CONTRIBUTOR_HEADERS, interactive=False, label="Top contributors (signed in)", visible=services.sign_in, elem_id="contributors"
+                )
                 refresh_rounds = gr.Button("Refresh")
         # API-only endpoint: `Client(url).predict(handle_file("digit.png"), api_name="/predict")`.
         # filepath + image_mode=None: Gradio only opens the header; preprocessing decodes (alpha kept, size checked first).
@@ -392,7 +407,7 @@ def build_demo(services: Services) -> gr.Blocks:
         incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect")
         junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk")
         attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=[original_view, original_label, adversarial_view, adversarial_label], api_name="attack")
-        rounds_outputs = [rounds_info, rounds_table, rounds_plot]
+        rounds_outputs = [rounds_info, rounds_table, rounds_plot, contributors]
         rounds_tab.select(on_rounds_view, outputs=rounds_outputs, api_visibility="private")
         refresh_rounds.click(on_rounds_view, outputs=rounds_outputs, api_name="rounds")
 

@@ -109,3 +109,17 @@ def round_counts(records: list[FlagRecord], votes: list[Vote], votes_required: i
             "verified_model_error_rate": round(c["verified_fooled"] / c["collected"], 4),
         }
     return table
+
+
+def top_contributors(records: list[FlagRecord], votes: list[Vote], votes_required: int, limit: int = 10) -> list[dict]:
+    """Signed-in people ranked by the verified examples that fooled the model, then by all their fooling examples."""
+    grouped = votes_by_flag(votes)
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for r in records:
+        if not r.username or not r.fooled:
+            continue
+        counts[r.username]["fooled"] += 1
+        decision = decide(r, grouped.get(r.id, []), votes_required)
+        counts[r.username]["verified_fooled"] += decision.label is not None and decision.label != r.prediction
+    ranked = sorted(counts.items(), key=lambda item: (-item[1]["verified_fooled"], -item[1]["fooled"], item[0]))
+    return [{"username": name, "fooled": c["fooled"], "verified_fooled": c["verified_fooled"]} for name, c in ranked[:limit]]

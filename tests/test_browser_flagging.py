@@ -44,6 +44,7 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
         assert cells[7] == "—"  # no held-out people's examples measured yet
         expect(validator.locator("#rounds-status")).to_contain_text("Round 0 is live. Fooling examples this round: 1 of 10")
         expect(validator.locator("#rounds-plot canvas, #rounds-plot svg").first).to_be_visible()  # the accuracy plot drew
+        expect(validator.locator("#contributors")).to_be_hidden()  # no names to rank without sign-in
 
     ds = load_flags(fresh_state / "flags")
     assert len(ds) == 1 and ds[0]["label"] == 1 and ds[0]["prediction"] == 7 and ds[0]["fooled"]

@@ -48,7 +48,7 @@ def hub_with_a_spaces_history(state_with_round1):
 
 
 def rounds_view(client):
-    status, table, _plot = client.predict(api_name="/rounds")
+    status, table, _plot, _contributors = client.predict(api_name="/rounds")
     return status, {row[0]: dict(zip(table["headers"], row)) for row in table["data"]}
 
 

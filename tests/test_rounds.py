@@ -87,7 +87,7 @@ def test_one_round_at_a_time_per_state_directory(fresh_state, round0):
 
 def rounds_view(client, shown=False):
     """(status, {round: {header: value}}); with shown=True the values as the page displays them."""
-    status, table, _plot = client.predict(api_name="/rounds")
+    status, table, _plot, _contributors = client.predict(api_name="/rounds")
     rows = table["metadata"]["display_value"] if shown else table["data"]
     return status, {table["data"][i][0]: dict(zip(table["headers"], row)) for i, row in enumerate(rows)}
 

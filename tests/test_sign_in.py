@@ -38,6 +38,11 @@ def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_sta
         expect(page.locator("#vote-status")).to_contain_text("Thanks, vote saved", timeout=15_000)
         expect(page.locator("#question")).to_contain_text("Nothing to validate")  # her own drawing is never shown to her
 
+        page.get_by_role("tab", name="Rounds").click()  # she is on the board: 1 fooling example, not verified yet
+        first = page.locator("#contributors table tbody tr").first
+        expect(first).to_contain_text("mia", timeout=15_000)
+        assert [c.strip() for c in first.locator("td").all_text_contents()] == ["mia", "1", "0"]
+
         stranger = new_page(url)  # another browser, not signed in
         expect(stranger.locator("#sign-in")).to_contain_text("Sign in with Hugging Face")
 

@@ -3,7 +3,7 @@
 import random
 
 from flagging.store import FlagRecord, Vote
-from flagging.validation import decide, next_to_validate, round_counts, verified_examples
+from flagging.validation import decide, next_to_validate, round_counts, top_contributors, verified_examples
 
 
 def record(id, label=3, prediction=5, session="author", username="", model_round=0):
@@ -57,3 +57,23 @@ def test_round_counts_and_error_rates():
     assert counts[0] == {"collected": 3, "fooled": 2, "verified_fooled": 1, "model_error_rate": 0.6667, "verified_model_error_rate": 0.3333}
     assert counts[1]["verified_fooled"] == 0 and counts[1]["verified_model_error_rate"] == 0.0
     assert [r.id for r, _ in verified_examples(records, votes, 1)] == ["a"]
+
+
+def test_top_contributors_rank_signed_in_people_by_verified_fooling_examples():
+    records = [
+        record("a1", username="ann"), record("a2", username="ann"), record("a3", username="ann"),  # 3 fooled, none verified
+        record("b1", username="bob"), record("b2", username="bob"),  # 2 fooled, 1 verified
+        record("b3", label=5, prediction=5, username="bob"),  # did not fool: not counted
+        record("x1"),  # not signed in: never listed
+        record("c1", username="cy"),  # junk by the maintainer: fooled, not verified
+    ]
+    votes = [vote("b1", "correct", session="m", username="boss", maintainer=True), vote("c1", "junk", session="m", username="boss", maintainer=True)]
+    assert top_contributors(records, votes, votes_required=2) == [
+        {"username": "bob", "fooled": 2, "verified_fooled": 1},
+        {"username": "ann", "fooled": 3, "verified_fooled": 0},
+        {"username": "cy", "fooled": 1, "verified_fooled": 0},
+    ]
+    # an "incorrect" verdict that gives the digit the model said means the model was right after all
+    assert top_contributors([record("d1", username="dee")], [vote("d1", "incorrect", 5, username="boss", maintainer=True)], 2)[0]["verified_fooled"] == 0
+    assert top_contributors(records, [], votes_required=0)[0] == {"username": "ann", "fooled": 3, "verified_fooled": 3}  # validation off
+    assert len(top_contributors(records, [], 0, limit=2)) == 2
