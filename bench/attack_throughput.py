@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from bench.stats import write_result
+from bench.stats import sync, write_result
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from model.checkpoint import load_checkpoint
@@ -21,11 +21,6 @@ from training.attacks import fgsm, pgd
 from training.evaluate import images_to_tensor
 from training.prepare import ensure_round0
 from training.train import TrainConfig, fit, select_device
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def main(argv=None):

@@ -15,8 +15,8 @@ import torch
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from model.checkpoint import load_checkpoint
-from training.evaluate import images_to_tensor, predict_classes
-from training.robustness import AttackSpec, perturb
+from training.evaluate import images_to_tensor
+from training.robustness import pgd100x10_correct
 
 
 def main(argv=None):
@@ -32,8 +32,7 @@ def main(argv=None):
     x = images_to_tensor(mnist.test_images[args.start : args.stop])
     y = torch.from_numpy(mnist.test_labels[args.start : args.stop]).long()
     t = time.perf_counter()
-    adversarial = perturb(model, x, y, AttackSpec("", "pgd", args.eps, 100, 10), seed=args.start)
-    correct = int((predict_classes(model, adversarial) == y).sum())
+    correct = pgd100x10_correct(model, x, y, args.eps, seed=args.start)
     print(json.dumps({"model": args.model, "eps": args.eps, "images": [args.start, args.stop], "pgd100x10_correct": correct, "n": len(y), "accuracy": correct / len(y), "seconds": round(time.perf_counter() - t)}))
 
 

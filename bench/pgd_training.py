@@ -15,46 +15,34 @@ Targets (issue 4): the whole run ≤ 10 min on one H100; PGD-100 × 10 at ε = 0
 import argparse
 import math
 import time
+from dataclasses import replace
 
 import torch
 
-from bench.stats import write_result
+from bench.stats import sync, write_result
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from model.checkpoint import save_checkpoint
 from model.network import build_model
-from training.evaluate import accuracy_report, images_to_tensor, predict_classes
-from training.robustness import AttackSpec, perturb
-from training.train import TrainConfig, fit, seed_everything, select_device
+from training.evaluate import accuracy_report, images_to_tensor
+from training.robustness import pgd100x10_correct
+from training.train import TrainConfig, add_config_arguments, config_from_args, fit, seed_everything, select_device
 
 RECIPE = TrainConfig(architecture="robust", method="pgd", epochs=12, pgd_steps=10, pgd_step_size=0.047, eps=0.35, eps_warmup_epochs=2, augment=False)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
-    p.add_argument("--epochs", type=int, default=RECIPE.epochs, help=f"epochs of the recipe (default {RECIPE.epochs})")
-    p.add_argument("--pgd-steps", type=int, default=RECIPE.pgd_steps, help=f"attack steps per batch (default {RECIPE.pgd_steps})")
-    p.add_argument("--pgd-step-size", type=float, default=RECIPE.pgd_step_size, help=f"attack step size (default {RECIPE.pgd_step_size})")
-    p.add_argument("--eps", type=float, default=RECIPE.eps, help=f"training ε (default {RECIPE.eps})")
-    p.add_argument("--eps-warmup-epochs", type=float, default=RECIPE.eps_warmup_epochs, help=f"ε ramp (default {RECIPE.eps_warmup_epochs})")
-    p.add_argument("--seed", type=int, default=RECIPE.seed, help=f"seed (default {RECIPE.seed})")
+    add_config_arguments(p, RECIPE)
     p.add_argument("--timed-epochs", type=int, default=None, help="stop after this many epochs, for the time per epoch (default: the whole run)")
     p.add_argument("--eval-n", type=int, default=10000, help="test images attacked after a whole run (default 10000; 0 skips the attack)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
     device = select_device(args.device)
-    cfg = TrainConfig(**{**vars(RECIPE), "epochs": args.epochs, "pgd_steps": args.pgd_steps, "pgd_step_size": args.pgd_step_size,
-                         "eps": args.eps, "eps_warmup_epochs": args.eps_warmup_epochs, "seed": args.seed, "device": device.type})
-    steps_per_epoch = math.ceil(60000 / cfg.batch_size)
+    cfg = replace(config_from_args(args, RECIPE), device=device.type)
     whole_run = args.timed_epochs is None or args.timed_epochs >= cfg.epochs
-    if not whole_run:
-        cfg.max_steps = args.timed_epochs * steps_per_epoch
+    if not whole_run:  # the recipe unchanged (same schedule, same cost per epoch), stopped early
+        cfg = replace(cfg, max_steps=args.timed_epochs * math.ceil(60000 / cfg.batch_size))
 
     state_dir = resolve_state_dir(args.state_dir)
     mnist = load_mnist(state_dir)
@@ -82,8 +70,7 @@ def main(argv=None):
         if args.eval_n:
             x, y = test_x[: args.eval_n], test_y[: args.eval_n]
             t = time.perf_counter()
-            adversarial = perturb(model, x, y, AttackSpec("", "pgd", 0.3, 100, 10), seed=0)
-            correct = int((predict_classes(model, adversarial) == y).sum())
+            correct = pgd100x10_correct(model, x, y)
             result["pgd100x10_eps0.3"] = {"correct": correct, "n": len(y), "accuracy": round(correct / len(y), 4), "seconds": round(time.perf_counter() - t, 1)}
         metrics = {"mnist_test_accuracy": result["clean_accuracy"]}
         save_checkpoint(model.cpu(), state_dir / "checkpoints" / f"pgd-bench-{device.type}",

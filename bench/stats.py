@@ -30,3 +30,9 @@ def write_result(name: str, result: dict) -> Path:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return path
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so a timer read next measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()

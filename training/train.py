@@ -212,14 +212,13 @@ def train_round0(state_dir: Path, cfg: TrainConfig, out: Path | None = None, pro
     return path, metadata
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_config_arguments(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """The options that make a TrainConfig, with `d` as their defaults (a recipe other than the default one)."""
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default {d.batch_size})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak one-cycle learning rate (default {d.lr})")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default=d.optimizer, help=f"adam with a one-cycle schedule, or sgd (momentum 0.5, constant lr) (default {d.optimizer})")
-    p.add_argument("--no-augment", action="store_true", help="train on plain MNIST (default: augment)")
+    p.add_argument("--no-augment", action="store_true", help=f"train on plain MNIST (default: {'augment' if d.augment else 'plain already'})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
     p.add_argument("--architecture", choices=["reference", "robust"], default=d.architecture, help=f"network size (default {d.architecture})")
     p.add_argument("--dropout", type=float, default=d.dropout, help=f"dropout probability of both dropout layers (default {d.dropout})")
@@ -232,6 +231,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pgd-step-size", type=float, default=d.pgd_step_size, help=f"pgd: attack step size (default {d.pgd_step_size})")
     p.add_argument("--temperature", type=float, default=d.temperature, help=f"distill: softmax temperature (default {d.temperature})")
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
+
+
+def config_from_args(args: argparse.Namespace, d: TrainConfig) -> TrainConfig:
+    """The TrainConfig that `add_config_arguments`' options describe (fields without an option keep `d`'s value)."""
+    options = {name: getattr(args, name) for name in vars(d) if hasattr(args, name)}
+    return replace(d, **options, augment=d.augment and not args.no_augment)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(p, TrainConfig())
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--out", default=None, help="checkpoint directory (default <state>/checkpoints/round-0)")
     p.add_argument("--target-accuracy", type=float, default=None, help="stop after the first epoch reaching it (default: off)")
@@ -242,27 +252,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        augment=not args.no_augment,
-        seed=args.seed,
-        architecture=args.architecture,
-        dropout=args.dropout,
-        method=args.method,
-        adv_multiplier=args.adv_multiplier,
-        adv_step=args.adv_step,
-        eps=args.eps,
-        pgd_steps=args.pgd_steps,
-        eps_warmup_epochs=args.eps_warmup_epochs,
-        pgd_step_size=args.pgd_step_size,
-        temperature=args.temperature,
-        device=args.device,
-        max_steps=1 if args.dry_run else None,
-        target_accuracy=args.target_accuracy,
-    )
+    cfg = replace(config_from_args(args, TrainConfig()), max_steps=1 if args.dry_run else None)
     state_dir = resolve_state_dir(args.state_dir)
     path, metadata = train_round0(state_dir, cfg, Path(args.out) if args.out else None, progress=not args.quiet)
     acc = metadata["metrics"]["mnist_test_accuracy"]
