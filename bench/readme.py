@@ -7,21 +7,12 @@ the module that prints that table: `robustness` ← `bench.robustness_table` (do
 `bench` ← `bench.table` (bench/results/*.json). Nothing else in the README changes.
 """
 
-import contextlib
-import io
 from pathlib import Path
 
 from bench import robustness_table, table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-SECTIONS = {"robustness": robustness_table.main, "bench": table.main}
-
-
-def printed(fn) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        fn()
-    return out.getvalue().strip()
+SECTIONS = {"robustness": robustness_table.markdown, "bench": table.markdown}
 
 
 def replace_section(text: str, name: str, body: str) -> str:
@@ -36,7 +27,7 @@ def replace_section(text: str, name: str, body: str) -> str:
 def main():
     text = README.read_text()
     for name, fn in SECTIONS.items():
-        text = replace_section(text, name, printed(fn))
+        text = replace_section(text, name, fn())
     README.write_text(text)
     print(f"rewrote the {', '.join(SECTIONS)} tables of {README}")
 

@@ -41,8 +41,9 @@ def pgd100_all_measured(name: str, report: dict) -> tuple[int, int]:
     return correct, n
 
 
-def main():
-    columns = None
+def markdown() -> str:
+    """The table (one row per stored report) and the note under it."""
+    lines, columns = [], None
     for name, title in MODELS.items():
         path = REPORTS / f"{name}.json"
         if not path.exists():
@@ -50,8 +51,8 @@ def main():
         report = json.loads(path.read_text())
         if columns is None:
             columns = [r["attack"] for r in report["rows"]]
-            print("| model | " + " | ".join(columns) + " | PGD-100 ε=0.3, 10 restarts, all images measured | FGSM ε=0.2 transfer from round-0 | targets | sanity checks |")
-            print("| --- " * (len(columns) + 5) + "|")
+            lines.append("| model | " + " | ".join(columns) + " | PGD-100 ε=0.3, 10 restarts, all images measured | FGSM ε=0.2 transfer from round-0 | targets | sanity checks |")
+            lines.append("| --- " * (len(columns) + 5) + "|")
         rows = {r["attack"]: r for r in report["rows"]}
         cells = [f"{rows[c]['white_box_accuracy']:.1%}" if c in rows else "—" for c in columns]
         transfer = rows["FGSM ε=0.2"]["transfer_from_base_accuracy"]
@@ -67,8 +68,13 @@ def main():
         failed = [c["check"] for c in checks if not c["passed"]]
         sanity = "all pass" if not failed else "FAIL: " + "; ".join(failed)
         sanity += "".join(f"; **warning**: {w.split(':')[0]}" for w in report.get("warnings", []))  # the report has the figures
-        print(f"| {title} | " + " | ".join(cells) + f" | {wider} | {'—' if transfer is None else f'{transfer:.1%}'} | {targets} | {sanity} |")
-    print(f"\nWhite-box unless stated; first {report['n']} MNIST test images except the \"all images measured\" column (`python -m bench.pgd100_slice`, same attack and seeds), on which the PGD-100 target is judged; PGD step size 0.01.")
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {wider} | {'—' if transfer is None else f'{transfer:.1%}'} | {targets} | {sanity} |")
+    lines.append(f"\nWhite-box unless stated; first {report['n']} MNIST test images except the \"all images measured\" column (`python -m bench.pgd100_slice`, same attack and seeds), on which the PGD-100 target is judged; PGD step size 0.01.")
+    return "\n".join(lines)
+
+
+def main():
+    print(markdown())
 
 
 if __name__ == "__main__":

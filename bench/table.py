@@ -85,11 +85,14 @@ def rows():
     return out
 
 
+def markdown() -> str:
+    lines = ["| benchmark (command) | target | measured |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {target} | {measured} |" for name, target, measured in rows()]
+    return "\n".join(lines)
+
+
 def main():
-    print("| benchmark (command) | target | measured |")
-    print("| --- | --- | --- |")
-    for name, target, measured in rows():
-        print(f"| {name} | {target} | {measured} |")
+    print(markdown())
 
 
 if __name__ == "__main__":

@@ -9,29 +9,23 @@ from huggingface_hub import HfApi
 
 from flagging.dataset import load_flags
 from flagging.hub_restore import restore_flags
-from flagging.hub_sync import HubSync
 from flagging.store import FlagStore
 from tests.app_process import running_app
 from tests.conftest import copy_of_round0_state
 from tests.hub_server import LocalHub
+from tests.test_hub_sync import REPO as DATASET
+from tests.test_hub_sync import start_sync, wait_for
+from tests.test_rounds import rounds_view
 from training.publish import publish_pending
 
 TOKEN = "hf_restore_test_token"
-DATASET, MODEL = "dadc/digits", "dadc/mnist-rounds"
+MODEL = "dadc/mnist-rounds"
 HUB_ARGS = ("--hub-dataset", DATASET, "--hub-model", MODEL)
-
-
-def wait_for(condition, timeout_s=60):
-    deadline = time.monotonic() + timeout_s
-    while not (result := condition()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return result
 
 
 def push_flags(store_root, hub) -> None:
     store = FlagStore(store_root, store_root.parent / "locks")
-    sync = HubSync(store.root, DATASET, TOKEN, store.lock, every_minutes=60, endpoint=hub.url, retry_seconds=0.1)
-    sync.start()
+    sync = start_sync(store, hub.url)  # to DATASET
     assert wait_for(lambda: sync.connected)
     sync.push_now()
     sync.stop()
@@ -45,11 +39,6 @@ def hub_with_a_spaces_history(state_with_round1):
         push_flags(state_with_round1 / "flags", hub)
         assert publish_pending(HfApi(endpoint=hub.url, token=TOKEN), MODEL, state_with_round1) == [0, 1]
         yield hub, state_with_round1
-
-
-def rounds_view(client):
-    status, table, _plot, _contributors = client.predict(api_name="/rounds")
-    return status, {row[0]: dict(zip(table["headers"], row)) for row in table["data"]}
 
 
 def test_a_restarted_space_gets_its_flags_and_rounds_back_and_goes_on_from_the_last_round(hub_with_a_spaces_history, state_dir, tmp_path):
@@ -117,6 +106,6 @@ def test_a_hub_that_is_down_at_start_pauses_retraining_until_the_restore_succeed
             status = rounds_view(client)[0]
             return status if "Round 1 is live" in status else None
 
-        status = wait_for(restored_status)
+        status = wait_for(restored_status, timeout_s=60)
         assert status and "paused" not in status
         assert rounds_view(client)[1][0]["collected"] == 40

@@ -17,12 +17,11 @@ REPO = "dadc/digits"
 
 
 def wait_for(condition, timeout_s=20):
+    """`condition()`'s first truthy result, or its last falsy one after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
+    while not (result := condition()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return False
+    return result
 
 
 def local_files(store: FlagStore) -> dict[str, bytes]:
