@@ -41,6 +41,7 @@ from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import ModelPublisher, restore_rounds  # noqa: E402
+from training.round_matrix import round_matrix  # noqa: E402
 from training.rounds import RETRAIN_METHODS, RoundConfig, RoundRunner, latest_model_dir, metrics_by_round, robust_drop_problem  # noqa: E402
 
 log = logging.getLogger("dadc.app")
@@ -212,9 +213,28 @@ def contributors_table(services: Services) -> list[list]:
     return [[c["username"], c["fooled"], c["verified_fooled"]] for c in ranked]
 
 
+MATRIX_LEGEND = (
+    "**Every model on the examples that fooled each round's model.** Rows: the models that went live; columns: "
+    "the held-out examples (verified, never trained on) that fooled round *c*'s model. A model reads none of its "
+    "own round's right; down each column, later models should read more of them."
+)
+
+
+def fooled_by_round_table(services: Services):
+    """Accuracy of every live-worthy model (rows) on each round's held-out fooling examples (columns)."""
+    if services.store is None or services.state_dir is None:
+        return pd.DataFrame(columns=["model round"])
+    live_round = int(services.live.metadata.get("round", 0))
+    matrix = round_matrix(services.state_dir, services.store, services.votes_required, models={live_round: services.live.model})
+    columns = {c: f"fooled round {c} ({n})" for c, n in matrix["examples"].items()}
+    rows = [[r, *(by_column[c] for c in columns)] for r, by_column in matrix["accuracy"].items()]
+    frame = pd.DataFrame(rows, columns=["model round", *columns.values()])
+    return frame.style.format({name: "{:.1%}" for name in columns.values()})
+
+
 def rounds_view(services: Services):
-    """(status, table, plot, top contributors) of the Rounds tab."""
-    return rounds_status(services), round_table(services), round_plot(services), contributors_table(services)
+    """(status, table, plot, the fooled-by-round table, top contributors) of the Rounds tab."""
+    return rounds_status(services), round_table(services), round_plot(services), fooled_by_round_table(services), contributors_table(services)
 
 
 def next_example(services: Services, request: gr.Request, username: str = ""):
@@ -343,6 +363,8 @@ def build_demo(services: Services) -> gr.Blocks:
                 rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, elem_id="rounds-table")
                 gr.Markdown(ROUND_LEGEND, elem_id="rounds-legend")
                 rounds_plot = gr.LinePlot(x="round", y="accuracy", color="metric", title="Accuracy by round", y_lim=[0, 1], elem_id="rounds-plot")
+                gr.Markdown(MATRIX_LEGEND, elem_id="fooled-by-round-legend")
+                fooled_by_round = gr.Dataframe(headers=["model round"], interactive=False, elem_id="fooled-by-round")
                 # Only signed-in people have names to show; without sign-in the table would stay empty.
                 contributors = gr.Dataframe(
                     headers=CONTRIBUTOR_HEADERS, interactive=False, label="Top contributors (signed in)", visible=services.sign_in, elem_id="contributors"
@@ -407,7 +429,7 @@ def build_demo(services: Services) -> gr.Blocks:
         incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect")
         junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk")
         attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=[original_view, original_label, adversarial_view, adversarial_label], api_name="attack")
-        rounds_outputs = [rounds_info, rounds_table, rounds_plot, contributors]
+        rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors]
         rounds_tab.select(on_rounds_view, outputs=rounds_outputs, api_visibility="private")
         refresh_rounds.click(on_rounds_view, outputs=rounds_outputs, api_name="rounds")
 

@@ -87,7 +87,7 @@ def test_one_round_at_a_time_per_state_directory(fresh_state, round0):
 
 def rounds_view(client, shown=False):
     """(status, {round: {header: value}}); with shown=True the values as the page displays them."""
-    status, table, _plot, _contributors = client.predict(api_name="/rounds")
+    status, table, _plot, _fooled_by_round, _contributors = client.predict(api_name="/rounds")
     rows = table["metadata"]["display_value"] if shown else table["data"]
     return status, {table["data"][i][0]: dict(zip(table["headers"], row)) for i, row in enumerate(rows)}
 
@@ -126,6 +126,11 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
         shown = rounds_view(client, shown=True)[1]  # the page shows percentages, "—" where there is no figure
         assert shown[1]["MNIST test"] == f"{table[1]['MNIST test']:.2%}" and shown[0]["held-out people's"] == "—"
         assert shown[0]["MER"] == "100.0%" and shown[1]["MER"] == "—"  # 10 of 10 fooled round 0; none collected yet against round 1
+        # every model on the held-out examples that fooled round 0 (the 5th and the 10th): round 0 read neither
+        fooled_by_round = client.predict(api_name="/rounds")[3]
+        assert fooled_by_round["headers"] == ["model round", "fooled round 0 (2)"]
+        assert [row[0] for row in fooled_by_round["data"]] == [0, 1] and fooled_by_round["data"][0][1] == 0.0
+        assert fooled_by_round["metadata"]["display_value"][0][1] == "0.0%"
 
         # round 1 is published as the repo's main branch and tag round-1
         deadline = time.monotonic() + 60

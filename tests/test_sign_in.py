@@ -48,7 +48,7 @@ def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_sta
 
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
     records = sorted(store.records.values(), key=lambda r: r.created_at)
-    assert [(r.session_hash == "person-0", r.username) for r in records] == [(True, ""), (False, "mia")]
+    assert [(r.session_hash == "person-0-0", r.username) for r in records] == [(True, ""), (False, "mia")]
     assert [(v.flag_id, v.verdict, v.username, v.is_maintainer) for v in store.votes] == [(records[0].id, "correct", "mia", True)]
     verified = verified_examples(records, list(store.votes), 3)
     assert [(r.id, label) for r, label in verified] == [(records[0].id, someone_elses_label)]  # her vote alone verified it

@@ -77,24 +77,30 @@ def is_held_out(position: int, every: int) -> bool:
     return position % every == every - 1
 
 
-def load_examples(store: FlagStore, votes_required: int, holdout_every: int) -> tuple[Examples, Examples]:
-    """(training, held-out) examples: every verified, non-junk example in the store, with its agreed label."""
+def split_examples(store: FlagStore, votes_required: int, holdout_every: int) -> tuple[list, list]:
+    """(training, held-out) as (record, agreed label) pairs: every verified, non-junk example in the store."""
     store.refresh()
     # Positions count every record, verified or not: the store only grows, so a position never changes.
     in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
     held_out_ids = {r.id for position, r in enumerate(in_order) if is_held_out(position, holdout_every)}
     split: dict[bool, list] = {False: [], True: []}
     for record, label in verified_examples(in_order, list(store.votes), votes_required):
-        pixels = np.asarray(Image.open(store.data_dir / record.shard / record.model_input_file_name).convert("L"))
-        split[record.id in held_out_ids].append((pixels, label, record.id))
+        split[record.id in held_out_ids].append((record, label))
+    return split[False], split[True]
 
-    def as_examples(items) -> Examples:
-        if not items:
-            return Examples(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), [])
-        pixels, labels, ids = zip(*items)
-        return Examples(images_to_tensor(np.stack(pixels)), torch.tensor(labels, dtype=torch.long), list(ids))
 
-    return as_examples(split[False]), as_examples(split[True])
+def read_examples(store: FlagStore, items: list) -> Examples:
+    """The stored model inputs of (record, label) pairs, as tensors."""
+    if not items:
+        return Examples(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), [])
+    pixels = [np.asarray(Image.open(store.data_dir / r.shard / r.model_input_file_name).convert("L")) for r, _ in items]
+    return Examples(images_to_tensor(np.stack(pixels)), torch.tensor([label for _, label in items], dtype=torch.long), [r.id for r, _ in items])
+
+
+def load_examples(store: FlagStore, votes_required: int, holdout_every: int) -> tuple[Examples, Examples]:
+    """(training, held-out) examples: every verified, non-junk example in the store, with its agreed label."""
+    train, held_out = split_examples(store, votes_required, holdout_every)
+    return read_examples(store, train), read_examples(store, held_out)
 
 
 def fine_tune(model, mnist_x, mnist_y, new: Examples, cfg: RoundConfig) -> list[float]:
@@ -238,10 +244,19 @@ def read_rounds_log(state_dir: Path) -> list[dict]:
     return read_complete_lines(state_dir / ROUNDS_LOG)[0]
 
 
+def accepted_checkpoints(state_dir: Path) -> dict[int, Path]:
+    """Every model that went live, by round: round-0, then each accepted round whose checkpoint is on disk."""
+    out = {0: round0_checkpoint_dir(state_dir)}
+    for entry in read_rounds_log(state_dir):
+        if entry.get("accepted") and (state_dir / entry["checkpoint"] / "model.safetensors").is_file():
+            out[entry["round"]] = state_dir / entry["checkpoint"]
+    return out
+
+
 def latest_model_dir(state_dir: Path) -> Path:
     """The checkpoint of the last accepted round (round-0 when none was)."""
-    accepted = [e for e in read_rounds_log(state_dir) if e.get("accepted") and (state_dir / e["checkpoint"] / "model.safetensors").is_file()]
-    return state_dir / accepted[-1]["checkpoint"] if accepted else round0_checkpoint_dir(state_dir)
+    checkpoints = accepted_checkpoints(state_dir)
+    return checkpoints[max(checkpoints)]
 
 
 def metrics_by_round(state_dir: Path) -> dict[int, dict]:
