@@ -37,6 +37,18 @@ def pgd_training_row() -> tuple[str, str, str]:
             "≤ 10 min on one H100; PGD-100 × 10 ε=0.3 ≥ 89.6%", "; ".join(parts))
 
 
+def round_recipe_cell(r: dict) -> str:
+    res, n = r["results"], max(r["examples"])
+    people = ", ".join(f"{recipe} {res[f'simulated people, {n} examples, {recipe}']['mean_fresh_error_rate']:.1%}" for recipe in r["recipes"])
+    hard = ", ".join(
+        f"{recipe} {res[f'32 hard MNIST examples, {recipe}']['mean_mnist_test_accuracy']:.2%} "
+        f"({res[f'32 hard MNIST examples, {recipe}']['rounds_passing_mnist_gate']} of {len(r['seeds'])} pass the gate)"
+        for recipe in r["recipes"]
+    )
+    return (f"error on 10,000 fresh simulated drawings after a round on {n} of them (round 0: {res['round 0']['fresh_error_rate']:.1%}): {people}; "
+            f"MNIST test after a round on 32 hard MNIST examples (round 0: {res['round 0']['mnist_test_accuracy']:.2%}): {hard}; mean of {len(r['seeds'])} seeds")
+
+
 def rows():
     out = []
     if t := load("train_time_cpu"):
@@ -79,6 +91,8 @@ def rows():
         elif device == "cuda":
             out.append(("Attacks and adversarial training on one H100 (`python -m bench.attack_throughput --device cuda`)", "—", NO_GPU))
     out.append(pgd_training_row())
+    if r := load("round_recipe"):
+        out.append(("One retraining round per recipe, people's examples per batch × steps (`python -m bench.round_recipe`)", "—", round_recipe_cell(r)))
     if d := load("dataset_load"):
         out.append((f"`datasets` load of a {d['records']:,}-record store (`python -m bench.dataset_load`)", "—",
                     f"first load {d['first_load_s']} s (builds the Arrow cache), cached {d['cached_load_s']} s"))

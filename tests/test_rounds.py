@@ -42,10 +42,10 @@ def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, ha
 
 def test_a_candidate_that_fails_its_gates_is_recorded_and_never_goes_live(fresh_state, hard_examples):
     flag_as_people_would(fresh_state, hard_examples, 10)
-    assert main(["--state-dir", str(fresh_state), "--lr", "0.5"]) == 1  # a learning rate that wrecks the model
+    assert main(["--state-dir", str(fresh_state), "--lr", "0.5", "--people-per-batch", "8"]) == 1  # a learning rate that wrecks the model
 
     (entry,) = read_rounds_log(fresh_state)
-    assert not entry["accepted"] and entry["gate_failures"]
+    assert not entry["accepted"] and entry["gate_failures"] and entry["config"]["new_per_batch"] == 8
     assert "checkpoint" not in entry and not (fresh_state / "checkpoints" / "round-1").exists()
     assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-0"
 
@@ -57,6 +57,9 @@ def test_a_maintainer_can_gate_rounds_on_robust_accuracy(fresh_state, hard_examp
     with pytest.raises(SystemExit):
         main(["--state-dir", str(fresh_state), "--max-robust-drop", "5"])  # points, not a fraction
     assert "--max-robust-drop must be between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--state-dir", str(fresh_state), "--people-per-batch", "0"])
+    assert "--people-per-batch must be between 1 and 128" in capsys.readouterr().err
     assert read_rounds_log(fresh_state) == []
 
     assert main(["--state-dir", str(fresh_state), "--max-robust-drop", "0.001"]) == 1
