@@ -216,7 +216,8 @@ def contributors_table(services: Services) -> list[list]:
 MATRIX_LEGEND = (
     "**Every model on the examples that fooled each round's model.** Rows: the models that went live; columns: "
     "the held-out examples (verified, never trained on) that fooled round *c*'s model. A model reads none of its "
-    "own round's right; down each column, later models should read more of them."
+    "own round's right; down each column, later models should read more of them. Empty until a held-out example "
+    "(every 5th) has fooled a model."
 )
 
 

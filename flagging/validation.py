@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from flagging.store import FlagRecord, Vote
 
 VERDICTS = ("correct", "incorrect", "junk")
+HOLDOUT_EVERY = 5  # one example in 5, in order of arrival, is held out: never trained on, the rounds' test set
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,25 @@ def verified_examples(records: list[FlagRecord], votes: list[Vote], votes_requir
         if decision.label is not None:
             out.append((record, decision.label))
     return out
+
+
+def is_held_out(position: int, every: int) -> bool:
+    """The every-th example in order of arrival: an example held out once stays held out."""
+    return position % every == every - 1
+
+
+def held_out_split(records, votes: list[Vote], votes_required: int, holdout_every: int = HOLDOUT_EVERY) -> tuple[list, list]:
+    """(training, held-out) (record, agreed label) pairs: every verified, non-junk example.
+
+    Positions count every record, verified or not: the store only grows, so a position never changes
+    and no round ever trains on an example another round held out.
+    """
+    in_order = sorted(records, key=lambda r: (r.created_at, r.id))
+    held_out_ids = {r.id for position, r in enumerate(in_order) if is_held_out(position, holdout_every)}
+    split: dict[bool, list] = {False: [], True: []}
+    for record, label in verified_examples(in_order, votes, votes_required):
+        split[record.id in held_out_ids].append((record, label))
+    return split[False], split[True]
 
 
 def next_to_validate(

@@ -40,7 +40,7 @@ from PIL import Image
 from data.mnist import load_mnist
 from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
 from flagging.store import FlagStore, append_line_durably, read_complete_lines, utc_now
-from flagging.validation import fooled_in_round, verified_examples
+from flagging.validation import HOLDOUT_EVERY, fooled_in_round, held_out_split
 from model.checkpoint import load_checkpoint, save_checkpoint
 from training.augment import AugmentConfig, augment
 from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor
@@ -60,7 +60,7 @@ class RoundConfig:
     batch_size: int = 128
     new_per_batch: int = 16
     lr: float = 3e-4  # Adam, cosine-decayed to 0; measured: 1e-3 cost 0.5 points of MNIST accuracy
-    holdout_every: int = 5  # one example in 5 is held out for the gate
+    holdout_every: int = HOLDOUT_EVERY  # one example in 5 is held out for the gate
     max_mnist_drop: float = 0.003  # gate: MNIST test accuracy may fall by at most 0.3 points per round
     min_mnist_accuracy: float = 0.985  # gate: and never below this, however many rounds it took to get there
     max_robust_drop: float | None = None  # gate: FGSM ε = 0.1 accuracy may fall by at most this (None: not gated)
@@ -75,21 +75,10 @@ class Examples:
     ids: list[str]
 
 
-def is_held_out(position: int, every: int) -> bool:
-    """The every-th example in order of arrival: an example held out once stays held out."""
-    return position % every == every - 1
-
-
 def split_examples(store: FlagStore, votes_required: int, holdout_every: int) -> tuple[list, list]:
     """(training, held-out) as (record, agreed label) pairs: every verified, non-junk example in the store."""
     store.refresh()
-    # Positions count every record, verified or not: the store only grows, so a position never changes.
-    in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
-    held_out_ids = {r.id for position, r in enumerate(in_order) if is_held_out(position, holdout_every)}
-    split: dict[bool, list] = {False: [], True: []}
-    for record, label in verified_examples(in_order, list(store.votes), votes_required):
-        split[record.id in held_out_ids].append((record, label))
-    return split[False], split[True]
+    return held_out_split(store.records.values(), list(store.votes), votes_required, holdout_every)
 
 
 def read_examples(store: FlagStore, items: list) -> Examples:

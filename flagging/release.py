@@ -1,0 +1,186 @@
+"""The verified examples as a dataset ready to train and test on: agreed labels, the rounds' split.
+
+    python -m flagging.release --out DIR [--state-dir DIR] [--validation-votes K]
+    HF_TOKEN=hf_... python -m flagging.release --out DIR --push you/dadc-digits-verified
+
+The raw store (and its Hub copy) holds every attempt with the label its author gave, and the
+votes beside it; what was decided is left to the reader. A release decides it once, as the
+retraining rounds do: only verified, non-junk examples, each with its agreed label, split into
+`train` and `test`, where `test` is exactly the held-out examples (every 5th in order of arrival)
+that no round's model was ever trained on. Written as data/{train,test}.parquet with a dataset
+card, so `datasets.load_dataset(DIR)` (or the Hub repo) loads it; `--push` uploads the folder as
+one commit. The card names no `configs`: with them, `datasets` caches a local folder under a key
+that ignores its files, and a later release in the same folder would load as the earlier one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from flagging.store import FlagStore
+from flagging.validation import held_out_split
+
+SPLITS = ("train", "test")
+CARD = """---
+license: cc-by-4.0
+task_categories:
+- image-classification
+pretty_name: DADC handwritten digits, verified
+---
+# Adversarially collected handwritten digits: verified release
+
+Digits people drew in a browser while trying to fool an MNIST model, retrained on them round after
+round (dynamic adversarial data collection). Only examples verified by other people ({validation})
+and not judged junk are here, each with its agreed label. {counts}
+
+- `test`: every 5th example in order of arrival, held out by the retraining rounds: no round's
+  model was trained on any of them. `train`: the rest.
+- `image`: the 28×28 image the model saw (white ink on black, like MNIST); `drawing`: the raw canvas.
+- `label`: the agreed digit; `author_label`: the digit its author gave; `verdict`: `correct` (the
+  validators agreed with the author), `incorrect` (they gave another digit) or `unvalidated`.
+- `prediction`, `model_round`: what the model live at the time read it as; `fooled`: `label` ≠ `prediction`.
+  Per round, the examples that fooled round *r*'s model are `model_round == r and fooled`.
+"""
+
+
+def release_rows(store: FlagStore, votes_required: int) -> dict[str, list[dict]]:
+    """{split: rows}, each row the record's fields, its images' bytes and the decision on it."""
+    store.refresh()
+    splits = dict(zip(SPLITS, held_out_split(store.records.values(), list(store.votes), votes_required)))
+    out = {}
+    for split, items in splits.items():
+        rows = []
+        for record, label in items:
+            folder = store.data_dir / record.shard
+            verdict = "unvalidated" if votes_required == 0 else ("correct" if label == record.label else "incorrect")
+            rows.append(
+                {
+                    "id": record.id,
+                    "image": {"bytes": (folder / record.model_input_file_name).read_bytes(), "path": None},
+                    "drawing": {"bytes": (folder / record.drawing_file_name).read_bytes(), "path": None},
+                    "label": label,
+                    "author_label": record.label,
+                    "verdict": verdict,
+                    "prediction": record.prediction,
+                    "model_round": record.model_round,
+                    "fooled": label != record.prediction,
+                    "created_at": record.created_at,
+                    "username": record.username,
+                }
+            )
+        out[split] = rows
+    return out
+
+
+RELEASE_FILES = {"README.md", "data/train.parquet", "data/test.parquet"}
+
+
+def replaceable(out: Path) -> bool:
+    """Only an empty folder or an earlier release is ever replaced: never a folder that holds anything else."""
+    if not out.exists():
+        return True
+    if not out.is_dir():
+        return False
+    return {p.relative_to(out).as_posix() for p in out.rglob("*") if not p.is_dir()} <= RELEASE_FILES
+
+
+def write_release(store: FlagStore, votes_required: int, out: Path) -> dict[str, int]:
+    """Write the release folder (parquet per split + card) in one rename; returns the rows per split."""
+    import datasets
+
+    features = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "image": datasets.Image(),
+            "drawing": datasets.Image(),
+            "label": datasets.ClassLabel(names=[str(d) for d in range(10)]),
+            "author_label": datasets.Value("int64"),
+            "verdict": datasets.Value("string"),
+            "prediction": datasets.Value("int64"),
+            "model_round": datasets.Value("int64"),
+            "fooled": datasets.Value("bool"),
+            "created_at": datasets.Value("string"),
+            "username": datasets.Value("string"),
+        }
+    )
+    if not replaceable(out):
+        raise FileExistsError(f"{out} holds files that are not a release")
+    rows = release_rows(store, votes_required)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))  # never a half-written release
+    old = None
+    try:
+        (staging / "data").mkdir()
+        for split, split_rows in rows.items():
+            columns = {name: [row[name] for row in split_rows] for name in features}
+            datasets.Dataset.from_dict(columns, features=features).to_parquet(staging / "data" / f"{split}.parquet")
+        validation = f"{votes_required} agreeing votes, or a maintainer's" if votes_required else "validation was off: every example counts, with its author's label"
+        fooled = sum(row["fooled"] for split_rows in rows.values() for row in split_rows)
+        counts = f"{len(rows['train'])} training and {len(rows['test'])} test examples, {fooled} of which fooled the model."
+        (staging / "README.md").write_text(CARD.format(validation=validation, counts=counts))
+        if out.exists():  # moved aside, not deleted, until the new release is in place
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
+            os.rename(out, old / out.name)
+        os.rename(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None and not out.exists():
+            os.rename(old / out.name, out)  # the earlier release back in place
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return {split: len(split_rows) for split, split_rows in rows.items()}
+
+
+def push_release(folder: Path, repo_id: str, endpoint: str | None = None) -> str:
+    """Upload the release folder to a Hub dataset repo as one commit; the token comes from HF_TOKEN."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=os.environ.get("HF_TOKEN") or None)
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    return api.upload_folder(folder_path=folder, repo_id=repo_id, repo_type="dataset", commit_message="Verified release").oid
+
+
+def main(argv=None) -> int:
+    from data.state_dir import resolve_state_dir
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="folder to write the release to (an earlier release there is replaced)")
+    p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
+    p.add_argument("--validation-votes", type=int, default=0, help="agreeing votes that verify an example; 0 = every example counts (default 0)")
+    p.add_argument("--push", metavar="REPO", default=None, help="also upload it to this Hub dataset repo (needs HF_TOKEN)")
+    p.add_argument("--hub-endpoint", default=os.environ.get("HF_ENDPOINT"), help="Hub URL (default: $HF_ENDPOINT or huggingface.co)")
+    args = p.parse_args(argv)
+    if args.validation_votes < 0:
+        p.error("--validation-votes must be 0 or more")
+    if args.push and not os.environ.get("HF_TOKEN"):
+        p.error("--push needs HF_TOKEN in the environment")
+    if not replaceable(args.out):
+        p.error(f"{args.out} holds files that are not a release: give a new or empty folder, or an earlier release")
+    state_dir = resolve_state_dir(args.state_dir)
+    if not (state_dir / "flags" / "data").is_dir():
+        print(f"error: no flagged examples in {state_dir / 'flags'}", file=sys.stderr)
+        return 2
+    store = FlagStore(state_dir / "flags", state_dir / "locks")
+    try:
+        counts = write_release(store, args.validation_votes, args.out)
+    finally:
+        store.close()
+    print(f"wrote {args.out}: {counts['train']} train, {counts['test']} test examples")
+    if args.push:
+        try:
+            commit = push_release(args.out, args.push, args.hub_endpoint)
+        except Exception as e:  # the Hub's errors: the local release stays
+            print(f"error: could not push to {args.push}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+        print(f"pushed to {args.push} (commit {commit})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The verified release: agreed labels, the rounds' held-out split, loadable with `datasets`, pushed to a Hub."""
+
+import json
+import os
+import subprocess
+import sys
+
+import datasets
+import pytest
+
+from flagging.release import main
+from flagging.store import FlagStore
+from tests.conftest import REPO_ROOT, flag_as_people_would
+from tests.hub_server import LocalHub
+
+
+def vote(store, record, verdict, corrected=-1, reason=""):
+    store.add_vote({"flag_id": record.id, "verdict": verdict, "corrected_label": corrected, "reason": reason, "session_hash": "validator", "username": "", "is_maintainer": False})
+
+
+def test_a_release_holds_verified_examples_with_their_agreed_label_and_the_rounds_held_out_split(fresh_state, hard_examples, tmp_path, capsys):
+    flag_as_people_would(fresh_state, hard_examples, 15)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
+    other_digit = min({0, 1, 2} - {in_order[1].label, in_order[1].prediction})  # neither the author's digit nor the model's
+    vote(store, in_order[0], "correct")
+    vote(store, in_order[1], "incorrect", other_digit)
+    vote(store, in_order[2], "junk", reason="a scribble")
+    vote(store, in_order[4], "correct")  # held out (every 5th); 9 and 14 are too, but nobody voted on them
+    vote(store, in_order[5], "incorrect", in_order[5].prediction)  # the model was right after all
+    store.close()
+
+    out = tmp_path / "release"
+    assert main(["--state-dir", str(fresh_state), "--validation-votes", "1", "--out", str(out)]) == 0
+    assert "3 train, 1 test examples" in capsys.readouterr().out
+    ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))  # the folder as a user loads it
+    train, test = ds["train"], ds["test"]
+    assert train["id"] == [in_order[i].id for i in (0, 1, 5)] and test["id"] == [in_order[4].id]
+    assert train["label"] == [in_order[0].label, other_digit, in_order[5].prediction]
+    assert train["verdict"] == ["correct", "incorrect", "incorrect"] and train["fooled"] == [True, True, False]
+    assert train["author_label"] == [in_order[i].label for i in (0, 1, 5)]
+    assert train.features["label"].names == [str(d) for d in range(10)]
+    shard = fresh_state / "flags" / "data" / in_order[4].shard
+    with open(shard / in_order[4].model_input_file_name, "rb") as f:
+        assert test[0]["image"].size == (28, 28) and test.with_format(None).cast_column("image", datasets.Image(decode=False))[0]["image"]["bytes"] == f.read()
+    card = (out / "README.md").read_text()
+    assert "1 agreeing votes" in card and "3 training and 1 test examples, 3 of which fooled the model" in card
+
+    # again after more votes: the release is replaced whole, no leftovers
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    vote(store, store.records[in_order[9].id], "correct")
+    store.close()
+    assert main(["--state-dir", str(fresh_state), "--validation-votes", "1", "--out", str(out)]) == 0
+    assert datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))["test"]["id"] == [in_order[4].id, in_order[9].id]  # not the cached first release
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "release", "state"]
+
+    # a folder that is not a release is never replaced: --out state would otherwise delete the state
+    before = sorted(p.relative_to(fresh_state) for p in fresh_state.rglob("*"))
+    with pytest.raises(SystemExit):
+        main(["--state-dir", str(fresh_state), "--out", str(fresh_state)])
+    assert "holds files that are not a release" in capsys.readouterr().err
+    assert sorted(p.relative_to(fresh_state) for p in fresh_state.rglob("*")) == before
+
+
+def test_a_release_is_pushed_to_a_hub_dataset_repo_and_loads_from_there(fresh_state, hard_examples, tmp_path):
+    flag_as_people_would(fresh_state, hard_examples, 10)
+    out = tmp_path / "release"
+    command = [sys.executable, "-m", "flagging.release", "--state-dir", str(fresh_state), "--out", str(out), "--push", "dadc/digits-verified"]
+    with LocalHub() as hub:
+        refused = subprocess.run(command + ["--hub-endpoint", hub.url], cwd=REPO_ROOT, env={**os.environ, "HF_TOKEN": ""}, capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and "--push needs HF_TOKEN" in refused.stderr and not out.exists()
+
+        hub.fail_with = 500  # the Hub is down: the local release is written, the push says why
+        failed = subprocess.run(command + ["--hub-endpoint", hub.url], cwd=REPO_ROOT, env={**os.environ, "HF_TOKEN": "hf_release_token"}, capture_output=True, text=True, timeout=300)
+        assert failed.returncode == 1 and "error: could not push to dadc/digits-verified" in failed.stderr and (out / "data" / "train.parquet").is_file()
+        assert "hf_release_token" not in failed.stdout + failed.stderr
+        hub.fail_with = None
+
+        pushed = subprocess.run(command + ["--hub-endpoint", hub.url], cwd=REPO_ROOT, env={**os.environ, "HF_TOKEN": "hf_release_token"}, capture_output=True, text=True, timeout=300)
+        assert pushed.returncode == 0, pushed.stderr
+        assert "hf_release_token" not in pushed.stdout + pushed.stderr and "Bearer hf_release_token" in hub.auth_headers
+        assert sorted(hub.files["datasets/dadc/digits-verified"]) == ["README.md", "data/test.parquet", "data/train.parquet"]
+        # someone else loads it from the Hub by name (validation off: all 10, every 5th in test)
+        load = "import datasets, json; ds = datasets.load_dataset('dadc/digits-verified'); print(json.dumps({s: list(ds[s]['label']) for s in ds}))"
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")}
+        loaded = subprocess.run([sys.executable, "-c", load], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert loaded.returncode == 0, loaded.stderr
+    labels = hard_examples[1][:10].tolist()
+    assert json.loads(loaded.stdout.strip().splitlines()[-1]) == {"train": [labels[i] for i in range(10) if i % 5 != 4], "test": [labels[4], labels[9]]}
