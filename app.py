@@ -42,7 +42,7 @@ from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa:
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import ModelPublisher, restore_rounds  # noqa: E402
 from training.round_matrix import round_matrix  # noqa: E402
-from training.rounds import RETRAIN_METHODS, RoundConfig, RoundRunner, latest_model_dir, metrics_by_round, robust_drop_problem  # noqa: E402
+from training.rounds import RETRAIN_METHODS, RETRAIN_STARTS, RoundConfig, RoundRunner, latest_model_dir, metrics_by_round, robust_drop_problem  # noqa: E402
 
 log = logging.getLogger("dadc.app")
 
@@ -525,6 +525,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--retrain-threshold", type=int, default=env("DADC_RETRAIN_THRESHOLD", "10"), help="fooling examples per round before retraining (default 10)")
     p.add_argument("--retrain-method", choices=RETRAIN_METHODS, default=env("DADC_RETRAIN_METHOD", "standard"), help="training method of each round's fine-tuning (default standard)")
+    p.add_argument(
+        "--retrain-from",
+        choices=RETRAIN_STARTS,
+        default=env("DADC_RETRAIN_FROM", "live"),
+        help="live: each round fine-tunes the live model; scratch: trains a new one on MNIST + people's examples, ~15 s more per round on 2 cores (default live)",
+    )
     p.add_argument("--max-robust-drop", type=float, default=env("DADC_MAX_ROBUST_DROP") or None, help="gate: largest allowed fall of a round's FGSM ε=0.1 accuracy, a fraction (default: not gated)")
     p.add_argument("--validation-votes", type=int, default=env("DADC_VALIDATION_VOTES", "0"), help="agreeing votes that verify an example; 0 = validation off (default 0)")
     p.add_argument("--maintainers", default=env("DADC_MAINTAINERS", ""), help="comma-separated usernames whose vote decides alone (default none)")
@@ -545,7 +551,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if problem := robust_drop_problem(args.max_robust_drop):
         p.error(problem)
     # argparse checks `choices` only for values given on the command line, not for defaults from the environment.
-    for name, value, choices in (("DADC_RETRAIN_METHOD", args.retrain_method, RETRAIN_METHODS), ("DADC_SIGN_IN", args.sign_in, ("auto", "on", "off"))):
+    checked = (("DADC_RETRAIN_METHOD", args.retrain_method, RETRAIN_METHODS), ("DADC_RETRAIN_FROM", args.retrain_from, RETRAIN_STARTS), ("DADC_SIGN_IN", args.sign_in, ("auto", "on", "off")))
+    for name, value, choices in checked:
         if value not in choices:
             p.error(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     if args.sign_in == "on" and os.environ.get("SYSTEM") != "spaces" and not os.environ.get("HF_TOKEN"):
@@ -584,7 +591,7 @@ def main(argv=None) -> None:
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
     publisher = start_publisher(args, state_dir)
     on_accepted = publisher.request if publisher else None
-    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
+    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, start=args.retrain_from, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
     stop_restoring = threading.Event()
     if restore_failed:
         if rounds is not None:

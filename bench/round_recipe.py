@@ -1,9 +1,11 @@
 """What one retraining round learns, and what it costs, per fine-tuning recipe.
 
-    python -m bench.round_recipe [--examples 72 250 727] [--recipes 16x300 32x300 32x600] [--seeds 0 1]
+    python -m bench.round_recipe [--examples 72 250 727] [--recipes 16x300 32x300 32x600 scratch] [--seeds 0 1]
 
-Each recipe is "people's examples per batch x steps" (the rest of RoundConfig as the app has
-it); each round fine-tunes round 0 with `training.rounds.fine_tune`, on two kinds of data:
+Each recipe is "people's examples per batch x steps", a fine-tuning of round 0 with
+`training.rounds.fine_tune` (the rest of RoundConfig as the app has it), or "scratch", a new model
+trained with `training.rounds.train_from_scratch` (round 0's recipe on MNIST plus the people's
+examples, each repeated 20 times per epoch: `--retrain-from scratch`). On two kinds of data:
 - clean and many: scripts/demo_rounds.py's simulated people (MNIST training digits 50,000 on,
   tilted 20-35 degrees, made thinner or bolder), the first N of their drawings, fooling or not,
   as the app trains on every verified example. Measured on 10,000 fresh drawings of that kind
@@ -29,7 +31,8 @@ from model.checkpoint import load_checkpoint
 from scripts.demo_rounds import PEOPLE_POOL, tilted
 from training.evaluate import images_to_tensor, predict_classes
 from training.prepare import ensure_round0
-from training.rounds import Examples, RoundConfig, fine_tune
+from training.rounds import Examples, RoundConfig, fine_tune, train_from_scratch
+from training.train import seed_everything
 
 FRESH = slice(40_000, 50_000)
 
@@ -42,12 +45,12 @@ def parse_recipe(text: str) -> tuple[int, int]:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--examples", type=int, nargs="+", default=[72, 250, 727], help="people's drawings trained on (default 72 250 727)")
-    p.add_argument("--recipes", nargs="+", default=["16x300", "32x300", "32x600"], help="people per batch x steps (default 16x300 32x300 32x600)")
+    p.add_argument("--recipes", nargs="+", default=["16x300", "32x300", "32x600", "scratch"], help="people per batch x steps, or scratch (default 16x300 32x300 32x600 scratch)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="fine-tuning seeds (default 0 1)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     state_dir = resolve_state_dir()
-    parent, _ = load_checkpoint(ensure_round0(state_dir))
+    parent, parent_meta = load_checkpoint(ensure_round0(state_dir))
     mnist = load_mnist(state_dir)
     train_labels = torch.from_numpy(mnist.train_labels).long()
     mnist_x, mnist_y = images_to_tensor(mnist.train_images), train_labels
@@ -69,10 +72,14 @@ def main(argv=None):
         }
 
     def fine_tuned(examples: Examples, recipe: str, seed: int):
-        per_batch, steps = parse_recipe(recipe)
-        model = copy.deepcopy(parent)
         start = time.perf_counter()
-        fine_tune(model, mnist_x, mnist_y, examples, replace(cfg, new_per_batch=per_batch, steps=steps, seed=seed))
+        if recipe == "scratch":
+            seed_everything(seed)
+            model, _ = train_from_scratch(parent_meta, mnist_x, mnist_y, examples, replace(cfg, start="scratch", seed=seed))
+        else:
+            per_batch, steps = parse_recipe(recipe)
+            model = copy.deepcopy(parent)
+            fine_tune(model, mnist_x, mnist_y, examples, replace(cfg, new_per_batch=per_batch, steps=steps, seed=seed))
         return model.eval(), round(time.perf_counter() - start, 2)
 
     def summary(runs: list[dict]) -> dict:

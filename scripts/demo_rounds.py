@@ -76,7 +76,7 @@ def collect_round(store: FlagStore, model, model_round: int, images: np.ndarray,
     return start
 
 
-def build(out: Path, n_rounds: int, fooling: int, seed: int = 0) -> None:
+def build(out: Path, n_rounds: int, fooling: int, retrain_from: str = "live", seed: int = 0) -> None:
     source = resolve_state_dir()  # the app's own state: its MNIST cache and round-0 model (trained now if missing)
     shutil.copytree(ensure_round0(source), round0_checkpoint_dir(out))
     (out / "mnist").symlink_to(source / "mnist")
@@ -88,7 +88,7 @@ def build(out: Path, n_rounds: int, fooling: int, seed: int = 0) -> None:
         for _ in range(n_rounds):
             model, metadata = load_checkpoint(rounds.latest_model_dir(out))
             start = collect_round(store, model, int(metadata["round"]), images, labels, fooling, generator, start)
-            rounds.main(["--state-dir", str(out)])
+            rounds.main(["--state-dir", str(out), "--start", retrain_from])
         # A third of a round against the last model: the app, at --retrain-threshold N, waits for more.
         model, metadata = load_checkpoint(rounds.latest_model_dir(out))
         collect_round(store, model, int(metadata["round"]), images, labels, fooling // 3, generator, start)
@@ -96,11 +96,11 @@ def build(out: Path, n_rounds: int, fooling: int, seed: int = 0) -> None:
         store.close()
 
 
-def screenshot(state: Path, path: Path, fooling: int) -> None:
+def screenshot(state: Path, path: Path, fooling: int, retrain_from: str) -> None:
     from tests.app_process import running_app
     from tests.browser import browser_page
 
-    with running_app(state, "--retrain-threshold", str(fooling)) as url, browser_page(url, width=1280, height=1000) as page:
+    with running_app(state, "--retrain-threshold", str(fooling), "--retrain-from", retrain_from) as url, browser_page(url, width=1280, height=1000) as page:
         page.get_by_role("tab", name="Rounds").click()
         page.get_by_text("fooled round 0").first.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)  # the plot draws itself after the data arrives
@@ -112,14 +112,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="the state directory to create (must not exist)")
     p.add_argument("--rounds", type=int, default=3, help="retraining rounds (default 3)")
     p.add_argument("--fooling", type=int, default=30, help="fooling examples collected per round (default 30)")
+    p.add_argument("--retrain-from", choices=rounds.RETRAIN_STARTS, default="live", help="how each round trains (the app's --retrain-from; default live)")
     p.add_argument("--screenshot", type=Path, default=None, help="save the Rounds tab as this PNG")
     args = p.parse_args(argv)
     if args.out.exists():
         p.error(f"{args.out} exists: give a new directory")
-    build(args.out, args.rounds, args.fooling)
+    build(args.out, args.rounds, args.fooling, args.retrain_from)
     if args.screenshot:
-        screenshot(args.out, args.screenshot, args.fooling)
-    print(f"done: .venv/bin/python app.py --state-dir {args.out} --retrain-threshold {args.fooling}")
+        screenshot(args.out, args.screenshot, args.fooling, args.retrain_from)
+    print(f"done: .venv/bin/python app.py --state-dir {args.out} --retrain-threshold {args.fooling} --retrain-from {args.retrain_from}")
     return 0
 
 

@@ -40,6 +40,32 @@ def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, ha
     assert entry["metrics"]["held_out_accuracy"] >= entry["parent_metrics"]["held_out_accuracy"] == 0.0
 
 
+def test_from_scratch_people_examples_are_repeated_but_never_more_than_a_quarter_of_an_epoch():
+    from training.rounds import RoundConfig, people_repeats
+
+    cfg = RoundConfig()
+    assert people_repeats(60_000, 32, cfg) == people_repeats(60_000, 727, cfg) == 20  # few: 20 times each
+    for n in (2_252, 4_000, 19_999):
+        repeats = people_repeats(60_000, n, cfg)
+        assert 1 <= repeats < 20 and n * repeats / (60_000 + n * repeats) <= 0.25 < n * (repeats + 1) / (60_000 + n * (repeats + 1))
+    assert people_repeats(60_000, 100_000, cfg) == 1  # many: each once, whatever the share
+
+
+def test_a_round_from_scratch_trains_a_new_model_on_mnist_and_the_people_examples(fresh_state, hard_examples, round0):
+    flag_as_people_would(fresh_state, hard_examples, 40)
+    assert main(["--state-dir", str(fresh_state), "--start", "scratch"]) == 0
+
+    (entry,) = read_rounds_log(fresh_state)
+    assert entry["accepted"] and entry["config"]["start"] == "scratch" and len(entry["losses"]) == 4  # round 0's 4 epochs
+    model, meta = load_checkpoint(fresh_state / "checkpoints" / "round-1")
+    assert meta["parent"] == 0 and meta["architecture"] == "reference"
+    images, labels, _ = hard_examples
+    trained = [i for i in range(40) if i % 5 != 4]
+    learned = (predict_classes(model, images_to_tensor(images[trained])) == torch.from_numpy(labels[trained]).long()).float().mean()
+    assert learned > 0.75  # round 0 got every one of them wrong
+    assert entry["metrics"]["mnist_test_accuracy"] >= entry["parent_metrics"]["mnist_test_accuracy"] - 0.003
+
+
 def test_a_candidate_that_fails_its_gates_is_recorded_and_never_goes_live(fresh_state, hard_examples):
     flag_as_people_would(fresh_state, hard_examples, 10)
     assert main(["--state-dir", str(fresh_state), "--lr", "0.5", "--people-per-batch", "8"]) == 1  # a learning rate that wrecks the model
