@@ -41,14 +41,14 @@ def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, ha
 
 
 def test_from_scratch_people_examples_are_repeated_but_never_more_than_a_quarter_of_an_epoch():
-    from training.rounds import RoundConfig, people_repeats
+    from training.rounds import RoundConfig, repeats_per_epoch
 
     cfg = RoundConfig()
-    assert people_repeats(60_000, 32, cfg) == people_repeats(60_000, 727, cfg) == 20  # few: 20 times each
+    assert repeats_per_epoch(60_000, 32, cfg) == repeats_per_epoch(60_000, 727, cfg) == 20  # few: 20 times each
     for n in (2_252, 4_000, 19_999):
-        repeats = people_repeats(60_000, n, cfg)
+        repeats = repeats_per_epoch(60_000, n, cfg)
         assert 1 <= repeats < 20 and n * repeats / (60_000 + n * repeats) <= 0.25 < n * (repeats + 1) / (60_000 + n * (repeats + 1))
-    assert people_repeats(60_000, 100_000, cfg) == 1  # many: each once, whatever the share
+    assert repeats_per_epoch(60_000, 100_000, cfg) == 1  # many: each once, whatever the share
 
 
 def test_a_round_from_scratch_trains_a_new_model_on_mnist_and_the_people_examples(fresh_state, hard_examples, round0):

@@ -41,10 +41,10 @@ def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models:
     loaded from their checkpoints.
     """
     columns = held_out_fooling_examples(store, votes_required)
+    if not columns:  # no model to load for an empty table
+        return {"examples": {}, "accuracy": {}}
     accuracy = {}
     for model_round, checkpoint in sorted(accepted_checkpoints(state_dir).items()):
-        if not columns:
-            break
         model = (models or {}).get(model_round)
         if model is None:
             if not (checkpoint / "model.safetensors").is_file():

@@ -126,7 +126,7 @@ def fine_tune(model, mnist_x, mnist_y, new: Examples, cfg: RoundConfig) -> list[
     return losses
 
 
-def people_repeats(n_mnist: int, n_people: int, cfg: RoundConfig) -> int:
+def repeats_per_epoch(n_mnist: int, n_people: int, cfg: RoundConfig) -> int:
     """How many times each people's example goes into a from-scratch epoch: `people_repeats`, fewer when that
     would make them more than `max_people_share` of it (measured: without the cap, 3 rounds of a few thousand
     examples took MNIST test accuracy from 99.19% to 98.71%), and at least once."""
@@ -136,11 +136,11 @@ def people_repeats(n_mnist: int, n_people: int, cfg: RoundConfig) -> int:
 
 def train_from_scratch(parent_meta: dict, mnist_x, mnist_y, new: Examples, cfg: RoundConfig):
     """A new model of the live one's architecture and recipe, trained on MNIST plus people's examples (each
-    repeated, see `people_repeats`), as Dynabench retrains each round; returns (model, losses)."""
+    repeated, see `repeats_per_epoch`), as Dynabench retrains each round; returns (model, losses)."""
     fields = {k: v for k, v in parent_meta.get("train_config", {}).items() if k in TrainConfig.__dataclass_fields__}
     recipe = replace(TrainConfig(**fields), method=cfg.method, seed=cfg.seed, max_steps=None, target_accuracy=None)
     model = build_model(parent_meta.get("architecture", "reference"), recipe.dropout)
-    repeats = people_repeats(len(mnist_y), len(new.y), cfg)
+    repeats = repeats_per_epoch(len(mnist_y), len(new.y), cfg)
     x = torch.cat([mnist_x] + [new.x] * repeats)
     y = torch.cat([mnist_y] + [new.y] * repeats)
     history = fit(model, x, y, recipe, progress=False)
