@@ -161,7 +161,7 @@ ROUND_LEGEND = (
     "MER: model error rate, the share of examples collected against the round's model that fooled it; "
     "vMER: the same, counting only verified examples (Dynabench's measures). MNIST test: accuracy on the "
     "10,000 MNIST test images; held-out people's: accuracy on every 5th people's example, never trained on; "
-    "robust: MNIST test accuracy under FGSM at ε = 0.1."
+    "robust: MNIST test accuracy under FGSM at ε = 0.1. The plot of these accuracies appears once a second round is live."
 )
 PLOTTED = {"MNIST test accuracy": "mnist_test_accuracy", "held-out people's examples": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
 
@@ -187,11 +187,17 @@ def round_table(services: Services):
     return pd.DataFrame(rows, columns=ROUND_HEADERS).style.format(ROUND_PERCENT_FORMATS, na_rep="—")
 
 
+# Rounds are categories (so the axis shows whole rounds), put in numeric order ("2" before "10") by
+# this fixed list. Fixed, not sent with each update: Gradio 6.31 applies an updated `sort` one update
+# late, so a new round would be left off the axis until the next refresh.
+ROUND_ORDER = [str(r) for r in range(1000)]
+
+
 def round_plot(services: Services) -> gr.LinePlot:
-    """Accuracy per round, one line per metric; rounds are categories so the axis shows whole rounds."""
+    """Accuracy per round, one line per metric; shown from the second round on (a line needs two points)."""
     metrics = sorted(round_metrics(services).items())
     rows = [{"round": str(r), "metric": name, "accuracy": m[key]} for r, m in metrics for name, key in PLOTTED.items() if m.get(key) is not None]
-    return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "metric", "accuracy"]), sort=[str(r) for r, _ in metrics])
+    return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "metric", "accuracy"]), visible=len(metrics) >= 2)
 
 
 def rounds_status(services: Services) -> str:
@@ -236,6 +242,19 @@ def fooled_by_round_table(services: Services):
 def rounds_view(services: Services):
     """(status, table, plot, the fooled-by-round table, top contributors) of the Rounds tab."""
     return rounds_status(services), round_table(services), round_plot(services), fooled_by_round_table(services), contributors_table(services)
+
+
+# An open Rounds tab checks this often whether anything it shows has changed (a cheap check; the
+# view itself, which evaluates every model on the held-out examples, is only rebuilt on a change).
+ROUNDS_POLL_SECONDS = 5
+
+
+def dashboard_signature(services: Services) -> str:
+    """Changes whenever the Rounds tab would: a flag or vote arrives, a round starts, ends or publishes."""
+    if services.store is None:
+        return rounds_status(services)
+    services.store.refresh()  # incremental: picks up other app processes' flags and votes
+    return f"{rounds_status(services)}\n{len(services.store.records)} records, {len(services.store.votes)} votes"
 
 
 def next_example(services: Services, request: gr.Request, username: str = ""):
@@ -305,7 +324,7 @@ def build_demo(services: Services) -> gr.Blocks:
                     gr.LoginButton(elem_id="sign-in")
                     gr.Markdown("Optional: your flags and votes then carry your Hugging Face username (public in the dataset).", elem_id="sign-in-note")
         with gr.Tabs():
-            with gr.Tab("Fool the model"):
+            with gr.Tab("Fool the model") as fool_tab:
                 with gr.Row():
                     with gr.Column():
                         drawing_input = gr.Sketchpad(
@@ -347,7 +366,7 @@ def build_demo(services: Services) -> gr.Blocks:
                         reason_input = gr.Textbox(label="If junk: why?", max_length=200)
                         next_button = gr.Button("Next example")
                         vote_status = gr.Markdown(elem_id="vote-status")
-            with gr.Tab("Machine adversary"):
+            with gr.Tab("Machine adversary") as adversary_tab:
                 gr.Markdown(
                     "A machine can fool the model too: FGSM nudges every pixel of your drawing by ±ε in the direction "
                     "that most raises the model's loss. Draw on the first tab, then attack it here."
@@ -363,7 +382,9 @@ def build_demo(services: Services) -> gr.Blocks:
                 rounds_info = gr.Markdown(elem_id="rounds-status")
                 rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, elem_id="rounds-table")
                 gr.Markdown(ROUND_LEGEND, elem_id="rounds-legend")
-                rounds_plot = gr.LinePlot(x="round", y="accuracy", color="metric", title="Accuracy by round", y_lim=[0, 1], elem_id="rounds-plot")
+                rounds_plot = gr.LinePlot(
+                    x="round", y="accuracy", color="metric", title="Accuracy by round", y_lim=[0, 1], sort=ROUND_ORDER, visible=False, elem_id="rounds-plot"
+                )
                 gr.Markdown(MATRIX_LEGEND, elem_id="fooled-by-round-legend")
                 fooled_by_round = gr.Dataframe(headers=["model round"], interactive=False, elem_id="fooled-by-round")
                 # Only signed-in people have names to show; without sign-in the table would stay empty.
@@ -371,6 +392,12 @@ def build_demo(services: Services) -> gr.Blocks:
                     headers=CONTRIBUTOR_HEADERS, interactive=False, label="Top contributors (signed in)", visible=services.sign_in, elem_id="contributors"
                 )
                 refresh_rounds = gr.Button("Refresh")
+                gr.Markdown(f"While this tab is open it updates by itself (checked every {ROUNDS_POLL_SECONDS} s).", elem_id="rounds-autoupdate")
+                # Ticks only while the Rounds tab is the one shown (see the tab events below).
+                rounds_timer = gr.Timer(ROUNDS_POLL_SECONDS, active=False)
+                # The dashboard_signature of what this page shows (a hidden field, not gr.State: State
+                # makes Gradio hold a heartbeat connection open for every visitor).
+                rounds_seen = gr.Textbox(visible=False)
         # API-only endpoint: `Client(url).predict(handle_file("digit.png"), api_name="/predict")`.
         # filepath + image_mode=None: Gradio only opens the header; preprocessing decodes (alpha kept, size checked first).
         api_image = gr.Image(type="filepath", image_mode=None, visible=False)
@@ -391,6 +418,19 @@ def build_demo(services: Services) -> gr.Blocks:
 
         def on_rounds_view():
             return rounds_view(services)
+
+        def on_rounds_tab():
+            seen = dashboard_signature(services)  # before the view: a change while it is built shows at the next tick
+            return *rounds_view(services), seen, gr.Timer(active=True)
+
+        def on_rounds_tick(seen):
+            now = dashboard_signature(services)
+            if now == seen:
+                return [gr.skip()] * (len(rounds_outputs) + 2)  # nothing changed: the page keeps what it shows
+            return *rounds_view(services), now, model_description(services)
+
+        def stop_rounds_polling():
+            return gr.Timer(active=False)
 
         def on_model_description():
             return model_description(services)
@@ -418,7 +458,9 @@ def build_demo(services: Services) -> gr.Blocks:
         )
         predict_button.click(on_predict, inputs=drawing_input, outputs=label_output, api_name="predict_drawing")
         clear_button.click(clear_drawing, outputs=[drawing_input, label_output, flag_output], api_visibility="private").then(None, js=SELECT_BRUSH_JS)
-        flag_button.click(on_flag, inputs=[drawing_input, digit_input], outputs=flag_output, api_name="flag", concurrency_limit=None)
+        flag_button.click(on_flag, inputs=[drawing_input, digit_input], outputs=flag_output, api_name="flag", concurrency_limit=None).then(
+            on_model_description, outputs=model_info, api_visibility="private", show_progress="hidden"
+        )  # a retraining round may have swapped the model since the page loaded
         api_image.change(on_predict, inputs=api_image, outputs=api_label, api_name="predict")
 
         example_outputs = [example_image, example_question, example_id, vote_status]
@@ -431,7 +473,12 @@ def build_demo(services: Services) -> gr.Blocks:
         junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk")
         attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=[original_view, original_label, adversarial_view, adversarial_label], api_name="attack")
         rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors]
-        rounds_tab.select(on_rounds_view, outputs=rounds_outputs, api_visibility="private")
+        rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer], api_visibility="private")
+        for other_tab in (fool_tab, validate_tab, adversary_tab):
+            other_tab.select(stop_rounds_polling, outputs=rounds_timer, api_visibility="private")
+        rounds_timer.tick(
+            on_rounds_tick, inputs=rounds_seen, outputs=rounds_outputs + [rounds_seen, model_info], api_visibility="private", show_progress="hidden"
+        )
         refresh_rounds.click(on_rounds_view, outputs=rounds_outputs, api_name="rounds")
 
         demo.load(None, js=SELECT_BRUSH_JS)

@@ -1,0 +1,59 @@
+"""A maintainer keeps the Rounds tab open while people flag: the dashboard follows a retraining round
+by itself (no Refresh), and the person drawing sees which model they are now playing against."""
+
+from playwright.sync_api import expect
+
+from app import ROUNDS_POLL_SECONDS
+from tests.app_process import running_app
+from tests.browser import browser, draw_with_mouse
+from tests.conftest import flag_as_people_would
+
+
+def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard_examples):
+    flag_as_people_would(fresh_state, hard_examples, 9)  # one fooling example short of a round
+    with running_app(fresh_state, "--retrain-threshold", "10") as url, browser() as new_page:
+        maintainer = new_page(url)
+        maintainer.get_by_role("tab", name="Rounds").click()
+        status = maintainer.locator("#rounds-status")
+        expect(status).to_contain_text("Fooling examples this round: 9 of 10", timeout=15_000)
+        expect(maintainer.locator("#rounds-table [role=row][data-index]")).to_have_count(1)
+        expect(maintainer.locator("#rounds-plot")).to_be_hidden()  # one round: nothing to draw a line through
+
+        person = new_page(url)
+        expect(person.locator("#drawing button[aria-label='Brush'].highlight")).to_be_visible(timeout=15_000)
+        draw_with_mouse(person, 7)
+        expect(person.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
+        person.locator('#digit input[value="1"]').check()
+        person.locator("#flag").click()
+        expect(person.locator("#flag-result")).to_contain_text("retraining has started", timeout=15_000)
+
+        # Nobody presses Refresh: the open tab shows the round being trained, then the new round live.
+        expect(status).to_contain_text("Round 1 is live", timeout=180_000)
+        rows = maintainer.locator("#rounds-table [role=row][data-index]")  # the body rows of Gradio's table
+        expect(rows).to_have_count(2, timeout=15_000)
+        assert [c.strip() for c in rows.first.locator("[role=gridcell]").all_text_contents()][:4] == ["0", "10", "10", "10"]
+        # two rounds: the accuracy plot appears, with round 1's held-out accuracy (which round 0 has not)
+        expect(maintainer.locator("#rounds-plot")).to_contain_text("held-out people's examples")
+        expect(maintainer.locator("#fooled-by-round")).to_contain_text("fooled round 0 (2)")  # the 5th and 10th are held out
+
+        # The person's next flag is collected against round 1, and their page says so.
+        person.locator('#digit input[value="3"]').check()
+        person.locator("#flag").click()
+        expect(person.locator("#flag-result")).to_contain_text("1 of 10", timeout=15_000)
+        expect(person.get_by_text("Model: round 1")).to_be_visible(timeout=15_000)
+        expect(status).to_contain_text("Fooling examples this round: 1 of 10", timeout=15_000)
+
+        # Away from the Rounds tab the page stops asking; back on it, it catches up at once.
+        events = []
+        maintainer.on("request", lambda r: events.append(r.url) if r.url.endswith("/queue/join") else None)
+        maintainer.get_by_role("tab", name="Validate").click()
+        expect(maintainer.locator("#question")).to_contain_text("Is this", timeout=15_000)
+        maintainer.wait_for_timeout(1_000)
+        events.clear()
+        person.locator('#digit input[value="2"]').check()
+        person.locator("#flag").click()
+        expect(person.locator("#flag-result")).to_contain_text("2 of 10", timeout=15_000)
+        maintainer.wait_for_timeout((2 * ROUNDS_POLL_SECONDS + 1) * 1000)
+        assert events == [], events
+        maintainer.get_by_role("tab", name="Rounds").click()
+        expect(status).to_contain_text("Fooling examples this round: 2 of 10", timeout=15_000)
