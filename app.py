@@ -143,6 +143,14 @@ def attack_drawing(services: Services, drawing, eps: float):
     return enlarge(model_input), top_classes(clean_probs), enlarge(adversarial), top_classes(adv_probs)
 
 
+def attack_quietly(services: Services, drawing, eps: float):
+    """The attack when the person opens the tab or moves ε: with nothing drawn yet, leave the views as they are."""
+    try:
+        return attack_drawing(services, drawing, eps)
+    except gr.Error:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+
 def clear_drawing():
     return None, None, ""
 
@@ -369,9 +377,9 @@ def build_demo(services: Services) -> gr.Blocks:
             with gr.Tab("Machine adversary") as adversary_tab:
                 gr.Markdown(
                     "A machine can fool the model too: FGSM nudges every pixel of your drawing by ±ε in the direction "
-                    "that most raises the model's loss. Draw on the first tab, then attack it here."
+                    "that most raises the model's loss. Draw on the first tab: its twin appears here, and follows ε as you move it."
                 )
-                eps_input = gr.Slider(0.0, 0.5, value=0.1, step=0.01, label="ε (how far each pixel may move, of 1)")
+                eps_input = gr.Slider(0.0, 0.5, value=0.1, step=0.01, label="ε (how far each pixel may move, of 1)", elem_id="eps")
                 attack_button = gr.Button("Attack my drawing", variant="primary", elem_id="attack")
                 with gr.Row():
                     original_view = gr.Image(label="Your drawing, as the model sees it", interactive=False, elem_id="original-view")
@@ -415,6 +423,9 @@ def build_demo(services: Services) -> gr.Blocks:
 
         def on_attack(drawing, eps):
             return attack_drawing(services, drawing, eps)
+
+        def on_attack_quietly(drawing, eps):
+            return attack_quietly(services, drawing, eps)
 
         def on_rounds_view():
             return rounds_view(services)
@@ -471,7 +482,12 @@ def build_demo(services: Services) -> gr.Blocks:
         correct_button.click(on_vote("correct"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_correct")
         incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect")
         junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk")
-        attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=[original_view, original_label, adversarial_view, adversarial_label], api_name="attack")
+        attack_views = [original_view, original_label, adversarial_view, adversarial_label]
+        attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=attack_views, api_name="attack")
+        adversary_tab.select(on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private")
+        eps_input.change(
+            on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private", show_progress="hidden", trigger_mode="always_last"
+        )
         rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors]
         rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer], api_visibility="private")
         for other_tab in (fool_tab, validate_tab, adversary_tab):

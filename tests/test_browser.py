@@ -37,15 +37,33 @@ def test_predict_on_a_blank_canvas_explains_what_to_do(page):
     expect(page.get_by_text("Draw a digit first")).to_be_visible(timeout=15_000)
 
 
-def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin(page):
+def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin_and_follows_epsilon(page):
+    page.get_by_role("tab", name="Machine adversary").click()
+    page.locator("#attack").click()  # nothing drawn yet: the button says so
+    expect(page.get_by_text("Draw a digit first")).to_be_visible(timeout=15_000)
+    page.get_by_role("tab", name="Fool the model").click()
     draw_with_mouse(page, 7)
     expect(page.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
-    page.get_by_role("tab", name="Machine adversary").click()
-    page.locator("#attack").click()
+
+    page.get_by_role("tab", name="Machine adversary").click()  # the twin appears without pressing Attack
     expect(page.locator("#original-label [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
     expect(page.locator("#adversarial-label [data-testid=label-output-value]")).to_have_count(1)
     expect(page.locator("#original-view img")).to_be_visible()
-    expect(page.locator("#adversarial-view img")).to_be_visible()
+    twin = page.locator("#adversarial-view img")
+    expect(twin).to_be_visible()
+    twin_at_0_1 = twin.get_attribute("src")
+    confidence = page.locator("#adversarial-label")
+    confidence_at_0_1 = confidence.inner_text()
+
+    epsilon = page.locator("#eps input[type=number]")  # ε as typed: the twin follows
+    epsilon.fill("0.4")
+    epsilon.press("Enter")
+    expect(twin).not_to_have_attribute("src", twin_at_0_1, timeout=15_000)
+    expect(confidence).not_to_have_text(confidence_at_0_1)
+    epsilon.fill("0")
+    epsilon.press("Enter")  # ε = 0: the twin is the drawing itself, read the same
+    expect(page.locator("#adversarial-label [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
+    expect(page.locator("#adversarial-label button")).to_have_text(page.locator("#original-label button").all_inner_texts())
 
 
 def test_on_a_phone_a_finger_draws_without_scrolling_the_page_and_the_drawing_can_be_flagged(app_url):
