@@ -212,6 +212,7 @@ def rounds_status(services: Services) -> str:
     if services.rounds is None:
         text = f"Retraining is off: {services.store_problem or 'flagging is unavailable'}."
     else:
+        services.rounds.catch_up()  # a round trained meanwhile with `python -m training.rounds` goes live
         text = services.rounds.status()
     return text if services.publisher is None else f"{text}\n\n{services.publisher.status()}"
 

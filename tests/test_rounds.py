@@ -114,6 +114,40 @@ def test_one_round_at_a_time_per_state_directory(fresh_state, round0):
     assert read_rounds_log(fresh_state) == []
 
 
+def test_a_round_never_starts_from_a_model_older_than_the_newest_accepted_round(state_with_round1, round0):
+    """Two processes on one state directory (the app and the CLI): training from a stale parent would
+    fork the lineage and overwrite the newer round's checkpoint."""
+    from training.rounds import RoundConfig, StaleParent, load_examples
+
+    round1_before = (state_with_round1 / "checkpoints" / "round-1" / "metadata.json").read_text()
+    store = FlagStore(state_with_round1 / "flags", state_with_round1 / "locks")
+    train, held_out = load_examples(store, 0, RoundConfig().holdout_every)
+    store.close()
+    with pytest.raises(StaleParent, match="round 1 was accepted after round 0"):
+        run_round(state_with_round1, round0[0], round0[1], train, held_out, RoundConfig())
+    assert [e["round"] for e in read_rounds_log(state_with_round1)] == [1]
+    assert (state_with_round1 / "checkpoints" / "round-1" / "metadata.json").read_text() == round1_before
+
+
+def test_a_round_trained_by_hand_while_the_app_serves_goes_live_in_the_app(fresh_state, hard_examples, tmp_path):
+    from gradio_client import Client
+
+    from tests.app_process import running_app
+    from tests.flag_clients import distinct_drawing, flag
+
+    flag_as_people_would(fresh_state, hard_examples, 40)
+    with running_app(fresh_state, "--retrain-threshold", "100") as url:  # 40 fooling examples: the app waits for more
+        client = Client(url, verbose=False)
+        assert "Round 0 is live" in rounds_view(client)[0]
+        assert main(["--state-dir", str(fresh_state)]) == 0  # a maintainer runs a round by hand meanwhile
+        status, table = rounds_view(client)
+        assert "Round 1 is live. Fooling examples this round: 0 of 100" in status and set(table) == {0, 1}
+        flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")  # now collected against round 1
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    assert sorted(r.model_round for r in store.records.values()) == [0] * 40 + [1]
+    store.close()
+
+
 def rounds_view(client, shown=False):
     """(status, {round: {header: value}}); with shown=True the values as the page displays them."""
     status, table, _plot, _fooled_by_round, _contributors = client.predict(api_name="/rounds")

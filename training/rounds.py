@@ -3,8 +3,8 @@
     python -m training.rounds [--state-dir DIR] [--validation-votes K] [--method adv-reg]
 
 runs one round now from the stored flags (the app runs the same thing in the background
-when enough fooling examples have come in; a running app picks up a round trained by this
-command at its next start).
+when enough fooling examples have come in; a running app serving this state directory
+switches to a round trained by this command at its next flag or dashboard view).
 
 A round: every verified example collected so far (every `holdout_every`-th in order of
 arrival is held out and never trained on) is mixed into batches of MNIST training images
@@ -190,6 +190,11 @@ class RoundBusy(RuntimeError):
     """Another process is training a round on this state directory."""
 
 
+class StaleParent(RuntimeError):
+    """A newer round than the parent was accepted meanwhile (by another process): training from the
+    parent would fork the lineage and overwrite that round's checkpoint."""
+
+
 @contextlib.contextmanager
 def exclusive_round(state_dir: Path):
     """One round at a time per state directory, across processes (the app and the CLI)."""
@@ -215,6 +220,9 @@ def run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_
 def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig):
     started, clock = utc_now(), time.perf_counter()
     parent_round = int(parent_meta.get("round", 0))
+    newest = max(accepted_checkpoints(state_dir))
+    if newest > parent_round:
+        raise StaleParent(f"round {newest} was accepted after round {parent_round}, the model this round would start from; start from round {newest}")
     entry = {"round": parent_round + 1, "parent_round": parent_round, "started_at": started, "config": asdict(cfg)}
     entry |= {"n_train_examples": len(train.y), "n_held_out_examples": len(held_out.y)}
     seed_everything(cfg.seed)
@@ -314,6 +322,7 @@ class RoundRunner:
         self.threshold, self.votes_required, self.cfg = threshold, votes_required, cfg
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._catch_up_lock = threading.Lock()
         self.problem = ""  # the last round's crash, for the dashboard
         self.paused = ""  # why no round may start for now (e.g. the Hub's rounds are not restored yet)
 
@@ -324,11 +333,28 @@ class RoundRunner:
     def fooled_this_round(self) -> int:
         return fooled_in_round(list(self.store.records.values()), int(self.live.metadata.get("round", 0)))
 
+    def catch_up(self) -> bool:
+        """Serve a round that another process (`python -m training.rounds`) accepted on this state
+        directory since this one went live; True when it swapped one in."""
+        with self._catch_up_lock:
+            if self.running or self.paused:  # a running round swaps its own result in; a paused app waits for the Hub's
+                return False
+            checkpoints = accepted_checkpoints(self.state_dir)
+            newest = max(checkpoints)
+            if newest <= int(self.live.metadata.get("round", 0)):
+                return False
+            self.live.swap(*load_checkpoint(checkpoints[newest]))
+        log.info("round %d, accepted by another process, is live", newest)
+        if self.on_accepted is not None:
+            self.on_accepted()
+        return True
+
     def maybe_start(self) -> bool:
         """Start a round if one is due and none is running; True when one was started."""
         with self._start_lock:
             if self.running or self.paused:
                 return False
+            self.catch_up()  # due or not is counted against the newest round
             live_round = int(self.live.metadata.get("round", 0))
             if not retrain_due(self.fooled_this_round(), self.threshold, failed_attempts(read_rounds_log(self.state_dir), live_round)):
                 return False
@@ -398,7 +424,7 @@ def main(argv=None) -> int:
         finally:
             store.close()
         entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg)
-    except (OSError, RoundBusy) as e:  # no round-0 yet, an unwritable state directory, a round already running
+    except (OSError, RoundBusy, StaleParent) as e:  # no round-0 yet, an unwritable state directory, a round running or just accepted
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps({k: entry[k] for k in ("round", "accepted", "gate_failures", "n_train_examples", "n_held_out_examples", "parent_metrics", "seconds")} | {"metrics": entry.get("metrics")}, indent=2))
