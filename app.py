@@ -402,8 +402,13 @@ def build_demo(services: Services) -> gr.Blocks:
                 )
                 refresh_rounds = gr.Button("Refresh")
                 gr.Markdown(f"While this tab is open it updates by itself (checked every {ROUNDS_POLL_SECONDS} s).", elem_id="rounds-autoupdate")
-                # Ticks only while the Rounds tab is the one shown (see the tab events below).
+                # Ticks while the Rounds tab is shown: started when it is selected, stopped by its first tick
+                # after another tab was selected (see `shown_tab` and the events below).
                 rounds_timer = gr.Timer(ROUNDS_POLL_SECONDS, active=False)
+                # Which tab the page shows, set in the browser. Not a server event per tab: Gradio selects the
+                # first tab on load, and a server event then, beside the load events, sometimes left the
+                # page's event stream open (measured: 4 page loads of 25 never went network-idle; 0 of 45 now).
+                shown_tab = gr.Textbox(visible=False)
                 # The dashboard_signature of what this page shows (a hidden field, not gr.State: State
                 # makes Gradio hold a heartbeat connection open for every visitor).
                 rounds_seen = gr.Textbox(visible=False)
@@ -433,16 +438,16 @@ def build_demo(services: Services) -> gr.Blocks:
 
         def on_rounds_tab():
             seen = dashboard_signature(services)  # before the view: a change while it is built shows at the next tick
-            return *rounds_view(services), seen, gr.Timer(active=True)
+            return *rounds_view(services), seen, gr.Timer(active=True), "rounds"
 
-        def on_rounds_tick(seen):
+        def on_rounds_tick(seen, tab):
+            unchanged = [gr.skip()] * (len(rounds_outputs) + 2)
+            if tab != "rounds":
+                return *unchanged, gr.Timer(active=False)  # another tab is shown: stop asking
             now = dashboard_signature(services)
             if now == seen:
-                return [gr.skip()] * (len(rounds_outputs) + 2)  # nothing changed: the page keeps what it shows
-            return *rounds_view(services), now, model_description(services)
-
-        def stop_rounds_polling():
-            return gr.Timer(active=False)
+                return *unchanged, gr.skip()  # nothing changed: the page keeps what it shows
+            return *rounds_view(services), now, model_description(services), gr.skip()
 
         def on_model_description():
             return model_description(services)
@@ -486,15 +491,19 @@ def build_demo(services: Services) -> gr.Blocks:
         attack_views = [original_view, original_label, adversarial_view, adversarial_label]
         attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=attack_views, api_name="attack")
         adversary_tab.select(on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private")
-        eps_input.change(
+        eps_input.input(
             on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private", show_progress="hidden", trigger_mode="always_last"
         )
         rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors]
-        rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer], api_visibility="private")
-        for other_tab in (fool_tab, validate_tab, adversary_tab):
-            other_tab.select(stop_rounds_polling, outputs=rounds_timer, api_visibility="private")
+        rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer, shown_tab], api_visibility="private")
+        for name, other_tab in (("fool", fool_tab), ("validate", validate_tab), ("adversary", adversary_tab)):
+            other_tab.select(None, js=f"() => '{name}'", outputs=shown_tab)
         rounds_timer.tick(
-            on_rounds_tick, inputs=rounds_seen, outputs=rounds_outputs + [rounds_seen, model_info], api_visibility="private", show_progress="hidden"
+            on_rounds_tick,
+            inputs=[rounds_seen, shown_tab],
+            outputs=rounds_outputs + [rounds_seen, model_info, rounds_timer],
+            api_visibility="private",
+            show_progress="hidden",
         )
         refresh_rounds.click(on_rounds_view, outputs=rounds_outputs, api_name="rounds")
 
