@@ -27,7 +27,7 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         person.locator("#flag").click()
         expect(person.locator("#flag-result")).to_contain_text("retraining has started", timeout=15_000)
 
-        # Nobody presses Refresh: the open tab shows the round being trained, then the new round live.
+        # Nobody presses Refresh: the open tab follows by itself until the new round is live.
         expect(status).to_contain_text("Round 1 is live", timeout=180_000)
         rows = maintainer.locator("#rounds-table [role=row][data-index]")  # the body rows of Gradio's table
         expect(rows).to_have_count(2, timeout=15_000)
