@@ -2,7 +2,7 @@
 
 import contextlib
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from tests.digit_strokes import stroke_points
 
@@ -29,6 +29,15 @@ def draw_with_mouse(page, digit, height=180):
         for point in stroke[1:]:
             page.mouse.move(*point, steps=3)
         page.mouse.up()
+
+
+def draw_and_flag(page, digit, label):
+    """A person draws `digit` with the mouse once the brush is ready, sees the model read it, says it is `label` and flags."""
+    expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+    draw_with_mouse(page, digit)
+    expect(page.locator("#guess [data-testid=label-output-value]")).to_have_text(str(digit), timeout=15_000)
+    page.locator(f'#digit input[value="{label}"]').check()
+    page.locator("#flag").click()
 
 
 def draw_with_finger(page, digit, height=180):

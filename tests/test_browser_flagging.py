@@ -6,18 +6,14 @@ from playwright.sync_api import expect
 from flagging.dataset import load_flags
 from flagging.store import FlagStore
 from tests.app_process import running_app
-from tests.browser import browser, draw_with_mouse
+from tests.browser import browser, draw_and_flag
 
 
 def test_draw_flag_then_someone_else_validates(fresh_state):
     with running_app(fresh_state) as url, browser() as new_page:
         author = new_page(url)
-        expect(author.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
         expect(author.locator("#sign-in")).to_have_count(0)  # no sign-in button off a Space (local defaults)
-        draw_with_mouse(author, 7)
-        expect(author.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
-        author.locator('#digit input[value="1"]').check()  # "I drew a 1" (the model says 7)
-        author.locator("#flag").click()
+        draw_and_flag(author, 7, 1)  # "I drew a 1" (the model says 7)
         expect(author.locator("#flag-result")).to_contain_text("You fooled the model!", timeout=15_000)
         expect(author.locator("#flag-result")).to_contain_text("1 of 10")
         author.screenshot(path=str(fresh_state / "flagged.png"))

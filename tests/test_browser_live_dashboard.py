@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from app import ROUNDS_POLL_SECONDS
 from tests.app_process import running_app
-from tests.browser import browser, draw_with_mouse
+from tests.browser import browser, draw_and_flag
 from tests.conftest import flag_as_people_would
 
 
@@ -20,11 +20,7 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         expect(maintainer.locator("#rounds-plot")).to_be_hidden()  # one round: nothing to draw a line through
 
         person = new_page(url)
-        expect(person.locator("#drawing button[aria-label='Brush'].highlight")).to_be_visible(timeout=15_000)
-        draw_with_mouse(person, 7)
-        expect(person.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
-        person.locator('#digit input[value="1"]').check()
-        person.locator("#flag").click()
+        draw_and_flag(person, 7, 1)
         expect(person.locator("#flag-result")).to_contain_text("retraining has started", timeout=15_000)
 
         # Nobody presses Refresh: the open tab follows by itself until the new round is live.

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from flagging.store import FlagStore
 from flagging.validation import verified_examples
 from tests.app_process import running_app, start_app_expecting_refusal
-from tests.browser import browser, draw_with_mouse
+from tests.browser import browser, draw_and_flag
 from tests.conftest import flag_as_people_would
 from tests.oauth_provider import OAuthProvider
 
@@ -25,11 +25,7 @@ def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_sta
         expect(sign_in).to_contain_text("Logout (mia)", timeout=15_000)
         assert provider.logins == ["mia"]
 
-        expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
-        draw_with_mouse(page, 7)
-        expect(page.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
-        page.locator('#digit input[value="1"]').check()
-        page.locator("#flag").click()
+        draw_and_flag(page, 7, 1)
         expect(page.locator("#flag-result")).to_contain_text("You fooled the model!", timeout=15_000)
 
         page.get_by_role("tab", name="Validate").click()
