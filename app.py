@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import random
 import signal
@@ -319,8 +320,18 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
 # --- the UI ---
 
 
-def build_demo(services: Services) -> gr.Blocks:
-    with gr.Blocks(title="Fool the digit model") as demo:
+def upload_cache_schedule(keep_hours: float) -> tuple[int, int] | None:
+    """Gradio's `delete_cache` (check every `frequency` s, delete files older than `age` s) for keeping
+    uploads `keep_hours`; None (keep forever) for 0. Every stroke uploads the canvas to Gradio's cache,
+    so a server that runs for weeks needs this; flags are stored as copies in the state directory."""
+    if keep_hours == 0:
+        return None
+    age = max(1, round(keep_hours * 3600))
+    return min(age, 3600), age
+
+
+def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) -> gr.Blocks:
+    with gr.Blocks(title="Fool the digit model", delete_cache=delete_cache) as demo:
         with gr.Row(equal_height=True):
             gr.Markdown(
                 "# Fool the digit model\n"
@@ -618,6 +629,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--push-every-minutes", type=float, default=env("DADC_PUSH_EVERY_MINUTES", "5"), help="Hub push interval (default 5)")
     p.add_argument("--hub-endpoint", default=env("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
     p.add_argument("--hub-retry-seconds", type=float, default=env("DADC_HUB_RETRY_SECONDS", "60"), help="wait between attempts to reach a Hub that failed (restore, push, publish) (default 60)")
+    p.add_argument(
+        "--keep-uploads-hours",
+        type=float,
+        default=env("DADC_KEEP_UPLOADS_HOURS", "24"),
+        help="delete drawings and images from Gradio's upload cache after this many hours; flags are kept in the state directory; 0 = never (default 24)",
+    )
     args = p.parse_args(argv)
     if args.retrain_threshold < 1:
         p.error(f"--retrain-threshold must be at least 1, not {args.retrain_threshold}")
@@ -631,6 +648,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.sign_in == "on" and os.environ.get("SYSTEM") != "spaces" and not os.environ.get("HF_TOKEN"):
         # Off a Space, Gradio mocks the sign-in with the owner of the local token (and asks the Hub who that is).
         p.error("--sign-in on outside a Hugging Face Space needs HF_TOKEN: you are then signed in as its owner")
+    if not (0 <= args.keep_uploads_hours and math.isfinite(args.keep_uploads_hours)):
+        p.error(f"--keep-uploads-hours must be 0 (never delete) or a positive number of hours, not {args.keep_uploads_hours}")
     if not args.hub_retry_seconds > 0:
         p.error(f"--hub-retry-seconds must be positive, not {args.hub_retry_seconds}")
     if args.validation_votes < 0:
@@ -679,7 +698,7 @@ def main(argv=None) -> None:
         rounds.maybe_start()  # examples that came in before a restart still count
     sync = start_hub_sync(args, store)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the final Hub push on `kill`
-    demo = build_demo(services)
+    demo = build_demo(services, upload_cache_schedule(args.keep_uploads_hours))
     try:
         demo.queue(default_concurrency_limit=8).launch(server_name=args.host, server_port=args.port, css=CSS, show_error=True, max_file_size=MAX_UPLOAD)
     finally:

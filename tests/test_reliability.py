@@ -4,9 +4,10 @@ import json
 import os
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
 from flagging.dataset import load_flags
 from tests.app_process import running_app, start_app, stop_app
@@ -101,3 +102,24 @@ def test_two_app_processes_write_one_store(fresh_state, tmp_path):
             assert json.loads(line)["id"]
     ds = load_flags(fresh_state / "flags")
     assert len(ds) == 160 and {i[:8] for i in ds["id"]} == set(receipts)
+
+
+def files_under(folder):
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_uploads_leave_gradio_cache_after_keep_uploads_hours_and_flags_stay(fresh_state, tmp_path):
+    """Every stroke uploads the canvas to Gradio's cache: a server running for weeks must not keep them all."""
+    cache = tmp_path / "gradio-cache"
+    drawing = distinct_drawing(0, tmp_path / "0.png")
+    with running_app(fresh_state, "--keep-uploads-hours", "0.001", env={"GRADIO_TEMP_DIR": str(cache)}) as url:  # 3.6 s
+        client = Client(url, verbose=False)
+        flag_id = receipt(flag(client, drawing, "3"))
+        assert files_under(cache), "the upload should be in Gradio's cache at first"
+        deadline = time.monotonic() + 30
+        while files_under(cache) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not files_under(cache), f"still cached after 30 s: {files_under(cache)}"
+        assert client.predict(handle_file(drawing), api_name="/predict")["label"] in "0123456789"  # still serving
+    ds = load_flags(fresh_state / "flags")
+    assert [i[:8] for i in ds["id"]] == [flag_id] and ds[0]["drawing"].size == (400, 400)  # the flag kept its own copy

@@ -15,6 +15,8 @@ from tests.app_process import start_app_expecting_refusal
         ((), {"DADC_RETRAIN_THRESHOLD": "ten"}, "argument --retrain-threshold: invalid int value: 'ten'"),
         ((), {"DADC_HUB_RETRY_SECONDS": "0"}, "--hub-retry-seconds must be positive, not 0.0"),
         (("--hub-retry-seconds", "soon"), {}, "argument --hub-retry-seconds: invalid float value: 'soon'"),
+        ((), {"DADC_KEEP_UPLOADS_HOURS": "-1"}, "--keep-uploads-hours must be 0 (never delete) or a positive number of hours, not -1.0"),
+        (("--keep-uploads-hours", "inf"), {}, "--keep-uploads-hours must be 0 (never delete) or a positive number of hours, not inf"),
     ],
 )
 def test_a_bad_setting_is_refused_at_start_with_its_name(tmp_path, args, env, message):
