@@ -1,12 +1,15 @@
-"""/predict over HTTP compared with a bare Gradio identity app, same load generator, same run.
+"""/predict over HTTP compared with bare Gradio apps, same load generator, same run.
 
     python -m bench.http_predict [--sequential 200] [--clients 16] [--per-client 25]
 
-Both apps run as real servers (subprocesses) on loopback. The load generator speaks
+The apps run as real servers (subprocesses) on loopback. The load generator speaks
 Gradio's raw HTTP API: POST /gradio_api/call/predict, then read the event stream until
 `complete`; each client keeps one session, as browsers and gradio_client do. The drawing (a 400×400 RGBA PNG, the app's canvas size) is uploaded once and
 referenced by its server path, as the browser does after an upload. Reported as ratios
-app / bare (target: within 1.2×).
+app / bare (target: within 1.2×) against three baselines: an identity app (text in, text out)
+with Gradio's defaults and with the app's queue setting, and an app with /predict's own
+components (an image file in, a fixed label out), which separates Gradio's handling of the
+image from the app's own work (decoding the PNG, preprocessing, the model).
 """
 
 import argparse
@@ -90,6 +93,21 @@ def concurrent(url, payload, clients, per_client):
     return {"clients": clients, "requests": len(times), "throughput_rps": round(len(times) / wall, 2), **summarize_ms(times)}
 
 
+# The app sets GRADIO_ANALYTICS_CACHE_FREQUENCY=1000 (see app.py): Gradio's default rebuilds a summary
+# of past events after every event, which makes the default bare app slower than it need be.
+APP_QUEUE_SETTING = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
+BASELINES = {
+    "bare identity app, Gradio's defaults": ([], {}),
+    "bare identity app, the app's queue setting": ([], APP_QUEUE_SETTING),
+    "bare app with /predict's components (image in, fixed label out), the app's queue setting": (["--io", "image"], APP_QUEUE_SETTING),
+}
+
+
+def drawing_payload(url: str) -> dict:
+    image = Image.fromarray(draw_digit(7, canvas=400, left=120, top=75, height=250, stroke_width=28))
+    return {"data": [upload_png(url, image)]}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sequential", type=int, default=200, help="sequential requests per app (default 200)")
@@ -98,19 +116,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     state_dir = resolve_state_dir()
     results = {}
-    # Baselines: Gradio's defaults, and the same queue-analytics setting the app uses (see app.py).
-    for name, env in (("bare identity app", {}), ("bare identity app, app's Gradio settings", {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"})):
-        with running_app(state_dir, script="bench/bare_app.py", env=env) as url:
-            payload = {"data": ["7"]}
+    for name, (extra, env) in BASELINES.items():
+        with running_app(state_dir, *extra, script="bench/bare_app.py", env=env) as url:
+            payload = drawing_payload(url) if extra else {"data": ["7"]}
             results[name] = {"sequential": sequential(url, payload, args.sequential), "concurrent": concurrent(url, payload, args.clients, args.per_client)}
     with running_app(state_dir) as url:
-        image = Image.fromarray(draw_digit(7, canvas=400, left=120, top=75, height=250, stroke_width=28))
-        payload = {"data": [upload_png(url, image)]}
+        payload = drawing_payload(url)
         assert call(httpx.Client(timeout=60), url, payload)[0]["label"] == "7"
         results["app /predict"] = {"sequential": sequential(url, payload, args.sequential), "concurrent": concurrent(url, payload, args.clients, args.per_client)}
     app = results["app /predict"]
     ratios = {}
-    for name in ("bare identity app", "bare identity app, app's Gradio settings"):
+    for name in BASELINES:
         bare = results[name]
         ratios[f"vs {name}"] = {
             "sequential_p50_ratio": round(app["sequential"]["p50_ms"] / bare["sequential"]["p50_ms"], 3),
