@@ -85,6 +85,9 @@ class Services:
     rounds: RoundRunner | None = None  # None: no retraining (flagging unavailable)
     publisher: ModelPublisher | None = None  # None: models are not published to the Hub
     sign_in: bool = False  # show "Sign in with Hugging Face" (OAuth on a Space): usernames then come from it
+    # What the Rounds tab's matrix has computed so far, {model round: {example id: class}}: each rebuild
+    # then classifies only new examples (see training.round_matrix).
+    matrix_predictions: dict = field(default_factory=dict)
 
 
 # --- handlers: translate between the UI and the packages; user errors become gr.Error ---
@@ -242,7 +245,7 @@ def fooled_by_round_table(services: Services):
     if services.store is None or services.state_dir is None:
         return pd.DataFrame(columns=["model round"])
     live_round = int(services.live.metadata.get("round", 0))
-    matrix = round_matrix(services.state_dir, services.store, services.votes_required, models={live_round: services.live.model})
+    matrix = round_matrix(services.state_dir, services.store, services.votes_required, models={live_round: services.live.model}, predictions=services.matrix_predictions)
     columns = {c: f"fooled round {c} ({n})" for c, n in matrix["examples"].items()}
     rows = [[r, *(by_column[c] for c in columns)] for r, by_column in matrix["accuracy"].items()]
     frame = pd.DataFrame(rows, columns=["model round", *columns.values()])

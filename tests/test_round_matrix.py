@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from flagging.store import FlagStore
 from model.checkpoint import load_checkpoint
@@ -42,6 +43,35 @@ def test_each_column_holds_the_held_out_examples_that_fooled_that_rounds_model(s
 
     assert main(["--state-dir", str(state_with_round1)]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(matrix))
+
+
+def matrix_of(state, predictions=None):
+    store = FlagStore(state / "flags", state / "locks")
+    try:
+        return round_matrix(state, store, votes_required=0, predictions=predictions)
+    finally:
+        store.close()
+
+
+def test_the_dashboards_rebuild_after_new_flags_reads_only_the_new_examples(state_with_round1, hard_examples):
+    images, labels, _ = hard_examples
+    cache = {}  # what the app keeps between rebuilds of the Rounds tab
+    before = matrix_of(state_with_round1, cache)
+    assert before["examples"] == {0: 8}
+    round1, _ = load_checkpoint(state_with_round1 / "checkpoints" / "round-1")
+    later = slice(40, 140)
+    flag_as_people_would(state_with_round1, (images[later], labels[later], predict_classes(round1, images_to_tensor(images[later])).numpy()), 100, model_round=1)
+    expected = matrix_of(state_with_round1)  # from scratch
+
+    # The 8 examples seen before are not read again: the rebuild works even with their stored inputs gone.
+    for path in (state_with_round1 / "flags" / "data").glob("*/*-input.png"):
+        if path.name.removesuffix("-input.png") in cache[0]:
+            path.unlink()
+    with pytest.raises(FileNotFoundError):
+        matrix_of(state_with_round1)  # (without the cache it must read them)
+    after = matrix_of(state_with_round1, cache)
+    assert after == expected and set(after["examples"]) == {0, 1}
+    assert set(cache) == {0, 1} and all(len(known) == 8 + after["examples"][1] for known in cache.values())
 
 
 def test_with_validation_on_a_column_holds_only_verified_fooling_examples(fresh_state, hard_examples):

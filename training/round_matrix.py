@@ -17,41 +17,54 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from data.state_dir import resolve_state_dir
 from flagging.store import FlagStore
 from model.checkpoint import load_checkpoint
-from training.evaluate import accuracy_report
-from training.rounds import Examples, RoundConfig, accepted_checkpoints, read_examples, split_examples
+from training.evaluate import predict_classes
+from training.rounds import RoundConfig, accepted_checkpoints, read_examples, split_examples
 
 
-def held_out_fooling_examples(store: FlagStore, votes_required: int, holdout_every: int = RoundConfig.holdout_every) -> dict[int, Examples]:
-    """Held-out examples whose agreed label is not what the model of their round predicted, by that round."""
+def held_out_fooling_examples(store: FlagStore, votes_required: int, holdout_every: int = RoundConfig.holdout_every) -> dict[int, list]:
+    """(record, agreed label) pairs of the held-out examples whose agreed label is not what the model of
+    their round predicted, by that round."""
     _, held_out = split_examples(store, votes_required, holdout_every)
     by_round: dict[int, list] = {}
     for record, label in held_out:
         if label != record.prediction:
             by_round.setdefault(record.model_round, []).append((record, label))
-    return {round_: read_examples(store, items) for round_, items in sorted(by_round.items())}
+    return dict(sorted(by_round.items()))
 
 
-def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models: dict | None = None) -> dict:
+def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models: dict | None = None, predictions: dict | None = None) -> dict:
     """{"examples": {collection round: n}, "accuracy": {model round: {collection round: accuracy}}}.
 
     `models` maps rounds to models already in memory (the app's live one); the others are
-    loaded from their checkpoints.
+    loaded from their checkpoints. `predictions` ({model round: {example id: class}}, filled in
+    here) carries what earlier calls computed: a round's model and a stored example never change,
+    so a later call reads and classifies only the examples that are new since (an open dashboard
+    rebuilds this after every flag).
     """
     columns = held_out_fooling_examples(store, votes_required)
     if not columns:  # no model to load for an empty table
         return {"examples": {}, "accuracy": {}}
+    predictions = {} if predictions is None else predictions
+    items = [item for column in columns.values() for item in column]
+    checkpoints = {r: c for r, c in sorted(accepted_checkpoints(state_dir).items()) if r in (models or {}) or (c / "model.safetensors").is_file()}  # round-0 may not be trained yet
+    unread = [item for item in items if any(item[0].id not in predictions.get(r, {}) for r in checkpoints)]
+    examples = read_examples(store, unread)
     accuracy = {}
-    for model_round, checkpoint in sorted(accepted_checkpoints(state_dir).items()):
-        model = (models or {}).get(model_round)
-        if model is None:
-            if not (checkpoint / "model.safetensors").is_file():
-                continue  # round-0 not trained yet
-            model = load_checkpoint(checkpoint)[0]
-        accuracy[model_round] = {c: accuracy_report(model, ex.x, ex.y)["accuracy"] for c, ex in columns.items()}
-    return {"examples": {c: len(ex.y) for c, ex in columns.items()}, "accuracy": accuracy}
+    for model_round, checkpoint in checkpoints.items():
+        known = predictions.setdefault(model_round, {})
+        missing = [i for i, example_id in enumerate(examples.ids) if example_id not in known]
+        if missing:
+            model = (models or {}).get(model_round)
+            if model is None:
+                model = load_checkpoint(checkpoint)[0]
+            known.update(zip([examples.ids[i] for i in missing], predict_classes(model, examples.x[missing]).tolist()))
+        accuracy[model_round] = {c: round(float(np.mean([known[r.id] == label for r, label in column])), 5) for c, column in columns.items()}
+    return {"examples": {c: len(column) for c, column in columns.items()}, "accuracy": accuracy}
 
 
 def main(argv=None) -> int:
