@@ -103,6 +103,9 @@ def rows():
     out.append(pgd_training_row())
     if r := load("round_recipe"):
         out.append(("One retraining round per recipe, people's examples per batch × steps (`python -m bench.round_recipe`)", "—", round_recipe_cell(r)))
+    if r := load("hub_restore"):
+        out.append((f"Restore of a {r['records']:,}-flag store ({r['files']:,} files) from a Hub, the local test server over loopback (`python -m bench.hub_restore`)", "—",
+                    f"restore {r['restore_s']} s; choosing the files to download: one pattern per file {r['choosing_files_per_file_patterns_s']} s (grows with the square of the files), `download_patterns` {r['choosing_files_download_patterns_s']} s"))
     if d := load("dataset_load"):
         out.append((f"`datasets` load of a {d['records']:,}-record store (`python -m bench.dataset_load`)", "—",
                     f"first load {d['first_load_s']} s (builds the Arrow cache), cached {d['cached_load_s']} s"))

@@ -2,13 +2,15 @@
 (dataset repo) and the published rounds (model repo) from the Hub, here the local Hub-compatible
 server, and carries on from the last round instead of a retrained round 0."""
 
+import random
 import time
 
 import pytest
 from huggingface_hub import HfApi
+from huggingface_hub.utils import filter_repo_objects
 
 from flagging.dataset import load_flags
-from flagging.hub_restore import restore_flags
+from flagging.hub_restore import download_patterns, restore_flags
 from flagging.store import FlagStore
 from tests.app_process import running_app
 from tests.conftest import copy_of_round0_state
@@ -83,6 +85,26 @@ def test_only_missing_files_are_downloaded_and_local_ones_are_never_replaced(hub
     assert downloads() - before == 1 and a_png.is_file() and shard_file.read_bytes() == b""
     assert restore_flags(api, "dadc/never-pushed", tmp_path / "other") == 0
     assert not (tmp_path / "other").exists()
+
+
+def test_the_download_selects_exactly_the_missing_files_with_few_patterns():
+    """snapshot_download matches every file against every pattern: one per file would be quadratic."""
+    remote = [f"data/shard-{s}/{i}.png" for s in range(5) for i in range(400)] + [f"data/shard-{s}/metadata.jsonl" for s in range(5)]
+    remote += ["data/shard-1x/0.png"] + [f"votes/shard-{s}.jsonl" for s in range(5)]  # "data/shard-1/*" must not take shard-1x
+    rng = random.Random(0)
+    cases = {
+        "fresh disk": remote,
+        "two shards from another writer": [p for p in remote if p.startswith(("data/shard-3/", "data/shard-4/", "votes/shard-3"))],
+        "a few files lost": rng.sample(remote, 7),
+        "shard-1 only": [p for p in remote if p.startswith("data/shard-1/")],
+        "nothing": [],
+    }
+    for case, missing in cases.items():
+        patterns = download_patterns(missing, remote)
+        selected = list(filter_repo_objects(remote, allow_patterns=patterns)) if patterns else []
+        assert sorted(selected) == sorted(missing), case
+        assert len(patterns) <= 8, (case, patterns)
+    assert download_patterns(remote, remote) == ["data/*", "votes/*"]
 
 
 def test_a_hub_that_is_down_at_start_pauses_retraining_until_the_restore_succeeds(hub_with_a_spaces_history, state_dir, tmp_path):
