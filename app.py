@@ -529,33 +529,45 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
 # --- start-up ---
 
 
+def hub_api(args) -> HfApi:
+    return HfApi(endpoint=args.hub_endpoint, token=os.environ.get("HF_TOKEN") or None)
+
+
 def restore_from_hub(args, state_dir) -> None:
     """Bring back the flags and rounds that the Hub has and this disk lacks; raises when the Hub fails.
 
     A Space without persistent storage restarts from an empty disk: without this it would serve a
     retrained round 0 and number its next round after that, while the Hub holds the later rounds.
     """
-    api = HfApi(endpoint=args.hub_endpoint, token=os.environ.get("HF_TOKEN") or None)
-    if args.hub_dataset:
-        restore_flags(api, args.hub_dataset, state_dir / "flags")
+    api = hub_api(args)
     if args.hub_model:
         restore_rounds(api, args.hub_model, state_dir)
+    if args.hub_dataset:
+        restore_flags(api, args.hub_dataset, state_dir / "flags")
+
+
+def not_restored_yet(args, error: Exception) -> str:
+    return f"the flags and rounds on the Hub are not restored yet ({type(error).__name__}); retrying every {args.hub_retry_seconds:g} s"
 
 
 def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, stop: threading.Event) -> None:
-    """Retry the restore until the Hub answers; then serve the last restored round and let rounds resume."""
-    while not stop.wait(args.hub_retry_seconds):
+    """Restore in the background, retrying until the Hub answers; then serve the last restored round and
+    let rounds resume (paused meanwhile: never a second lineage of rounds under names the Hub has)."""
+    while True:
         try:
             restore_from_hub(args, state_dir)
+            break
         except Exception as e:
             log.warning("could not restore from the Hub (%s); retrying in %s s", type(e).__name__, args.hub_retry_seconds)
-            continue
-        live.swap(*load_checkpoint(latest_model_dir(state_dir)))
-        log.info("restored from the Hub: round %s is live", live.metadata.get("round"))
-        if rounds is not None:
-            rounds.paused = ""
-            rounds.maybe_start()
-        return
+            if rounds is not None:
+                rounds.paused = not_restored_yet(args, e)
+            if stop.wait(args.hub_retry_seconds):
+                return
+    live.swap(*load_checkpoint(latest_model_dir(state_dir)))
+    log.info("restored from the Hub: round %s is live", live.metadata.get("round"))
+    if rounds is not None:
+        rounds.paused = ""
+        rounds.maybe_start()
 
 
 def load_live_model(state_dir) -> LiveModel:
@@ -674,13 +686,18 @@ def main(argv=None) -> None:
     Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     state_dir = resolve_state_dir(args.state_dir)
-    restore_failed = ""
-    if args.hub_dataset or args.hub_model:
+    # What the Hub has and this disk lacks. The rounds (a few checkpoints) come back before serving, so
+    # people play against the last published round from the start; the flags (two files each: a
+    # popular Space has many thousands) come back in the background while the app serves.
+    restoring = ""
+    if args.hub_model:
         try:
-            restore_from_hub(args, state_dir)
+            restore_rounds(hub_api(args), args.hub_model, state_dir)
         except Exception as e:  # the Hub is down or refuses: serve now, restore in the background
             log.error("could not restore from the Hub: %s", type(e).__name__)
-            restore_failed = f"the flags and rounds on the Hub are not restored yet ({type(e).__name__}); retrying every {args.hub_retry_seconds:g} s"
+            restoring = not_restored_yet(args, e)
+    if args.hub_dataset and not restoring:
+        restoring = "the flags on the Hub are being restored"
     live = load_live_model(state_dir)
     store, problem = open_store(state_dir)
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
@@ -688,9 +705,9 @@ def main(argv=None) -> None:
     on_accepted = publisher.request if publisher else None
     rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, start=args.retrain_from, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
     stop_restoring = threading.Event()
-    if restore_failed:
+    if restoring:
         if rounds is not None:
-            rounds.paused = restore_failed  # never a second lineage of rounds under names the Hub already has
+            rounds.paused = restoring  # never a second lineage of rounds under names the Hub already has
         threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, stop_restoring), name="hub-restore", daemon=True).start()
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
     sign_in = args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))

@@ -8,6 +8,7 @@ a revision, and file downloads (`hf_hub_download`, `snapshot_download`), with sw
         hub.files["datasets/me/digits"]  # {path: bytes} of everything committed
         hub.tags["models/me/mnist"]      # {tag: commit id}
         hub.fail_with = 500              # every API call answers 500 until reset to None
+        hub.held_downloads["datasets/me/digits"] = threading.Event()  # its file downloads wait until set
 """
 
 import base64
@@ -29,6 +30,7 @@ class LocalHub:
         self.requests: list[tuple[str, str]] = []
         self.auth_headers: set[str] = set()
         self.fail_with: int | None = None
+        self.held_downloads: dict[str, threading.Event] = {}  # repo key → downloads from it wait until set
         self.lock = threading.Lock()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -86,6 +88,8 @@ class LocalHub:
                 if not m:
                     return False
                 key = f"{m[1] or 'models'}/{m[2]}/{m[3]}"
+                if key in hub.held_downloads:
+                    hub.held_downloads[key].wait(timeout=300)
                 found = self._snapshot(key, m[4])
                 content = found[1].get(unquote(m[5])) if found else None
                 if content is None:
@@ -196,6 +200,8 @@ class LocalHub:
         return self
 
     def stop(self) -> None:
+        for gate in self.held_downloads.values():
+            gate.set()  # no handler thread stays waiting
         if self._server:
             self._server.shutdown()
             self._server.server_close()
