@@ -32,7 +32,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 METADATA = "metadata.jsonl"
-SHARD_MAX_RECORDS = 10_000  # rotate so a Hub push never re-uploads one huge metadata file
+# Rotate to a new shard folder after this many records: a Hub push then never re-uploads one huge
+# metadata file, and a folder keeps under the 10,000 entries per folder the Hub recommends (two
+# images per record, plus metadata.jsonl).
+SHARD_MAX_RECORDS = 4_999
 
 DATASET_CARD = """---
 license: cc-by-4.0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import flagging.store as store_module
 from flagging.dataset import load_flags
 from flagging.store import FlagStore, StoreError
 
@@ -151,3 +152,16 @@ def test_a_read_only_store_refuses_with_a_message(tmp_path):
             store.append(fields(session="s2"), png(3), png(4))
         assert [r.id for r in store.records.values()] == [kept.id]
         store.close()
+
+
+def test_a_writer_rotates_its_shard_before_a_folder_outgrows_the_hubs_10k_entries(tmp_path, monkeypatch):
+    assert 2 * store_module.SHARD_MAX_RECORDS + 1 < 10_000  # the Hub recommends fewer than 10,000 entries per folder
+    monkeypatch.setattr(store_module, "SHARD_MAX_RECORDS", 3)  # the same rotation, on 7 records instead of 10,000
+    store = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    try:
+        ids = [store.append(fields(session=f"s{i}"), png(i), png(100 + i, (28, 28)))[0].id for i in range(7)]
+    finally:
+        store.close()
+    shards = sorted((tmp_path / "flags" / "data").iterdir())
+    assert sorted(len(list(shard.iterdir())) for shard in shards) == [3, 7, 7]  # two full shards (3 records: 7 entries), then 1 record
+    assert sorted(load_flags(tmp_path / "flags")["id"]) == sorted(ids)
