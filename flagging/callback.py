@@ -14,7 +14,6 @@ import numpy as np
 from PIL import Image
 
 from flagging.store import FlagRecord, FlagStore
-from flagging.validation import fooled_in_round
 from model.predict import LiveModel
 from model.preprocess import DrawingError, to_pil
 
@@ -108,7 +107,4 @@ class DatasetFlagger(gr.FlaggingCallback):
             "username": username,
         }
         record, duplicate = self.store.append(fields, png_bytes(canvas), png_bytes(model_input))
-        return FlagOutcome(record, duplicate, self.fooled_in_round(record.model_round), self.retrain_threshold)
-
-    def fooled_in_round(self, model_round: int) -> int:
-        return fooled_in_round(list(self.store.records.values()), model_round)
+        return FlagOutcome(record, duplicate, self.store.fooled_by_round[record.model_round], self.retrain_threshold)

@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -187,6 +188,8 @@ class FlagStore:
         # State: everything read so far from every shard, and how far each file was read.
         self.records: dict[str, FlagRecord] = {}
         self.votes: list[Vote] = []
+        # Fooling records per model round, counted as records come in: retraining checks it after every flag.
+        self.fooled_by_round: Counter[int] = Counter()
         self._by_dedupe_key: dict[str, str] = {}
         self._offsets: dict[Path, int] = {}
         self._shard: str | None = None
@@ -259,12 +262,18 @@ class FlagStore:
             for path in sorted(self.data_dir.glob(f"*/{METADATA}")):
                 rows, self._offsets[path] = read_complete_lines(path, self._offsets.get(path, 0))
                 for row in rows:
-                    record = FlagRecord(**row, shard=path.parent.name)
-                    self.records.setdefault(record.id, record)
-                    self._by_dedupe_key.setdefault(record.dedupe_key, record.id)
+                    self._remember(FlagRecord(**row, shard=path.parent.name))
             for path in sorted(self.votes_dir.glob("*.jsonl")):
                 rows, self._offsets[path] = read_complete_lines(path, self._offsets.get(path, 0))
                 self.votes.extend(Vote(**row) for row in rows)
+
+    def _remember(self, record: FlagRecord) -> None:
+        """Index a record read or written for the first time (called under `self.lock`)."""
+        if record.id in self.records:
+            return
+        self.records[record.id] = record
+        self._by_dedupe_key.setdefault(record.dedupe_key, record.id)
+        self.fooled_by_round[record.model_round] += record.fooled
 
     # --- writing ---
 
@@ -302,8 +311,7 @@ class FlagStore:
                         (self.data_dir / (self._shard or "") / name).unlink(missing_ok=True)
                 raise StoreError(f"Could not save your drawing: {e.strerror or e}. Predictions still work.") from e
             self._shard_count += 1
-            self.records[record.id] = record
-            self._by_dedupe_key[key] = record.id
+            self._remember(record)
             self._offsets[shard_dir / METADATA] = (shard_dir / METADATA).stat().st_size
             return record, False
 

@@ -102,11 +102,6 @@ def next_to_validate(
     return (rng or random).choice(candidates)
 
 
-def fooled_in_round(records: list[FlagRecord], model_round: int) -> int:
-    """Fooling examples collected against the model of `model_round`: what triggers retraining."""
-    return sum(1 for r in records if r.fooled and r.model_round == model_round)
-
-
 def round_counts(records: list[FlagRecord], votes: list[Vote], votes_required: int) -> dict[int, dict]:
     """Per model round: collected, fooled, verified-fooled, and the model error rates."""
     grouped = votes_by_flag(votes)

@@ -3,6 +3,7 @@
 import contextlib
 import io
 import subprocess
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -165,3 +166,22 @@ def test_a_writer_rotates_its_shard_before_a_folder_outgrows_the_hubs_10k_entrie
     shards = sorted((tmp_path / "flags" / "data").iterdir())
     assert sorted(len(list(shard.iterdir())) for shard in shards) == [3, 7, 7]  # two full shards (3 records: 7 entries), then 1 record
     assert sorted(load_flags(tmp_path / "flags")["id"]) == sorted(ids)
+
+
+def test_fooling_counts_per_round_follow_every_writer_and_never_count_a_duplicate(tmp_path):
+    """Retraining reads these counts after every flag instead of scanning every record."""
+    a, b = FlagStore(tmp_path / "flags", tmp_path / "locks"), FlagStore(tmp_path / "flags", tmp_path / "locks")
+    try:
+        a.append(fields(label=3, prediction=5, session="p1"), png(1), png(2, (28, 28)))  # fooled round 0
+        a.append(fields(label=5, prediction=5, session="p2"), png(3), png(4, (28, 28)))  # the model was right
+        assert a.append(fields(label=3, prediction=5, session="p1"), png(1), png(2, (28, 28)))[1]  # a double click
+        b.append(fields(label=7, prediction=1, session="p3") | {"model_round": 1}, png(5), png(6, (28, 28)))  # another process
+        a.refresh()
+        assert a.fooled_by_round == {0: 1, 1: 1}
+        assert a.fooled_by_round == Counter(r.model_round for r in a.records.values() if r.fooled)
+    finally:
+        a.close()
+        b.close()
+    reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    assert reopened.fooled_by_round == {0: 1, 1: 1}
+    reopened.close()

@@ -40,7 +40,7 @@ from PIL import Image
 from data.mnist import load_mnist
 from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
 from flagging.store import FlagStore, append_line_durably, read_complete_lines, utc_now
-from flagging.validation import HOLDOUT_EVERY, fooled_in_round, held_out_split
+from flagging.validation import HOLDOUT_EVERY, held_out_split
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import build_model
 from training.augment import AugmentConfig, augment
@@ -331,7 +331,7 @@ class RoundRunner:
         return self._thread is not None and self._thread.is_alive()
 
     def fooled_this_round(self) -> int:
-        return fooled_in_round(list(self.store.records.values()), int(self.live.metadata.get("round", 0)))
+        return self.store.fooled_by_round[int(self.live.metadata.get("round", 0))]
 
     def catch_up(self) -> bool:
         """Serve a round that another process (`python -m training.rounds`) accepted on this state
