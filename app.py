@@ -9,6 +9,7 @@ Logic lives in the packages; this file builds the UI in `build_demo` and wires e
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import math
 import os
@@ -714,6 +715,10 @@ def main(argv=None) -> None:
     if maintainers and not sign_in:
         log.warning("--maintainers is set but sign-in is off: nobody can be recognised as a maintainer")
     services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in)
+    # What is loaded now (modules, models, every stored record) lives as long as the app. Out of the
+    # collector's sight, a full collection no longer walks every record whenever a handler allocates:
+    # a Rounds tab rebuild on a 50,000-record store took 0.37 s instead of 0.57 s (python -m bench.rounds_view).
+    gc.freeze()
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count
     sync = start_hub_sync(args, store)

@@ -1,0 +1,77 @@
+"""How long the Rounds tab takes to rebuild on a large store, as a popular Space would have.
+
+    python -m bench.rounds_view [--records 50000]
+
+Writes a store in FlagStore's exact layout (bench.dataset_load: every record a fooling example
+against round 0) next to a copy of the round-0 model, then times the app's own `rounds_view`
+(status, table, plot, every model on every round's held-out fooling examples, contributors), the
+rebuild an open Rounds tab does after each flag. Median of 5 rebuilds after a first one (which fills
+the matrix's prediction cache), first as the heap is after loading, then after `gc.freeze()`, which
+the app calls once everything is loaded: the collector then no longer walks every stored record.
+"""
+
+import argparse
+import gc
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import torch  # noqa: E402
+
+import app  # noqa: E402
+from bench.dataset_load import write_store  # noqa: E402
+from bench.stats import write_result  # noqa: E402
+from data.state_dir import resolve_state_dir  # noqa: E402
+from flagging.store import FlagStore  # noqa: E402
+from model.checkpoint import load_checkpoint  # noqa: E402
+from model.predict import LiveModel  # noqa: E402
+from training.prepare import ensure_round0  # noqa: E402
+
+
+def rebuild_seconds(services, repeats: int = 5) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        app.rounds_view(services)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--records", type=int, default=50_000, help="records in the store (default 50000)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)  # as the app
+    round0 = ensure_round0(resolve_state_dir())
+    tmp = Path(tempfile.mkdtemp(prefix="dadc-bench-rounds-"))
+    try:
+        shutil.copytree(round0, tmp / "checkpoints" / "round-0")
+        write_store(tmp / "flags", args.records, shards=10)
+        store = FlagStore(tmp / "flags", tmp / "locks")
+        live = LiveModel(*load_checkpoint(tmp / "checkpoints" / "round-0"))
+        services = app.Services(live, store, None, state_dir=tmp)
+        app.rounds_view(services)  # fills the matrix's prediction cache, as the first view of a running app does
+        as_loaded = rebuild_seconds(services)
+        gc.freeze()
+        frozen = rebuild_seconds(services)
+        gc.unfreeze()
+        store.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    write_result(
+        "rounds_view",
+        {
+            "records": args.records,
+            "rebuild_median_s": round(statistics.median(as_loaded), 3),
+            "rebuild_median_s_after_gc_freeze": round(statistics.median(frozen), 3),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
