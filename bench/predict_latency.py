@@ -6,26 +6,16 @@ thread, as in the app. Target: p99 ≤ 2 ms.
 """
 
 import argparse
-import time
 
 import torch
 
-from bench.stats import summarize_ms, write_result
+from bench.stats import summarize_ms, time_calls, write_result
 from data.state_dir import resolve_state_dir
 from model.checkpoint import load_checkpoint
 from model.predict import LiveModel
 from model.preprocess import preprocess_drawing
 from tests.digit_strokes import draw_digit
 from training.prepare import ensure_round0
-
-
-def time_calls(fn, n):
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main(argv=None):

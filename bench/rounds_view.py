@@ -16,7 +16,6 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -25,21 +24,12 @@ import torch  # noqa: E402
 
 import app  # noqa: E402
 from bench.dataset_load import write_store  # noqa: E402
-from bench.stats import write_result  # noqa: E402
+from bench.stats import time_calls, write_result  # noqa: E402
 from data.state_dir import resolve_state_dir  # noqa: E402
 from flagging.store import FlagStore  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel  # noqa: E402
 from training.prepare import ensure_round0  # noqa: E402
-
-
-def rebuild_seconds(services, repeats: int = 5) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        app.rounds_view(services)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main(argv=None):
@@ -56,9 +46,9 @@ def main(argv=None):
         live = LiveModel(*load_checkpoint(tmp / "checkpoints" / "round-0"))
         services = app.Services(live, store, None, state_dir=tmp)
         app.rounds_view(services)  # fills the matrix's prediction cache, as the first view of a running app does
-        as_loaded = rebuild_seconds(services)
+        as_loaded = time_calls(lambda: app.rounds_view(services), 5)
         gc.freeze()
-        frozen = rebuild_seconds(services)
+        frozen = time_calls(lambda: app.rounds_view(services), 5)
         gc.unfreeze()
         store.close()
     finally:

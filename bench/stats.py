@@ -2,6 +2,7 @@
 
 import json
 import platform
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -9,6 +10,16 @@ import numpy as np
 import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def time_calls(fn, n: int) -> list[float]:
+    """Seconds taken by each of `n` calls of `fn()`."""
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def summarize_ms(seconds: list[float]) -> dict:
