@@ -112,3 +112,25 @@ def test_both_optimizers_learn_real_digits(state_dir, optimizer):
     fit(model, x, y, TrainConfig(epochs=2, batch_size=64, lr=lr, optimizer=optimizer, augment=False), progress=False)
     test_x, test_y = images_to_tensor(mnist.test_images[:1000]), torch.from_numpy(mnist.test_labels[:1000]).long()
     assert accuracy_report(model, test_x, test_y)["accuracy"] > 0.85
+
+
+def test_adversarial_training_checks_itself_with_pgd_after_each_epoch(state_dir):
+    """Each epoch of an adversarial method records PGD-10 accuracy on fixed training images (Wong et al.'s
+    detector of catastrophic overfitting); it is what the history shows when FGSM training masks gradients."""
+    from data.mnist import load_mnist
+    from model.network import build_model
+    from training.evaluate import accuracy_report, images_to_tensor
+    from training.train import CHECK_IMAGES, TrainConfig, fit, pgd_check
+
+    mnist = load_mnist(state_dir)
+    x, y = images_to_tensor(mnist.train_images[:2048]), torch.from_numpy(mnist.train_labels[:2048]).long()
+    torch.manual_seed(0)
+    model = build_model(dropout=0.0)
+    history = fit(model, x, y, TrainConfig(method="fast", eps=0.1, epochs=2, batch_size=64, augment=False), progress=False)
+    checks = [h["train_pgd10_accuracy"] for h in history]
+    assert len(checks) == 2 and all(0 <= c <= 1 for c in checks)
+    # PGD can only lower accuracy: the check is at most the clean accuracy, and it falls as ε grows.
+    assert checks[-1] <= accuracy_report(model, x, y)["accuracy"] + 0.05
+    assert pgd_check(model, x[:CHECK_IMAGES], y[:CHECK_IMAGES], 0.3, seed=0) < pgd_check(model, x[:CHECK_IMAGES], y[:CHECK_IMAGES], 0.05, seed=0)
+    plain = fit(build_model(dropout=0.0), x, y, TrainConfig(epochs=1, batch_size=64, augment=False), progress=False)
+    assert "train_pgd10_accuracy" not in plain[0]  # standard training pays nothing for it

@@ -43,7 +43,7 @@ class TrainConfig:
     architecture: str = "reference"
     dropout: float = 0.1  # of both dropout layers; the reference's 0.5 needs 2× the epochs for 99%
     device: str = "auto"  # "auto" picks CUDA when present
-    method: str = "standard"  # standard | adv-reg | pgd | fast (see training_loss)
+    method: str = "standard"  # standard | adv-reg | pgd | fast | distill (see training_loss)
     adv_multiplier: float = 0.2  # adv-reg: weight of the adversarial-neighbour loss (NSL default)
     adv_step: float = 0.2  # adv-reg: L∞ step that makes the neighbour (NSL default)
     eps: float = 0.3  # pgd / fast: L∞ radius of the training attack (Madry et al.'s MNIST ε)
@@ -107,6 +107,24 @@ def warmed_up(cfg: TrainConfig, step: int, steps_per_epoch: int) -> TrainConfig:
     return replace(cfg, eps=cfg.eps * scale, pgd_step_size=cfg.pgd_step_size * scale)
 
 
+ADVERSARIAL_METHODS = ("pgd", "fast")
+CHECK_IMAGES = 1000  # training images of the epoch-end PGD check
+CHECK_STEPS = 10
+
+
+def pgd_check(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> float:
+    """Accuracy under PGD-10 (step 2.5 ε / 10) at the training ε on fixed training images.
+
+    Wong, Rice & Kolter's detector of catastrophic overfitting: FGSM training can suddenly
+    learn to mask its gradients, after which FGSM barely moves the loss while PGD still
+    fools the model. A multi-step attack with a step large enough to cross the ball shows it.
+    """
+    model.eval()
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    adversarial = pgd(model, x, y, eps, steps=CHECK_STEPS, generator=generator)
+    return accuracy_report(model, adversarial, y)["accuracy"]
+
+
 def fit(
     model: torch.nn.Module,
     train_x: torch.Tensor,
@@ -137,6 +155,9 @@ def fit(
     augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     augment_cfg = AugmentConfig()
 
+    # The same training images every epoch, so the check's accuracies compare epoch to epoch.
+    check = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed + 2))[:CHECK_IMAGES].to(device)
+
     history, step, start = [], 0, time.perf_counter()
     for epoch in range(cfg.epochs):
         model.train()
@@ -161,6 +182,8 @@ def fit(
         record = {"epoch": epoch + 1, "train_loss": round(loss_sum.item() / (i + 1), 5), "seconds": round(time.perf_counter() - start, 2)}
         if test_x is not None:
             record["test_accuracy"] = accuracy_report(model, test_x, test_y)["accuracy"]
+        if cfg.method in ADVERSARIAL_METHODS:
+            record["train_pgd10_accuracy"] = pgd_check(model, train_x[check], train_y[check], cfg.eps, cfg.seed)
         history.append(record)
         if progress:
             tqdm.write(" ".join(f"{k}={v}" for k, v in record.items()))
