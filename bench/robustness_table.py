@@ -22,6 +22,7 @@ MODELS = {
     "pgd-robust-e20": "PGD adversarial training, robust architecture (CPU recipe: PGD-10, 20 epochs)",
     "pgd-robust-eps0.35": "PGD adversarial training, robust architecture (CPU recipe: PGD-10 at training ε 0.35, ε warm-up 2 epochs, 12 epochs)",
     "fast-robust": "fast adversarial training (FGSM, random start), robust architecture",
+    "fast-robust-warmup3": "fast adversarial training (FGSM, random start), robust architecture, ε warm-up 3 epochs",
     "distill-reference": "defensive distillation (T = 20), deployed at T = 1",
 }
 
