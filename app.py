@@ -206,11 +206,18 @@ def round_table(services: Services):
 ROUND_ORDER = [str(r) for r in range(1000)]
 
 
+def plot_floor(values: list[float]) -> float:
+    """The bottom of the accuracy axis: a step of 0.05 below the lowest value, so that changes of a
+    point or two between rounds show (on an axis from 0 they are flat lines)."""
+    return max(0.0, math.floor((min(values, default=0.0) - 0.02) * 20) / 20)
+
+
 def round_plot(services: Services) -> gr.LinePlot:
     """Accuracy per round, one line per metric; shown from the second round on (a line needs two points)."""
     metrics = sorted(round_metrics(services).items())
     rows = [{"round": str(r), "metric": name, "accuracy": m[key]} for r, m in metrics for name, key in PLOTTED.items() if m.get(key) is not None]
-    return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "metric", "accuracy"]), visible=len(metrics) >= 2)
+    floor = plot_floor([row["accuracy"] for row in rows])
+    return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "metric", "accuracy"]), y_lim=[floor, 1.0], visible=len(metrics) >= 2)
 
 
 def rounds_status(services: Services) -> str:

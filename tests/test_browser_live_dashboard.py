@@ -30,6 +30,12 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         assert [c.strip() for c in rows.first.locator("[role=gridcell]").all_text_contents()][:4] == ["0", "10", "10", "10"]
         # two rounds: the accuracy plot appears, with round 1's held-out accuracy (which round 0 has not)
         expect(maintainer.locator("#rounds-plot")).to_contain_text("held-out people's examples")
+        # Its accuracy axis starts just below the lowest accuracy plotted, not at 0, where a change of a point is flat.
+        shown = [[c.strip() for c in row.locator("[role=gridcell]").all_text_contents()][6:9] for row in rows.all()]
+        lowest = min(float(cell.rstrip("%")) / 100 for row in shown for cell in row if cell.endswith("%"))
+        labels = [line.strip() for line in maintainer.locator("#rounds-plot").inner_text().splitlines()]
+        y_ticks = [float(t) for t in labels[labels.index("round") + 1 : labels.index("accuracy")]]
+        assert lowest - 0.1 <= y_ticks[0] <= lowest and y_ticks[-1] == 1.0, (y_ticks, shown)
         expect(maintainer.locator("#fooled-by-round")).to_contain_text("fooled round 0 (2)")  # the 5th and 10th are held out
 
         # The person's next flag is collected against round 1, and their page says so.

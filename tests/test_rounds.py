@@ -236,3 +236,25 @@ def test_with_validation_on_only_verified_examples_are_trained_on_with_their_agr
     assert train.y.tolist() == [in_order[0].label, votes[1][1]]
     assert held_out.ids == [in_order[9].id] and held_out.y.tolist() == [in_order[9].label]
     assert train.x.shape == (2, 1, 28, 28) and 0 <= train.x.min() and train.x.max() <= 1
+
+
+def test_the_accuracy_plot_starts_its_axis_just_below_the_lowest_accuracy(tmp_path, round0):
+    """A point or two between rounds is what a maintainer watches for: on an axis from 0 it is a flat line."""
+    from app import Services, round_plot
+    from data.state_dir import round0_checkpoint_dir
+    from model.predict import LiveModel
+
+    state = tmp_path / "state"
+    round0_checkpoint_dir(state).mkdir(parents=True)
+    (round0_checkpoint_dir(state) / "metadata.json").write_text(json.dumps({"metrics": {"mnist_test_accuracy": 0.9919, "fgsm_0.1_accuracy": 0.73}}))
+    round1 = {"mnist_test_accuracy": 0.9918, "held_out_accuracy": 0.901, "fgsm_0.1_accuracy": 0.666}
+    (state / "rounds.jsonl").write_text(json.dumps({"round": 1, "accepted": True, "metrics": round1}) + "\n")
+    services = Services(live=LiveModel(round0[0], {"round": 1, "metrics": round1}), store=None, flagger=None, state_dir=state)
+
+    plot = round_plot(services)
+    assert plot.visible and plot.y_lim == [0.6, 1.0]
+    assert sorted(plot.value["data"], key=lambda row: row[2])[0][2] == 0.666  # the lowest line stays inside the axis
+
+    # A held-out accuracy of 0 (two examples, both read wrong) takes the axis down to 0: nothing is cut off.
+    (state / "rounds.jsonl").write_text(json.dumps({"round": 1, "accepted": True, "metrics": dict(round1, held_out_accuracy=0.0)}) + "\n")
+    assert round_plot(services).y_lim == [0.0, 1.0]
