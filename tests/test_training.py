@@ -137,3 +137,16 @@ def test_adversarial_training_checks_itself_with_pgd_after_each_epoch(state_dir)
     assert "train_pgd10_accuracy" not in plain[0]  # standard training pays nothing for it
     unwatched = fit(build_model(dropout=0.0), x, y, TrainConfig(method="fast", eps=0.1, epochs=1, batch_size=64, augment=False), progress=False)
     assert "train_pgd10_accuracy" not in unwatched[0]  # nor do retraining rounds and benchmarks, which evaluate nothing
+
+
+@pytest.mark.parametrize("option, value", [("--epochs", "0"), ("--eps", "-0.1"), ("--lr", "0"), ("--dropout", "1"), ("--pgd-steps", "2.5"), ("--eps", "nan")])
+def test_train_cli_refuses_a_bad_option_by_name_and_writes_nothing(tmp_path, option, value):
+    out = run_module("training.train", "--dry-run", "--quiet", "--out", str(tmp_path / "ckpt"), option, value)
+    assert out.returncode == 2 and f"argument {option}: must be" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_robustness_cli_refuses_zero_images_or_restarts(tmp_path):
+    for option in ("--n", "--restarts"):
+        out = run_module("training.robustness", "--model", str(tmp_path), option, "0")
+        assert out.returncode == 2 and f"argument {option}: must be an integer >= 1" in out.stderr

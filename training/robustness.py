@@ -28,7 +28,7 @@ from data.state_dir import resolve_state_dir, round0_checkpoint_dir
 from model.checkpoint import load_checkpoint
 from training.attacks import fgsm, pgd
 from training.evaluate import images_to_tensor, predict_classes
-from training.train import select_device
+from training.train import bounded, select_device
 
 
 @dataclass(frozen=True)
@@ -229,8 +229,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="checkpoint directory to evaluate (required)")
     p.add_argument("--base", default=None, help="checkpoint for transfer attacks (default: the round-0 model)")
-    p.add_argument("--n", type=int, default=1000, help="test images to attack (default 1000; 10000 = all)")
-    p.add_argument("--restarts", type=int, default=10, help="PGD restarts (default 10)")
+    p.add_argument("--n", type=bounded(int, 1), default=1000, help="test images to attack (default 1000; 10000 = all)")
+    p.add_argument("--restarts", type=bounded(int, 1), default=10, help="PGD restarts (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")

@@ -45,7 +45,7 @@ from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import build_model
 from training.augment import AugmentConfig, augment
 from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor
-from training.train import METHODS, TrainConfig, fit, seed_everything, training_loss
+from training.train import METHODS, TrainConfig, bounded, fit, seed_everything, training_loss
 
 ROUNDS_LOG = "rounds.jsonl"
 RETRAIN_METHODS = [m for m in METHODS if m != "distill"]  # distillation trains a new teacher: not a fine-tune
@@ -399,7 +399,7 @@ def main(argv=None) -> int:
     d = RoundConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
-    p.add_argument("--validation-votes", type=int, default=0, help="agreeing votes that verify an example; 0 = every example counts (default 0)")
+    p.add_argument("--validation-votes", type=bounded(int, 0), default=0, help="agreeing votes that verify an example; 0 = every example counts (default 0)")
     p.add_argument("--method", choices=RETRAIN_METHODS, default=d.method, help=f"training method of the fine-tuning (default {d.method})")
     p.add_argument("--steps", type=int, default=d.steps, help=f"fine-tuning steps (default {d.steps})")
     p.add_argument("--start", choices=RETRAIN_STARTS, default=d.start, help="live: fine-tune the live model; scratch: train a new one on MNIST + people's examples (default live)")

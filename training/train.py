@@ -241,24 +241,42 @@ def train_round0(state_dir: Path, cfg: TrainConfig, out: Path | None = None, pro
     return path, metadata
 
 
+def bounded(kind: type, low: float, high: float | None = None, low_allowed: bool = True):
+    """An argparse type: a finite `kind` (int or float) from `low` (or above it) to below `high`,
+    so that a bad option is refused with its name before anything runs or is written."""
+    above = f">= {low}" if low_allowed else f"> {low}"
+    wanted = f"a{'n integer' if kind is int else ' number'} {above}" + (f" and < {high}" if high is not None else "")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text!r}") from None
+        if not math.isfinite(value) or value < low or (value == low and not low_allowed) or (high is not None and value >= high):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text!r}")
+        return value
+
+    return parse
+
+
 def add_config_arguments(p: argparse.ArgumentParser, d: TrainConfig) -> None:
     """The options that make a TrainConfig, with `d` as their defaults (a recipe other than the default one)."""
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default {d.batch_size})")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"peak one-cycle learning rate (default {d.lr})")
+    p.add_argument("--epochs", type=bounded(int, 1), default=d.epochs, help=f"epochs (default {d.epochs})")
+    p.add_argument("--batch-size", type=bounded(int, 1), default=d.batch_size, help=f"batch size (default {d.batch_size})")
+    p.add_argument("--lr", type=bounded(float, 0, low_allowed=False), default=d.lr, help=f"peak one-cycle learning rate (default {d.lr})")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default=d.optimizer, help=f"adam with a one-cycle schedule, or sgd (momentum 0.5, constant lr) (default {d.optimizer})")
     p.add_argument("--no-augment", action="store_true", help=f"train on plain MNIST (default: {'augment' if d.augment else 'plain already'})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
     p.add_argument("--architecture", choices=["reference", "robust"], default=d.architecture, help=f"network size (default {d.architecture})")
-    p.add_argument("--dropout", type=float, default=d.dropout, help=f"dropout probability of both dropout layers (default {d.dropout})")
+    p.add_argument("--dropout", type=bounded(float, 0, 1), default=d.dropout, help=f"dropout probability of both dropout layers (default {d.dropout})")
     p.add_argument("--method", choices=METHODS, default=d.method, help=f"training method (default {d.method})")
-    p.add_argument("--adv-multiplier", type=float, default=d.adv_multiplier, help=f"adv-reg: neighbour loss weight (default {d.adv_multiplier})")
-    p.add_argument("--adv-step", type=float, default=d.adv_step, help=f"adv-reg: L-inf neighbour step (default {d.adv_step})")
-    p.add_argument("--eps", type=float, default=d.eps, help=f"pgd/fast: L-inf attack radius (default {d.eps})")
-    p.add_argument("--eps-warmup-epochs", type=float, default=d.eps_warmup_epochs, help=f"pgd/fast: ramp ε linearly from 0 over this many epochs (default {d.eps_warmup_epochs})")
-    p.add_argument("--pgd-steps", type=int, default=d.pgd_steps, help=f"pgd: attack steps (default {d.pgd_steps})")
-    p.add_argument("--pgd-step-size", type=float, default=d.pgd_step_size, help=f"pgd: attack step size (default {d.pgd_step_size})")
-    p.add_argument("--temperature", type=float, default=d.temperature, help=f"distill: softmax temperature (default {d.temperature})")
+    p.add_argument("--adv-multiplier", type=bounded(float, 0), default=d.adv_multiplier, help=f"adv-reg: neighbour loss weight (default {d.adv_multiplier})")
+    p.add_argument("--adv-step", type=bounded(float, 0), default=d.adv_step, help=f"adv-reg: L-inf neighbour step (default {d.adv_step})")
+    p.add_argument("--eps", type=bounded(float, 0), default=d.eps, help=f"pgd/fast: L-inf attack radius (default {d.eps})")
+    p.add_argument("--eps-warmup-epochs", type=bounded(float, 0), default=d.eps_warmup_epochs, help=f"pgd/fast: ramp ε linearly from 0 over this many epochs (default {d.eps_warmup_epochs})")
+    p.add_argument("--pgd-steps", type=bounded(int, 1), default=d.pgd_steps, help=f"pgd: attack steps (default {d.pgd_steps})")
+    p.add_argument("--pgd-step-size", type=bounded(float, 0, low_allowed=False), default=d.pgd_step_size, help=f"pgd: attack step size (default {d.pgd_step_size})")
+    p.add_argument("--temperature", type=bounded(float, 0, low_allowed=False), default=d.temperature, help=f"distill: softmax temperature (default {d.temperature})")
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
 
 
@@ -273,7 +291,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_config_arguments(p, TrainConfig())
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--out", default=None, help="checkpoint directory (default <state>/checkpoints/round-0)")
-    p.add_argument("--target-accuracy", type=float, default=None, help="stop after the first epoch reaching it (default: off)")
+    p.add_argument("--target-accuracy", type=bounded(float, 0), default=None, help="stop after the first epoch reaching it (default: off)")
     p.add_argument("--dry-run", action="store_true", help="train one step and save, for smoke tests (default off)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (default: show them)")
     return p.parse_args(argv)
