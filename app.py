@@ -684,8 +684,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--sign-in on outside a Hugging Face Space needs HF_TOKEN: you are then signed in as its owner")
     if not (0 <= args.keep_uploads_hours and math.isfinite(args.keep_uploads_hours)):
         p.error(f"--keep-uploads-hours must be 0 (never delete) or a positive number of hours, not {args.keep_uploads_hours}")
-    if not args.hub_retry_seconds > 0:
+    if not (args.hub_retry_seconds > 0 and math.isfinite(args.hub_retry_seconds)):
         p.error(f"--hub-retry-seconds must be positive, not {args.hub_retry_seconds}")
+    if not (args.push_every_minutes > 0 and math.isfinite(args.push_every_minutes)):
+        p.error(f"--push-every-minutes must be positive, not {args.push_every_minutes}")
+    if not 1 <= args.port <= 65535:  # found before round 0 is trained, not when the server starts
+        p.error(f"--port must be between 1 and 65535, not {args.port}")
     if args.validation_votes < 0:
         p.error(f"--validation-votes must be 0 or more, not {args.validation_votes}")
     for flag, repo in (("--hub-dataset", args.hub_dataset), ("--hub-model", args.hub_model)):
