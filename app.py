@@ -549,17 +549,7 @@ def hub_api(args) -> HfApi:
     return HfApi(endpoint=args.hub_endpoint, token=os.environ.get("HF_TOKEN") or None)
 
 
-def restore_from_hub(args, state_dir) -> None:
-    """Bring back the flags and rounds that the Hub has and this disk lacks; raises when the Hub fails.
-
-    A Space without persistent storage restarts from an empty disk: without this it would serve a
-    retrained round 0 and number its next round after that, while the Hub holds the later rounds.
-    """
-    api = hub_api(args)
-    if args.hub_model:
-        restore_rounds(api, args.hub_model, state_dir)
-    if args.hub_dataset:
-        restore_flags(api, args.hub_dataset, state_dir / "flags")
+FLAGS_BEING_RESTORED = "the flags on the Hub are being restored"
 
 
 def not_restored_yet(args, error: Exception) -> str:
@@ -567,11 +557,21 @@ def not_restored_yet(args, error: Exception) -> str:
 
 
 def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, stop: threading.Event) -> None:
-    """Restore in the background, retrying until the Hub answers; then serve the last restored round and
-    let rounds resume (paused meanwhile: never a second lineage of rounds under names the Hub has)."""
+    """Restore in the background, retrying until the Hub answers: the rounds first, served as soon as they
+    are back, then the flags; then let rounds resume (paused meanwhile: never a second lineage of rounds
+    under names the Hub has)."""
+    # A Space without persistent storage restarts from an empty disk: without this it would serve a
+    # retrained round 0 and number its next round after that, while the Hub holds the later rounds.
     while True:
         try:
-            restore_from_hub(args, state_dir)
+            if args.hub_model:
+                restore_rounds(hub_api(args), args.hub_model, state_dir)
+                live.swap(*load_checkpoint(latest_model_dir(state_dir)))  # the last published round serves at once
+                log.info("restored the rounds from the Hub: round %s is live", live.metadata.get("round"))
+            if args.hub_dataset:
+                if rounds is not None:
+                    rounds.paused = FLAGS_BEING_RESTORED  # what is still on its way, not the outage that is over
+                restore_flags(hub_api(args), args.hub_dataset, state_dir / "flags")
             break
         except Exception as e:
             log.warning("could not restore from the Hub (%s); retrying in %s s", type(e).__name__, args.hub_retry_seconds)
@@ -579,8 +579,6 @@ def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None,
                 rounds.paused = not_restored_yet(args, e)
             if stop.wait(args.hub_retry_seconds):
                 return
-    live.swap(*load_checkpoint(latest_model_dir(state_dir)))
-    log.info("restored from the Hub: round %s is live", live.metadata.get("round"))
     if rounds is not None:
         rounds.store.refresh()  # read the restored records now, to freeze them with the rest
     freeze_loaded_objects()
@@ -720,7 +718,7 @@ def main(argv=None) -> None:
             log.error("could not restore from the Hub: %s", type(e).__name__)
             restoring = not_restored_yet(args, e)
     if args.hub_dataset and not restoring:
-        restoring = "the flags on the Hub are being restored"
+        restoring = FLAGS_BEING_RESTORED
     live = load_live_model(state_dir)
     store, problem = open_store(state_dir)
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None

@@ -138,12 +138,17 @@ def test_a_hub_that_is_down_at_start_pauses_retraining_until_the_restore_succeed
         assert TOKEN not in status
         assert client.predict(handle_file(distinct_drawing(1, tmp_path / "one.png")), api_name="/predict")["label"] == "1"  # still serving
 
-        hub.fail_with = None  # the Hub answers again: the next attempt restores, without a restart
+        # The Hub answers again: the next attempt restores, without a restart. The rounds come back
+        # first and go live; the status then says what is still on its way, not the outage that is over.
+        flags_on_hold = hub.held_downloads[f"datasets/{DATASET}"] = threading.Event()
+        hub.fail_with = None
 
-        def restored_status():
+        def status_with(*parts):
             status = rounds_view(client)[0]
-            return status if "Round 1 is live" in status else None
+            return status if all(part in status for part in parts) else None
 
-        status = wait_for(restored_status, timeout_s=60)
+        assert wait_for(lambda: status_with("Round 1 is live. Retraining is paused: the flags on the Hub are being restored"), timeout_s=60), rounds_view(client)[0]  # the rounds serve at once
+        flags_on_hold.set()
+        status = wait_for(lambda: status_with("Round 1 is live", "Fooling examples this round"), timeout_s=60)
         assert status and "paused" not in status
         assert rounds_view(client)[1][0]["collected"] == 40
