@@ -185,13 +185,12 @@ def round_metrics(services: Services) -> dict[int, dict]:
     return metrics
 
 
-def round_table(services: Services):
-    """One row per model round: what people collected against it, and the model's own metrics."""
+def round_table(services: Services, metrics: dict[int, dict]):
+    """One row per model round: what people collected against it, and the model's own `metrics`."""
     counts = {}
     if services.store is not None:
         services.store.refresh()
         counts = round_counts(list(services.store.records.values()), list(services.store.votes), services.votes_required)
-    metrics = round_metrics(services)
     rows = []
     for r in sorted(set(counts) | set(metrics)):
         c = counts.get(r, {"collected": 0, "fooled": 0, "verified_fooled": 0, "model_error_rate": None, "verified_model_error_rate": None})
@@ -212,10 +211,9 @@ def plot_floor(values: list[float]) -> float:
     return max(0.0, math.floor((min(values, default=0.0) - 0.02) * 20) / 20)
 
 
-def round_plot(services: Services) -> gr.LinePlot:
+def round_plot(metrics: dict[int, dict]) -> gr.LinePlot:
     """Accuracy per round, one line per metric; shown from the second round on (a line needs two points)."""
-    metrics = sorted(round_metrics(services).items())
-    rows = [{"round": str(r), "metric": name, "accuracy": m[key]} for r, m in metrics for name, key in PLOTTED.items() if m.get(key) is not None]
+    rows = [{"round": str(r), "metric": name, "accuracy": m[key]} for r, m in sorted(metrics.items()) for name, key in PLOTTED.items() if m.get(key) is not None]
     floor = plot_floor([row["accuracy"] for row in rows])
     return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "metric", "accuracy"]), y_lim=[floor, 1.0], visible=len(metrics) >= 2)
 
@@ -262,7 +260,8 @@ def fooled_by_round_table(services: Services):
 
 def rounds_view(services: Services):
     """(status, table, plot, the fooled-by-round table, top contributors) of the Rounds tab."""
-    return rounds_status(services), round_table(services), round_plot(services), fooled_by_round_table(services), contributors_table(services)
+    metrics = round_metrics(services)  # one read of the rounds log for the table and the plot
+    return rounds_status(services), round_table(services, metrics), round_plot(metrics), fooled_by_round_table(services), contributors_table(services)
 
 
 # An open Rounds tab checks this often whether anything it shows has changed (a cheap check; the
@@ -564,14 +563,15 @@ def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None,
     # retrained round 0 and number its next round after that, while the Hub holds the later rounds.
     while True:
         try:
+            api = hub_api(args)
             if args.hub_model:
-                restore_rounds(hub_api(args), args.hub_model, state_dir)
+                restore_rounds(api, args.hub_model, state_dir)
                 live.swap(*load_checkpoint(latest_model_dir(state_dir)))  # the last published round serves at once
                 log.info("restored the rounds from the Hub: round %s is live", live.metadata.get("round"))
             if args.hub_dataset:
                 if rounds is not None:
                     rounds.paused = FLAGS_BEING_RESTORED  # what is still on its way, not the outage that is over
-                restore_flags(hub_api(args), args.hub_dataset, state_dir / "flags")
+                restore_flags(api, args.hub_dataset, state_dir / "flags")
             break
         except Exception as e:
             log.warning("could not restore from the Hub (%s); retrying in %s s", type(e).__name__, args.hub_retry_seconds)

@@ -240,7 +240,7 @@ def test_with_validation_on_only_verified_examples_are_trained_on_with_their_agr
 
 def test_the_accuracy_plot_starts_its_axis_just_below_the_lowest_accuracy(tmp_path, round0):
     """A point or two between rounds is what a maintainer watches for: on an axis from 0 it is a flat line."""
-    from app import Services, round_plot
+    from app import Services, round_metrics, round_plot
     from data.state_dir import round0_checkpoint_dir
     from model.predict import LiveModel
 
@@ -251,10 +251,10 @@ def test_the_accuracy_plot_starts_its_axis_just_below_the_lowest_accuracy(tmp_pa
     (state / "rounds.jsonl").write_text(json.dumps({"round": 1, "accepted": True, "metrics": round1}) + "\n")
     services = Services(live=LiveModel(round0[0], {"round": 1, "metrics": round1}), store=None, flagger=None, state_dir=state)
 
-    plot = round_plot(services)
+    plot = round_plot(round_metrics(services))
     assert plot.visible and plot.y_lim == [0.6, 1.0]
     assert sorted(plot.value["data"], key=lambda row: row[2])[0][2] == 0.666  # the lowest line stays inside the axis
 
     # A held-out accuracy of 0 (two examples, both read wrong) takes the axis down to 0: nothing is cut off.
     (state / "rounds.jsonl").write_text(json.dumps({"round": 1, "accepted": True, "metrics": dict(round1, held_out_accuracy=0.0)}) + "\n")
-    assert round_plot(services).y_lim == [0.0, 1.0]
+    assert round_plot(round_metrics(services)).y_lim == [0.0, 1.0]

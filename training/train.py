@@ -157,8 +157,10 @@ def fit(
     augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     augment_cfg = AugmentConfig()
 
-    # The same training images every epoch, so the check's accuracies compare epoch to epoch.
-    check = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed + 2))[:CHECK_IMAGES].to(device)
+    # Robustness is checked where the model is evaluated anyway, on the same training images every
+    # epoch, so that the check's accuracies compare epoch to epoch.
+    checked = test_x is not None and cfg.method in ADVERSARIAL_METHODS
+    check = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed + 2))[:CHECK_IMAGES].to(device) if checked else None
 
     history, step, start, evaluation_s = [], 0, time.perf_counter(), 0.0
     for epoch in range(cfg.epochs):
@@ -187,7 +189,7 @@ def fit(
         record = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(evaluating - start - evaluation_s, 2)}
         if test_x is not None:
             record["test_accuracy"] = accuracy_report(model, test_x, test_y)["accuracy"]
-        if test_x is not None and cfg.method in ADVERSARIAL_METHODS:
+        if checked:
             record["train_pgd10_accuracy"] = pgd_check(model, train_x[check], train_y[check], cfg.eps, cfg.seed)
         evaluation_s += time.perf_counter() - evaluating
         history.append(record)
