@@ -551,11 +551,13 @@ def hub_api(args) -> HfApi:
 FLAGS_BEING_RESTORED = "the flags on the Hub are being restored"
 
 
-def not_restored_yet(args, error: Exception) -> str:
-    return f"the flags and rounds on the Hub are not restored yet ({type(error).__name__}); retrying every {args.hub_retry_seconds:g} s"
+def not_restored_yet(args, error: Exception, rounds_back: bool = False) -> str:
+    """What the Hub still holds back, named: once the rounds are back, only the flags can be missing."""
+    missing = " and ".join(name for name, wanted in (("flags", args.hub_dataset), ("rounds", args.hub_model and not rounds_back)) if wanted)
+    return f"the {missing} on the Hub are not restored yet ({type(error).__name__}); retrying every {args.hub_retry_seconds:g} s"
 
 
-def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, stop: threading.Event) -> None:
+def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, stop: threading.Event, rounds_back: bool) -> None:
     """Restore in the background, retrying until the Hub answers: the rounds first, served as soon as they
     are back, then the flags; then let rounds resume (paused meanwhile: never a second lineage of rounds
     under names the Hub has)."""
@@ -564,9 +566,10 @@ def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None,
     while True:
         try:
             api = hub_api(args)
-            if args.hub_model:
+            if not rounds_back:  # once back, they are not fetched and swapped in again at each retry
                 restore_rounds(api, args.hub_model, state_dir)
                 live.swap(*load_checkpoint(latest_model_dir(state_dir)))  # the last published round serves at once
+                rounds_back = True
                 log.info("restored the rounds from the Hub: round %s is live", live.metadata.get("round"))
             if args.hub_dataset:
                 if rounds is not None:
@@ -576,7 +579,7 @@ def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None,
         except Exception as e:
             log.warning("could not restore from the Hub (%s); retrying in %s s", type(e).__name__, args.hub_retry_seconds)
             if rounds is not None:
-                rounds.paused = not_restored_yet(args, e)
+                rounds.paused = not_restored_yet(args, e, rounds_back)
             if stop.wait(args.hub_retry_seconds):
                 return
     if rounds is not None:
@@ -710,10 +713,11 @@ def main(argv=None) -> None:
     # What the Hub has and this disk lacks. The rounds (a few checkpoints) come back before serving, so
     # people play against the last published round from the start; the flags (two files each: a
     # popular Space has many thousands) come back in the background while the app serves.
-    restoring = ""
+    restoring, rounds_back = "", not args.hub_model
     if args.hub_model:
         try:
             restore_rounds(hub_api(args), args.hub_model, state_dir)
+            rounds_back = True
         except Exception as e:  # the Hub is down or refuses: serve now, restore in the background
             log.error("could not restore from the Hub: %s", type(e).__name__)
             restoring = not_restored_yet(args, e)
@@ -729,7 +733,7 @@ def main(argv=None) -> None:
     if restoring:
         if rounds is not None:
             rounds.paused = restoring  # never a second lineage of rounds under names the Hub already has
-        threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, stop_restoring), name="hub-restore", daemon=True).start()
+        threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, stop_restoring, rounds_back), name="hub-restore", daemon=True).start()
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
     sign_in = args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
     if maintainers and not sign_in:

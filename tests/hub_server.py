@@ -8,6 +8,7 @@ a revision, and file downloads (`hf_hub_download`, `snapshot_download`), with sw
         hub.files["datasets/me/digits"]  # {path: bytes} of everything committed
         hub.tags["models/me/mnist"]      # {tag: commit id}
         hub.fail_with = 500              # every API call answers 500 until reset to None
+        hub.failing_repos["me/digits"] = 503  # only calls naming that repo fail, until removed
         hub.held_downloads["datasets/me/digits"] = threading.Event()  # its file downloads wait until set
 """
 
@@ -30,6 +31,7 @@ class LocalHub:
         self.requests: list[tuple[str, str]] = []
         self.auth_headers: set[str] = set()
         self.fail_with: int | None = None
+        self.failing_repos: dict[str, int] = {}  # "namespace/name" → the status its calls answer
         self.held_downloads: dict[str, threading.Event] = {}  # repo key → downloads from it wait until set
         self.lock = threading.Lock()
         self._port = port
@@ -55,6 +57,12 @@ class LocalHub:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _fault(self) -> int | None:
+                """The injected status this request answers, if any: every call's, or its repo's."""
+                parts = self.path.split("?")[0].split("/")
+                named = {"/".join(parts[i : i + 2]) for i in range(len(parts) - 1)}  # a repo id is two segments in a row
+                return hub.fail_with or next((status for repo, status in hub.failing_repos.items() if repo in named), None)
 
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -106,15 +114,15 @@ class LocalHub:
 
             def do_HEAD(self):
                 hub.requests.append(("HEAD", self.path))
-                if hub.fail_with:
-                    return self._reply(hub.fail_with, {"error": "injected fault"})
+                if status := self._fault():
+                    return self._reply(status, {"error": "injected fault"})
                 if not self._file(send_body=False):
                     self._reply(404, {"error": "not found"})
 
             def do_GET(self):
                 hub.requests.append(("GET", self.path))
-                if hub.fail_with:
-                    return self._reply(hub.fail_with, {"error": "injected fault"})
+                if status := self._fault():
+                    return self._reply(status, {"error": "injected fault"})
                 if self._file(send_body=True):
                     return
                 m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)/(refs|revision/([^/?]+)|tree/([^/?]+)/?([^?]*))(?:\?(.*))?$", self.path)
@@ -142,8 +150,8 @@ class LocalHub:
                 body = self._body()
                 hub.requests.append(("POST", self.path))
                 hub.auth_headers.add(self.headers.get("Authorization", ""))
-                if hub.fail_with:
-                    return self._reply(hub.fail_with, {"error": "injected fault"})
+                if status := self._fault():
+                    return self._reply(status, {"error": "injected fault"})
                 if self.path == "/api/validate-yaml":  # the dataset card's YAML header is checked first
                     return self._reply(200, {"errors": [], "warnings": []})
                 if self.path == "/api/repos/create":

@@ -138,17 +138,35 @@ def test_a_hub_that_is_down_at_start_pauses_retraining_until_the_restore_succeed
         assert TOKEN not in status
         assert client.predict(handle_file(distinct_drawing(1, tmp_path / "one.png")), api_name="/predict")["label"] == "1"  # still serving
 
-        # The Hub answers again: the next attempt restores, without a restart. The rounds come back
-        # first and go live; the status then says what is still on its way, not the outage that is over.
-        flags_on_hold = hub.held_downloads[f"datasets/{DATASET}"] = threading.Event()
-        hub.fail_with = None
-
         def status_with(*parts):
             status = rounds_view(client)[0]
             return status if all(part in status for part in parts) else None
 
-        assert wait_for(lambda: status_with("Round 1 is live. Retraining is paused: the flags on the Hub are being restored"), timeout_s=60), rounds_view(client)[0]  # the rounds serve at once
+        # The model repo answers again, the dataset repo does not: the rounds come back and go live
+        # without a restart, and the status names only what is still missing.
+        hub.failing_repos[DATASET] = 500
+        hub.fail_with = None
+        assert wait_for(lambda: status_with("Round 1 is live. Retraining is paused: the flags on the Hub are not restored yet"), timeout_s=60), rounds_view(client)[0]
+
+        # The whole Hub answers: the next attempt restores the flags. While they download, the status
+        # says they are on their way, not the outage that is over.
+        flags_on_hold = hub.held_downloads[f"datasets/{DATASET}"] = threading.Event()
+        del hub.failing_repos[DATASET]
+        assert wait_for(lambda: status_with("Round 1 is live. Retraining is paused: the flags on the Hub are being restored"), timeout_s=60), rounds_view(client)[0]
         flags_on_hold.set()
         status = wait_for(lambda: status_with("Round 1 is live", "Fooling examples this round"), timeout_s=60)
         assert status and "paused" not in status
         assert rounds_view(client)[1][0]["collected"] == 40
+
+
+def test_the_restore_status_names_only_what_the_hub_still_holds_back():
+    from argparse import Namespace
+
+    from app import not_restored_yet
+
+    both = Namespace(hub_dataset=DATASET, hub_model=MODEL, hub_retry_seconds=60)
+    error = TimeoutError()
+    assert not_restored_yet(both, error).startswith("the flags and rounds on the Hub are not restored yet (TimeoutError)")
+    assert not_restored_yet(both, error, rounds_back=True).startswith("the flags on the Hub are not restored yet")
+    assert not_restored_yet(Namespace(hub_dataset="", hub_model=MODEL, hub_retry_seconds=60), error).startswith("the rounds on the Hub are not restored yet")
+    assert not_restored_yet(Namespace(hub_dataset=DATASET, hub_model="", hub_retry_seconds=60), error).startswith("the flags on the Hub are not restored yet")
