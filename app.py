@@ -89,6 +89,10 @@ class Services:
     # What the Rounds tab's matrix has computed so far, {model round: {example id: class}}: each rebuild
     # then classifies only new examples (see training.round_matrix).
     matrix_predictions: dict = field(default_factory=dict)
+    # The Rounds tab's data as last built, (dashboard signature, rounds_data), shared by every open tab:
+    # a change costs one rebuild however many people watch (see shared_rounds_data).
+    rounds_shown: tuple | None = None
+    rounds_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 # --- handlers: translate between the UI and the packages; user errors become gr.Error ---
@@ -185,7 +189,7 @@ def round_metrics(services: Services) -> dict[int, dict]:
     return metrics
 
 
-def round_table(services: Services, metrics: dict[int, dict]):
+def round_table(services: Services, metrics: dict[int, dict]) -> pd.DataFrame:
     """One row per model round: what people collected against it, and the model's own `metrics`."""
     counts = {}
     if services.store is not None:
@@ -196,7 +200,7 @@ def round_table(services: Services, metrics: dict[int, dict]):
         c = counts.get(r, {"collected": 0, "fooled": 0, "verified_fooled": 0, "model_error_rate": None, "verified_model_error_rate": None})
         m = metrics.get(r, {})
         rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], m.get("mnist_test_accuracy"), m.get("held_out_accuracy"), m.get("fgsm_0.1_accuracy")])
-    return pd.DataFrame(rows, columns=ROUND_HEADERS).style.format(ROUND_PERCENT_FORMATS, na_rep="—")
+    return pd.DataFrame(rows, columns=ROUND_HEADERS)
 
 
 # Rounds are categories (so the axis shows whole rounds), put in numeric order ("2" before "10") by
@@ -246,7 +250,7 @@ MATRIX_LEGEND = (
 )
 
 
-def fooled_by_round_table(services: Services):
+def fooled_by_round_table(services: Services) -> pd.DataFrame:
     """Accuracy of every live-worthy model (rows) on each round's held-out fooling examples (columns)."""
     if services.store is None or services.state_dir is None:
         return pd.DataFrame(columns=["model round"])
@@ -254,18 +258,19 @@ def fooled_by_round_table(services: Services):
     matrix = round_matrix(services.state_dir, services.store, services.votes_required, models={live_round: services.live.model}, predictions=services.matrix_predictions)
     columns = {c: f"fooled round {c} ({n})" for c, n in matrix["examples"].items()}
     rows = [[r, *(by_column[c] for c in columns)] for r, by_column in matrix["accuracy"].items()]
-    frame = pd.DataFrame(rows, columns=["model round", *columns.values()])
-    return frame.style.format({name: "{:.1%}" for name in columns.values()})
+    return pd.DataFrame(rows, columns=["model round", *columns.values()])
 
 
-def rounds_view(services: Services):
-    """(status, table, plot, the fooled-by-round table, top contributors) of the Rounds tab."""
+def rounds_data(services: Services) -> tuple:
+    """What the Rounds tab shows, as plain data: (status, round table, metrics by round, fooled-by-round
+    table, top contributors). The costly part: it reads every record and evaluates the models."""
     metrics = round_metrics(services)  # one read of the rounds log for the table and the plot
-    return rounds_status(services), round_table(services, metrics), round_plot(metrics), fooled_by_round_table(services), contributors_table(services)
+    return rounds_status(services), round_table(services, metrics), metrics, fooled_by_round_table(services), contributors_table(services)
 
 
 # An open Rounds tab checks this often whether anything it shows has changed (a cheap check; the
-# view itself, which evaluates every model on the held-out examples, is only rebuilt on a change).
+# view itself, which evaluates every model on the held-out examples, is only rebuilt on a change,
+# once for all open tabs).
 ROUNDS_POLL_SECONDS = 5
 
 
@@ -275,6 +280,29 @@ def dashboard_signature(services: Services) -> str:
         return rounds_status(services)
     services.store.refresh()  # incremental: picks up other app processes' flags and votes
     return f"{rounds_status(services)}\n{len(services.store.records)} records, {len(services.store.votes)} votes"
+
+
+def shared_rounds_data(services: Services, rebuild: bool = False) -> tuple[str, tuple]:
+    """(dashboard signature, rounds_data), rebuilt only when the signature has changed since the last
+    build (or on `rebuild`): every open Rounds tab polls, and they all share one build per change."""
+    with services.rounds_lock:  # tabs that ask during a rebuild wait for it instead of starting their own
+        seen = dashboard_signature(services)  # before the data: a change while it is built shows at the next check
+        if rebuild or services.rounds_shown is None or services.rounds_shown[0] != seen:
+            services.rounds_shown = (seen, rounds_data(services))
+        return services.rounds_shown
+
+
+def rounds_components(data: tuple) -> tuple:
+    """The Gradio values of `rounds_data`, made anew for each page: Gradio's Dataframe computes a
+    pandas Styler in place, so one Styler must not be shared between requests."""
+    status, table, metrics, matrix, contributors = data
+    percent = {name: "{:.1%}" for name in matrix.columns[1:]}
+    return status, table.style.format(ROUND_PERCENT_FORMATS, na_rep="—"), round_plot(metrics), matrix.style.format(percent), contributors
+
+
+def rounds_view(services: Services, rebuild: bool = False) -> tuple:
+    """(status, table, plot, the fooled-by-round table, top contributors) of the Rounds tab."""
+    return rounds_components(shared_rounds_data(services, rebuild)[1])
 
 
 def next_example(services: Services, request: gr.Request, username: str = ""):
@@ -455,20 +483,20 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             return attack_quietly(services, drawing, eps)
 
         def on_rounds_view():
-            return rounds_view(services)
+            return rounds_view(services, rebuild=True)  # asked for explicitly (Refresh, the API): built anew
 
         def on_rounds_tab():
-            seen = dashboard_signature(services)  # before the view: a change while it is built shows at the next tick
-            return *rounds_view(services), seen, gr.Timer(active=True), "rounds"
+            seen, data = shared_rounds_data(services)
+            return *rounds_components(data), seen, gr.Timer(active=True), "rounds"
 
         def on_rounds_tick(seen, tab):
             unchanged = [gr.skip()] * (len(rounds_outputs) + 2)
             if tab != "rounds":
                 return *unchanged, gr.Timer(active=False)  # another tab is shown: stop asking
-            now = dashboard_signature(services)
+            now, data = shared_rounds_data(services)
             if now == seen:
                 return *unchanged, gr.skip()  # nothing changed: the page keeps what it shows
-            return *rounds_view(services), now, model_description(services), gr.skip()
+            return *rounds_components(data), now, model_description(services), gr.skip()
 
         def on_model_description():
             return model_description(services)

@@ -5,9 +5,13 @@
 Writes a store in FlagStore's exact layout (bench.dataset_load: every record a fooling example
 against round 0) next to a copy of the round-0 model, then times the app's own `rounds_view`
 (status, table, plot, every model on every round's held-out fooling examples, contributors), the
-rebuild an open Rounds tab does after each flag. Median of 5 rebuilds after a first one (which fills
+rebuild the open Rounds tabs do after each flag. Median of 5 rebuilds after a first one (which fills
 the matrix's prediction cache), first as the heap is after loading, then after `gc.freeze()`, which
 the app calls once everything is loaded: the collector then no longer walks every stored record.
+
+Then what --tabs open Rounds tabs cost after a flag: the view they all get (one shared rebuild, then
+the same data made into each page's components), median of 5 flags, against as many rebuilds, one
+per tab, which is what they cost before the tabs shared one.
 """
 
 import argparse
@@ -23,7 +27,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import torch  # noqa: E402
 
 import app  # noqa: E402
-from bench.dataset_load import write_store  # noqa: E402
+from bench.dataset_load import tiny_png, write_store  # noqa: E402
 from bench.stats import time_calls, write_result  # noqa: E402
 from data.state_dir import resolve_state_dir  # noqa: E402
 from flagging.store import FlagStore  # noqa: E402
@@ -32,9 +36,15 @@ from model.predict import LiveModel  # noqa: E402
 from training.prepare import ensure_round0  # noqa: E402
 
 
+def new_flag(i: int) -> dict:
+    """A fooling example against round 0, as the flag callback stores it."""
+    return {"label": i % 10, "prediction": (i + 1) % 10, "probabilities": [0.1] * 10, "model_round": 0, "fooled": True, "session_hash": f"bench-tab-{i}", "username": ""}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, default=50_000, help="records in the store (default 50000)")
+    p.add_argument("--tabs", type=int, default=10, help="open Rounds tabs that ask after each flag (default 10)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # as the app
     round0 = ensure_round0(resolve_state_dir())
@@ -45,10 +55,17 @@ def main(argv=None):
         store = FlagStore(tmp / "flags", tmp / "locks")
         live = LiveModel(*load_checkpoint(tmp / "checkpoints" / "round-0"))
         services = app.Services(live, store, None, state_dir=tmp)
-        app.rounds_view(services)  # fills the matrix's prediction cache, as the first view of a running app does
-        as_loaded = time_calls(lambda: app.rounds_view(services), 5)
+        rebuild = lambda: app.rounds_view(services, rebuild=True)  # noqa: E731
+        rebuild()  # fills the matrix's prediction cache, as the first view of a running app does
+        as_loaded = time_calls(rebuild, 5)
         gc.freeze()
-        frozen = time_calls(lambda: app.rounds_view(services), 5)
+        frozen = time_calls(rebuild, 5)
+        shared, one_each = [], []
+        for i in range(5):
+            store.append(new_flag(i), tiny_png(i), tiny_png(i))
+            shared += time_calls(lambda: [app.rounds_view(services) for _ in range(args.tabs)], 1)
+            store.append(new_flag(100 + i), tiny_png(i), tiny_png(i))
+            one_each += time_calls(lambda: [rebuild() for _ in range(args.tabs)], 1)
         gc.unfreeze()
         store.close()
     finally:
@@ -59,6 +76,9 @@ def main(argv=None):
             "records": args.records,
             "rebuild_median_s": round(statistics.median(as_loaded), 3),
             "rebuild_median_s_after_gc_freeze": round(statistics.median(frozen), 3),
+            "tabs": args.tabs,
+            "tabs_after_a_flag_median_s": round(statistics.median(shared), 3),
+            "tabs_after_a_flag_median_s_one_rebuild_each": round(statistics.median(one_each), 3),
         },
     )
 

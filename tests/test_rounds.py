@@ -258,3 +258,32 @@ def test_the_accuracy_plot_starts_its_axis_just_below_the_lowest_accuracy(tmp_pa
     # A held-out accuracy of 0 (two examples, both read wrong) takes the axis down to 0: nothing is cut off.
     (state / "rounds.jsonl").write_text(json.dumps({"round": 1, "accepted": True, "metrics": dict(round1, held_out_accuracy=0.0)}) + "\n")
     assert round_plot(round_metrics(services)).y_lim == [0.0, 1.0]
+
+
+def test_open_rounds_tabs_share_one_rebuild_per_change(fresh_state, hard_examples, round0):
+    """Every open Rounds tab polls; on a popular Space a flag must not cost one rebuild per watcher."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app import Services, rounds_view, shared_rounds_data
+    from model.predict import LiveModel
+
+    flag_as_people_would(fresh_state, hard_examples, 10)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        services = Services(live=LiveModel(*round0), store=store, flagger=None, state_dir=fresh_state)
+        _seen, data = shared_rounds_data(services)
+        assert data[1]["collected"].tolist() == [10]
+        assert shared_rounds_data(services)[1] is data  # nothing changed: nothing rebuilt
+
+        flag_as_people_would(fresh_state, hard_examples, 15)  # 5 new flags, written by another process's store
+        with ThreadPoolExecutor(8) as pool:  # eight tabs ask at once
+            asked = list(pool.map(lambda _: shared_rounds_data(services), range(8)))
+        assert all(answer is asked[0] for answer in asked) and asked[0][1] is not data  # one rebuild for all
+        assert asked[0][1][1]["collected"].tolist() == [15]
+        assert shared_rounds_data(services, rebuild=True)[1] is not asked[0][1]  # Refresh builds anew
+
+        shown = rounds_view(services)
+        assert shown[1].data["collected"].tolist() == [15] and "100.0%" in shown[1].to_html()  # MER, as a percentage
+        assert rounds_view(services)[1] is not shown[1]  # a Styler per page: Gradio computes it in place
+    finally:
+        store.close()
