@@ -17,6 +17,7 @@ import random
 import signal
 import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +90,8 @@ class Services:
     # What the Rounds tab's matrix has computed so far, {model round: {example id: class}}: each rebuild
     # then classifies only new examples (see training.round_matrix).
     matrix_predictions: dict = field(default_factory=dict)
-    # The Rounds tab's data as last built, (dashboard signature, rounds_data), shared by every open tab:
-    # a change costs one rebuild however many people watch (see shared_rounds_data).
+    # The Rounds tab's data as last built, (dashboard signature, rounds_data, when), shared by every open
+    # tab: a change costs one rebuild however many people watch (see shared_rounds_data).
     rounds_shown: tuple | None = None
     rounds_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -272,6 +273,11 @@ def rounds_data(services: Services) -> tuple:
 # view itself, which evaluates every model on the held-out examples, is only rebuilt on a change,
 # once for all open tabs).
 ROUNDS_POLL_SECONDS = 5
+# The open tabs' checks rebuild the view at most this often, however fast flags come in: with the
+# tabs' checks spread over the poll period, each could otherwise find a new flag and rebuild (a
+# rebuild of a 50,000-flag store takes about 0.5 s of a core). A check that finds the view younger
+# reuses it, and the change shows at that tab's next check.
+ROUNDS_REBUILD_SECONDS = 2
 
 
 def dashboard_signature(services: Services) -> str:
@@ -282,14 +288,17 @@ def dashboard_signature(services: Services) -> str:
     return f"{rounds_status(services)}\n{len(services.store.records)} records, {len(services.store.votes)} votes"
 
 
-def shared_rounds_data(services: Services, rebuild: bool = False) -> tuple[str, tuple]:
-    """(dashboard signature, rounds_data), rebuilt only when the signature has changed since the last
-    build (or on `rebuild`): every open Rounds tab polls, and they all share one build per change."""
+def shared_rounds_data(services: Services, rebuild: bool = False, reuse_for_s: float = 0.0) -> tuple[str, tuple]:
+    """(dashboard signature, rounds_data) as last built, rebuilt when the signature has changed since
+    (unless that build is under `reuse_for_s` old) or on `rebuild`: every open Rounds tab polls, and
+    they all share one build per change."""
     with services.rounds_lock:  # tabs that ask during a rebuild wait for it instead of starting their own
+        now = time.monotonic()
         seen = dashboard_signature(services)  # before the data: a change while it is built shows at the next check
-        if rebuild or services.rounds_shown is None or services.rounds_shown[0] != seen:
-            services.rounds_shown = (seen, rounds_data(services))
-        return services.rounds_shown
+        shown = services.rounds_shown
+        if rebuild or shown is None or (shown[0] != seen and now - shown[2] >= reuse_for_s):
+            services.rounds_shown = shown = (seen, rounds_data(services), now)
+        return shown[0], shown[1]
 
 
 def rounds_components(data: tuple) -> tuple:
@@ -493,7 +502,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             unchanged = [gr.skip()] * (len(rounds_outputs) + 2)
             if tab != "rounds":
                 return *unchanged, gr.Timer(active=False)  # another tab is shown: stop asking
-            now, data = shared_rounds_data(services)
+            now, data = shared_rounds_data(services, reuse_for_s=ROUNDS_REBUILD_SECONDS)
             if now == seen:
                 return *unchanged, gr.skip()  # nothing changed: the page keeps what it shows
             return *rounds_components(data), now, model_description(services), gr.skip()

@@ -278,12 +278,20 @@ def test_open_rounds_tabs_share_one_rebuild_per_change(fresh_state, hard_example
         flag_as_people_would(fresh_state, hard_examples, 15)  # 5 new flags, written by another process's store
         with ThreadPoolExecutor(8) as pool:  # eight tabs ask at once
             asked = list(pool.map(lambda _: shared_rounds_data(services), range(8)))
-        assert all(answer is asked[0] for answer in asked) and asked[0][1] is not data  # one rebuild for all
+        assert all(answer[1] is asked[0][1] for answer in asked) and asked[0][1] is not data  # one rebuild for all
         assert asked[0][1][1]["collected"].tolist() == [15]
         assert shared_rounds_data(services, rebuild=True)[1] is not asked[0][1]  # Refresh builds anew
 
+        # The tabs' periodic checks rebuild at most every ROUNDS_REBUILD_SECONDS: a check that finds a
+        # younger build gets it with its own signature (so the tab sees the change at its next check).
+        built = shared_rounds_data(services)
+        flag_as_people_would(fresh_state, hard_examples, 16)
+        assert shared_rounds_data(services, reuse_for_s=60) == built
+        newer = shared_rounds_data(services, reuse_for_s=0)
+        assert newer[0] != built[0] and newer[1][1]["collected"].tolist() == [16]
+
         shown = rounds_view(services)
-        assert shown[1].data["collected"].tolist() == [15] and "100.0%" in shown[1].to_html()  # MER, as a percentage
+        assert shown[1].data["collected"].tolist() == [16] and "100.0%" in shown[1].to_html()  # MER, as a percentage
         assert rounds_view(services)[1] is not shown[1]  # a Styler per page: Gradio computes it in place
     finally:
         store.close()
