@@ -104,7 +104,7 @@ def rows():
     if r := load("round_recipe"):
         out.append(("One retraining round per recipe, people's examples per batch × steps (`python -m bench.round_recipe`)", "—", round_recipe_cell(r)))
     if r := load("rounds_view"):
-        out.append((f"Rounds tab rebuild on a {r['records']:,}-record store, what an open tab does after each flag (`python -m bench.rounds_view`)", "—",
+        out.append((f"Rounds tab rebuild on a {r['records']:,}-record store, what the open tabs do after each flag (`python -m bench.rounds_view`)", "—",
                     f"median {r['rebuild_median_s']} s as loaded, {r['rebuild_median_s_after_gc_freeze']} s after `gc.freeze()` (what the app does once loaded)"
                     + (f"; {r['tabs']} open tabs after a flag: {r['tabs_after_a_flag_median_s']} s, one shared rebuild (one each: {r['tabs_after_a_flag_median_s_one_rebuild_each']} s)" if "tabs" in r else "")))
     if r := load("hub_restore"):
