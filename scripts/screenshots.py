@@ -1,0 +1,74 @@
+"""The README's screenshots of the app, taken from a real app and browser.
+
+    .venv/bin/python scripts/screenshots.py [--out docs]
+
+Starts the app on a fresh state directory holding a copy of the round-0 model, then:
+app.png: a person draws a 1 with a long up-stroke (as much of Europe writes it), the model
+reads a 7, and the person flags it as a 1; validate.png: someone else is asked "Is this a 1?";
+adversary.png: the person draws a 7 and looks at its FGSM twin at ε = 0.25. Prints what the
+model said on each, for the captions.
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from playwright.sync_api import expect  # noqa: E402
+
+from data.state_dir import resolve_state_dir  # noqa: E402
+from tests.app_process import running_app  # noqa: E402
+from tests.browser import browser, draw_with_mouse, top_guess  # noqa: E402
+from tests.conftest import copy_of_round0_state  # noqa: E402
+from training.prepare import ensure_round0  # noqa: E402
+
+
+def ready_to_draw(page) -> None:
+    expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("docs"), help="folder for the PNGs (default docs)")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ensure_round0(resolve_state_dir())
+    with tempfile.TemporaryDirectory(prefix="dadc-screenshots-") as tmp:
+        state = copy_of_round0_state(resolve_state_dir(), Path(tmp) / "state")
+        with running_app(state) as url, browser(width=1200, height=900) as new_page:
+            person = new_page(url)
+            ready_to_draw(person)
+            draw_with_mouse(person, "european 1")
+            expect(person.locator("#guess [data-testid=label-output-value]")).not_to_have_text("", timeout=15_000)
+            guess = top_guess(person)
+            person.locator('#digit input[value="1"]').check()
+            person.locator("#flag").click()
+            expect(person.locator("#flag-result")).to_contain_text("model", timeout=15_000)
+            person.screenshot(path=str(args.out / "app.png"))
+            print(f"app.png: a European 1, read as {guess}: {person.locator('#flag-result').inner_text()}")
+
+            validator = new_page(url)
+            validator.get_by_role("tab", name="Validate").click()
+            expect(validator.locator("#question")).to_contain_text("Is this", timeout=15_000)
+            validator.screenshot(path=str(args.out / "validate.png"))
+            print(f"validate.png: {validator.locator('#question').inner_text()}")
+
+            person.get_by_role("button", name="Clear", exact=True).click()
+            ready_to_draw(person)
+            draw_with_mouse(person, 7)
+            expect(person.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
+            person.get_by_role("tab", name="Machine adversary").click()
+            epsilon = person.locator("#eps input[type=number]")
+            epsilon.fill("0.25")
+            epsilon.press("Enter")
+            person.wait_for_timeout(3000)  # the twin follows ε
+            person.screenshot(path=str(args.out / "adversary.png"))
+            twin = person.locator("#adversarial-label [data-testid=label-output-value]").inner_text()
+            print(f"adversary.png: a 7 and its FGSM twin at ε = 0.25, read as {twin}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
