@@ -3,7 +3,8 @@
     python -m bench.dataset_load [--records 100000] [--shards 10]
 
 Writes a store in the exact on-disk format of `FlagStore` (records built from the same
-dataclass; small real PNGs) without the per-record fsyncs, then times `load_flags` twice:
+dataclass; small real PNGs; a second apart in order of arrival, spread over the shards as
+concurrent writers would) without the per-record fsyncs, then times `load_flags` twice:
 the first load builds datasets' Arrow cache (a fresh cache directory), the second reuses it.
 """
 
@@ -16,6 +17,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,9 @@ def tiny_png(seed: int) -> bytes:
     return buf.getvalue()
 
 
+FIRST_FLAG = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
 def write_store(root: Path, records: int, shards: int) -> None:
     (root / "data").mkdir(parents=True)
     (root / "README.md").write_text(DATASET_CARD)
@@ -42,7 +47,8 @@ def write_store(root: Path, records: int, shards: int) -> None:
         for i in range(s, records, shards):
             rid = uuid.uuid4().hex
             png = pngs[i % 64]
-            record = FlagRecord(rid, f"{rid}.png", f"{rid}-input.png", i % 10, (i + 1) % 10, [0.1] * 10, 0, True, "2026-01-01T00:00:00.000+00:00", f"session-{i}", "", dedupe_key(f"session-{i}", i % 10, png))
+            created_at = (FIRST_FLAG + timedelta(seconds=i)).isoformat(timespec="milliseconds")
+            record = FlagRecord(rid, f"{rid}.png", f"{rid}-input.png", i % 10, (i + 1) % 10, [0.1] * 10, 0, True, created_at, f"session-{i}", "", dedupe_key(f"session-{i}", i % 10, png))
             (shard / record.drawing_file_name).write_bytes(png)
             (shard / record.model_input_file_name).write_bytes(png)
             lines.append(json.dumps({k: v for k, v in asdict(record).items() if k != "shard"}))
