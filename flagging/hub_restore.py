@@ -4,7 +4,9 @@ A Space without persistent storage starts from an empty disk after every restart
 flag it collected was pushed to the dataset repo. The store's layout is append-only with one
 writer per shard, so a file that exists here is the Hub's copy or newer: only missing files are
 downloaded, and nothing here is ever replaced. Files are staged next to the store and renamed
-into place, images before the metadata lines that reference them.
+into place, images before the metadata lines that reference them. The staging folder outlives a
+failed attempt, so the next one downloads only what the last did not finish: a big store restored
+over a flaky link or under the Hub's rate limits gets there instead of starting over every time.
 """
 
 from __future__ import annotations
@@ -58,16 +60,15 @@ def restore_flags(api: HfApi, repo_id: str, store_root: Path) -> int:
     missing = [p for p in remote if not (store_root / p).exists()]
     if not missing:
         return 0
-    staging = store_root.parent / f".{store_root.name}-restore"  # same file system: renames are atomic
+    # Same file system: renames are atomic. Kept when the download fails: the Hub client skips every
+    # file it finished there (it records each one's commit), so a retry resumes.
+    staging = store_root.parent / f".{store_root.name}-restore"
+    api.snapshot_download(repo_id, repo_type="dataset", allow_patterns=download_patterns(missing, remote), local_dir=staging)
+    # Images first: a metadata line must never point at an image that is not there yet.
+    for path in sorted(missing, key=lambda p: p.endswith(".jsonl")):
+        target = store_root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / path, target)
     shutil.rmtree(staging, ignore_errors=True)
-    try:
-        api.snapshot_download(repo_id, repo_type="dataset", allow_patterns=download_patterns(missing, remote), local_dir=staging)
-        # Images first: a metadata line must never point at an image that is not there yet.
-        for path in sorted(missing, key=lambda p: p.endswith(".jsonl")):
-            target = store_root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / path, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     log.info("restored %d files of %s from dataset repo %s", len(missing), store_root, repo_id)
     return len(missing)

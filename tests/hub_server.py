@@ -10,6 +10,7 @@ a revision, and file downloads (`hf_hub_download`, `snapshot_download`), with sw
         hub.fail_with = 500              # every API call answers 500 until reset to None
         hub.failing_repos["me/digits"] = 503  # only calls naming that repo fail, until removed
         hub.held_downloads["datasets/me/digits"] = threading.Event()  # its file downloads wait until set
+        hub.downloads_left = 10          # 10 more file downloads succeed, then they answer 500 until None
 """
 
 import base64
@@ -33,6 +34,7 @@ class LocalHub:
         self.fail_with: int | None = None
         self.failing_repos: dict[str, int] = {}  # "namespace/name" → the status its calls answer
         self.held_downloads: dict[str, threading.Event] = {}  # repo key → downloads from it wait until set
+        self.downloads_left: int | None = None  # file downloads (GET) that succeed before the rest fail
         self.lock = threading.Lock()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -98,6 +100,12 @@ class LocalHub:
                 key = f"{m[1] or 'models'}/{m[2]}/{m[3]}"
                 if key in hub.held_downloads:
                     hub.held_downloads[key].wait(timeout=300)
+                if send_body and hub.downloads_left is not None:
+                    with hub.lock:
+                        failing, hub.downloads_left = hub.downloads_left <= 0, max(hub.downloads_left - 1, 0)
+                    if failing:
+                        self._reply(500, {"error": "injected fault: download cut off"})
+                        return True
                 found = self._snapshot(key, m[4])
                 content = found[1].get(unquote(m[5])) if found else None
                 if content is None:

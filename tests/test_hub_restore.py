@@ -103,6 +103,29 @@ def test_only_missing_files_are_downloaded_and_local_ones_are_never_replaced(hub
     assert not (tmp_path / "other").exists()
 
 
+def test_a_restore_cut_off_halfway_resumes_where_it_stopped(hub_with_a_spaces_history, tmp_path):
+    """A big store over a flaky link (or under the Hub's rate limits): each attempt must build on the last."""
+    hub, old = hub_with_a_spaces_history
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    target = tmp_path / "flags"
+    files = len(list((old / "flags").glob("data/*/*"))) + len(list((old / "flags").glob("votes/*")))
+
+    def downloads():
+        return sum(1 for method, path in hub.requests if method == "GET" and "/resolve/" in path and "/datasets/" in path)
+
+    hub.downloads_left = files // 2
+    with pytest.raises(Exception):
+        restore_flags(api, DATASET, target)
+    assert not target.exists() or not any(target.rglob("*"))  # nothing half-restored in the store itself
+
+    hub.downloads_left = None
+    before = downloads()
+    assert restore_flags(api, DATASET, target) == files
+    assert downloads() - before == files - files // 2  # only what the first attempt did not finish
+    assert sorted(load_flags(target)["id"]) == sorted(load_flags(old / "flags")["id"])
+    assert not (tmp_path / ".flags-restore").exists()  # the staging folder goes once the restore is done
+
+
 def test_the_download_selects_exactly_the_missing_files_with_few_patterns():
     """snapshot_download matches every file against every pattern: one per file would be quadratic."""
     remote = [f"data/shard-{s}/{i}.png" for s in range(5) for i in range(400)] + [f"data/shard-{s}/metadata.jsonl" for s in range(5)]
