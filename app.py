@@ -594,7 +594,7 @@ def not_restored_yet(args, error: Exception, rounds_back: bool = False) -> str:
     return f"the {missing} on the Hub are not restored yet ({type(error).__name__}); retrying every {args.hub_retry_seconds:g} s"
 
 
-def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, stop: threading.Event, rounds_back: bool) -> None:
+def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, sync: HubSync | None, stop: threading.Event, rounds_back: bool) -> None:
     """Restore in the background, retrying until the Hub answers: the rounds first, served as soon as they
     are back, then the flags; then let rounds resume (paused meanwhile: never a second lineage of rounds
     under names the Hub has)."""
@@ -612,6 +612,8 @@ def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None,
                 if rounds is not None:
                     rounds.paused = FLAGS_BEING_RESTORED  # what is still on its way, not the outage that is over
                 restore_flags(api, args.hub_dataset, state_dir / "flags")
+                if sync is not None:
+                    sync.relearn_the_repo()  # the restored files are the repo's own: not pushed back
             break
         except Exception as e:
             log.warning("could not restore from the Hub (%s); retrying in %s s", type(e).__name__, args.hub_retry_seconds)
@@ -766,11 +768,12 @@ def main(argv=None) -> None:
     publisher = start_publisher(args, state_dir)
     on_accepted = publisher.request if publisher else None
     rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, start=args.retrain_from, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
+    sync = start_hub_sync(args, store)  # pushes flags collected while the restore runs, too
     stop_restoring = threading.Event()
     if restoring:
         if rounds is not None:
             rounds.paused = restoring  # never a second lineage of rounds under names the Hub already has
-        threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, stop_restoring, rounds_back), name="hub-restore", daemon=True).start()
+        threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, sync, stop_restoring, rounds_back), name="hub-restore", daemon=True).start()
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
     sign_in = args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
     if maintainers and not sign_in:
@@ -779,7 +782,6 @@ def main(argv=None) -> None:
     freeze_loaded_objects()
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count
-    sync = start_hub_sync(args, store)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the final Hub push on `kill`
     demo = build_demo(services, upload_cache_schedule(args.keep_uploads_hours))
     try:

@@ -4,7 +4,8 @@ Off unless a repo id and a token are configured. The scheduler is created lazily
 background thread, so a Hub that is down at start-up delays the first push instead of
 stopping the app; a failed push is retried at the next interval (CommitScheduler only marks
 files uploaded after a successful commit, so nothing is lost). A final push runs at stop.
-The token is passed to the client and never logged, stored or shown.
+A restarted app pushes only what the repo lacks (see `StoreScheduler`). The token is passed to
+the client and never logged, stored or shown.
 """
 
 from __future__ import annotations
@@ -14,11 +15,56 @@ import threading
 from pathlib import Path
 
 from huggingface_hub import CommitScheduler, HfApi
+from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
+from huggingface_hub.hf_api import RepoFile
 
 log = logging.getLogger(__name__)
 
 # Never push temp files of in-flight writes or hidden files.
 IGNORE_PATTERNS = ["**/*.tmp", "*.tmp", "**/.*", ".*"]
+
+
+# Files that are written once (images) or only appended to (metadata, votes): a local file as big as
+# the repo's copy is that copy.
+APPEND_ONLY_FOLDERS = ("data/", "votes/")
+
+
+def already_on_hub(api: HfApi, repo_id: str, folder: Path) -> dict[Path, float]:
+    """{local path: mtime} of the store's append-only files whose copy in the dataset repo is complete."""
+    try:
+        remote = {f.path: f.size for f in api.list_repo_tree(repo_id, repo_type="dataset", recursive=True) if isinstance(f, RepoFile)}
+    except (EntryNotFoundError, RevisionNotFoundError):
+        return {}  # an empty repo: nothing pushed yet
+    known = {}
+    for relpath, size in remote.items():
+        if not relpath.startswith(APPEND_ONLY_FOLDERS):
+            continue
+        try:
+            stat = (folder / relpath).stat()
+        except FileNotFoundError:
+            continue
+        if stat.st_size == size:  # one stat: if it grows after this, its mtime changes and it is pushed
+            known[folder / relpath] = stat.st_mtime
+    return known
+
+
+class StoreScheduler(CommitScheduler):
+    """A CommitScheduler that starts out knowing what the repo already has.
+
+    CommitScheduler pushes every file it has not pushed itself, so each start of the app (a Space
+    restarts often) would commit the whole store again: on a popular Space 100,000 files in one
+    commit, where the Hub recommends small commits. Before its first push this one counts as pushed
+    every append-only file the repo holds whole (`already_on_hub`), which includes flags restored
+    from the Hub at start. Pushes run one at a time (CommitScheduler's single worker).
+    """
+
+    knows_the_repo = False
+
+    def push_to_hub(self):
+        if not self.knows_the_repo:
+            self.last_uploaded.update(already_on_hub(self.api, self.repo_id, self.folder_path))
+            self.knows_the_repo = True
+        return super().push_to_hub()
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -73,7 +119,7 @@ class HubSync:
     def _connect(self) -> None:
         while not self._stopped.is_set():
             try:
-                scheduler = CommitScheduler(
+                scheduler = StoreScheduler(
                     repo_id=self.repo_id,
                     repo_type="dataset",
                     folder_path=self.folder,
@@ -90,6 +136,12 @@ class HubSync:
                 self.last_error = f"{type(e).__name__}: could not reach the Hub for {self.repo_id}"
                 log.warning("%s; retrying in %s s", self.last_error, self.retry_seconds)
                 self._stopped.wait(self.retry_seconds)
+
+    def relearn_the_repo(self) -> None:
+        """Files arrived that the repo already has (restored from it): list the repo again before the
+        next push instead of pushing them back."""
+        if self._scheduler is not None:
+            self._scheduler.knows_the_repo = False
 
     @property
     def connected(self) -> bool:

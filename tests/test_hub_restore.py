@@ -49,6 +49,7 @@ def test_a_restarted_space_gets_its_flags_and_rounds_back_and_goes_on_from_the_l
 
     hub, old = hub_with_a_spaces_history
     model_commits = sum(c["repo"] == f"models/{MODEL}" for c in hub.commits)
+    commits_before = len(hub.commits)
     new = tmp_path / "restarted"  # an empty disk but for the MNIST cache
     new.mkdir()
     (new / "mnist").symlink_to(state_dir / "mnist")
@@ -73,6 +74,9 @@ def test_a_restarted_space_gets_its_flags_and_rounds_back_and_goes_on_from_the_l
         assert "Round 1 is live" in status and table[0]["fooled"] == 40
         time.sleep(2)  # the publisher's first pass at start
     assert sum(c["repo"] == f"models/{MODEL}" for c in hub.commits) == model_commits  # rounds 0 and 1 are not pushed again
+    # Nor are the restored flags (the dataset push ran at start and at stop): they are the repo's own.
+    pushed_back = [path for c in hub.commits[commits_before:] if c["repo"] == f"datasets/{DATASET}" for path in c["files"] if path.startswith("data/")]
+    assert pushed_back == [], pushed_back
     assert set(hub.tags[f"models/{MODEL}"]) == {"round-0", "round-1"}
 
     for round_ in (0, 1):  # the very models that were published, not retrained ones

@@ -74,6 +74,27 @@ def test_a_failing_hub_loses_nothing_and_a_later_push_catches_up(store, hub):
     sync.stop()
 
 
+def test_a_restarted_app_pushes_only_what_the_repo_lacks(store, hub):
+    """A Space restarts often; CommitScheduler alone would commit the whole store again at each start."""
+    store.append(fields(), png(1), png(2))
+    store.append(fields(session="s2"), png(3), png(4))
+    sync = start_sync(store, hub.url)
+    assert wait_for(lambda: sync.connected)
+    sync.push_now()
+    sync.stop()
+
+    new = store.append(fields(session="s3"), png(5), png(6))[0]  # one more flag, then the app restarts
+    pushed_before = len(hub.commits)
+    sync = start_sync(store, hub.url)
+    assert wait_for(lambda: sync.connected)
+    sync.push_now()  # after the push the scheduler makes as it starts
+    pushed = sorted(path for commit in hub.commits[pushed_before:] for path in commit["files"])
+    shard = f"data/{new.shard}"
+    assert pushed == sorted(["README.md", f"{shard}/metadata.jsonl", f"{shard}/{new.drawing_file_name}", f"{shard}/{new.model_input_file_name}"])
+    assert hub.files[f"datasets/{REPO}"] == local_files(store)
+    sync.stop()
+
+
 def test_a_hub_that_is_down_at_start_is_reached_later(store):
     port = free_port()
     store.append(fields(), png(1), png(2))
