@@ -275,7 +275,7 @@ def rounds_data(services: Services) -> tuple:
 ROUNDS_POLL_SECONDS = 5
 # The open tabs' checks rebuild the view at most this often, however fast flags come in: with the
 # tabs' checks spread over the poll period, each could otherwise find a new flag and rebuild (a
-# rebuild of a 50,000-flag store takes about 0.5 s of a core). A check that finds the view younger
+# rebuild of a 50,000-flag store takes about 0.25 s of a core). A check that finds the view younger
 # reuses it, and the change shows at that tab's next check.
 ROUNDS_REBUILD_SECONDS = 2
 
