@@ -30,7 +30,9 @@ APPEND_ONLY_FOLDERS = ("data/", "votes/")
 
 
 def already_on_hub(api: HfApi, repo_id: str, folder: Path) -> dict[Path, float]:
-    """{local path: mtime} of the store's append-only files whose copy in the dataset repo is complete."""
+    """{local path: mtime} of the store's append-only files not to push: those whose copy in the dataset
+    repo is complete, and those the repo holds longer than this disk (which lost data: pushing them
+    would cut the repo's copy short; their shard's writer is gone, so they never grow here again)."""
     try:
         remote = {f.path: f.size for f in api.list_repo_tree(repo_id, repo_type="dataset", recursive=True) if isinstance(f, RepoFile)}
     except (EntryNotFoundError, RevisionNotFoundError):
@@ -43,7 +45,9 @@ def already_on_hub(api: HfApi, repo_id: str, folder: Path) -> dict[Path, float]:
             stat = (folder / relpath).stat()
         except FileNotFoundError:
             continue
-        if stat.st_size == size:  # one stat: if it grows after this, its mtime changes and it is pushed
+        if stat.st_size < size:
+            log.warning("%s is shorter here than in %s: keeping the repo's copy, not pushing this one", relpath, repo_id)
+        if stat.st_size <= size:  # one stat: if it grows after this, its mtime changes and it is pushed
             known[folder / relpath] = stat.st_mtime
     return known
 

@@ -95,6 +95,26 @@ def test_a_restarted_app_pushes_only_what_the_repo_lacks(store, hub):
     sync.stop()
 
 
+def test_a_file_this_disk_lost_lines_of_never_cuts_the_repos_copy_short(store, hub, caplog):
+    store.append(fields(), png(1), png(2))
+    store.append(fields(session="s2"), png(3), png(4))
+    sync = start_sync(store, hub.url)
+    assert wait_for(lambda: sync.connected)
+    sync.push_now()
+    sync.stop()
+    metadata = next(store.root.glob("data/*/metadata.jsonl"))
+    in_repo = metadata.relative_to(store.root).as_posix()
+    complete = metadata.read_bytes()
+    metadata.write_bytes(complete.splitlines(keepends=True)[0])  # e.g. a disk restored from an old backup
+
+    sync = start_sync(store, hub.url)  # the app restarts
+    assert wait_for(lambda: sync.connected)
+    sync.push_now()
+    sync.stop()
+    assert hub.files[f"datasets/{REPO}"][in_repo] == complete
+    assert "shorter here than in" in caplog.text
+
+
 def test_a_hub_that_is_down_at_start_is_reached_later(store):
     port = free_port()
     store.append(fields(), png(1), png(2))
