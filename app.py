@@ -441,9 +441,10 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                 eps_input = gr.Slider(0.0, 0.5, value=0.1, step=0.01, label="ε (how far each pixel may move, of 1)", elem_id="eps")
                 attack_button = gr.Button("Attack my drawing", variant="primary", elem_id="attack")
                 with gr.Row():
-                    original_view = gr.Image(label="Your drawing, as the model sees it", interactive=False, elem_id="original-view")
+                    # Only "download" in the corner: four columns leave too little room for the label and three buttons.
+                    original_view = gr.Image(label="What the model sees", interactive=False, buttons=["download"], elem_id="original-view")
                     original_label = gr.Label(num_top_classes=3, label="Model on your drawing", elem_id="original-label")
-                    adversarial_view = gr.Image(label="Its FGSM twin", interactive=False, elem_id="adversarial-view")
+                    adversarial_view = gr.Image(label="Its FGSM twin", interactive=False, buttons=["download"], elem_id="adversarial-view")
                     adversarial_label = gr.Label(num_top_classes=3, label="Model on the twin", elem_id="adversarial-label")
             with gr.Tab("Rounds") as rounds_tab:
                 rounds_info = gr.Markdown(elem_id="rounds-status")
