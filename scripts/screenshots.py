@@ -20,13 +20,9 @@ from playwright.sync_api import expect  # noqa: E402
 
 from data.state_dir import resolve_state_dir  # noqa: E402
 from tests.app_process import running_app  # noqa: E402
-from tests.browser import browser, draw_with_mouse, top_guess  # noqa: E402
+from tests.browser import browser, draw_with_mouse, ready_to_draw, top_guess  # noqa: E402
 from tests.conftest import copy_of_round0_state  # noqa: E402
 from training.prepare import ensure_round0  # noqa: E402
-
-
-def ready_to_draw(page) -> None:
-    expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
 
 
 def main(argv=None) -> int:

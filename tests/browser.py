@@ -31,9 +31,14 @@ def draw_with_mouse(page, digit, height=180):
         page.mouse.up()
 
 
+def ready_to_draw(page) -> None:
+    """Wait until the page has selected the brush, as a person would before drawing."""
+    expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+
+
 def draw_and_flag(page, digit, label):
     """A person draws `digit` with the mouse once the brush is ready, sees the model read it, says it is `label` and flags."""
-    expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+    ready_to_draw(page)
     draw_with_mouse(page, digit)
     expect(page.locator("#guess [data-testid=label-output-value]")).to_have_text(str(digit), timeout=15_000)
     page.locator(f'#digit input[value="{label}"]').check()

@@ -3,14 +3,14 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import browser_page, draw_with_finger, draw_with_mouse, phone_page
+from tests.browser import browser_page, draw_with_finger, draw_with_mouse, phone_page, ready_to_draw
 
 
 @pytest.fixture()
 def page(app_url):
     with browser_page(app_url) as page:
         # The app selects the brush on load: a person can draw without hunting for a tool.
-        expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+        ready_to_draw(page)
         yield page
 
 
@@ -27,7 +27,7 @@ def test_clear_empties_the_canvas_and_the_guess_then_drawing_works_again(page):
     expect(guess).to_have_text("4", timeout=15_000)
     page.get_by_role("button", name="Clear", exact=True).click()
     expect(guess).to_have_count(0, timeout=15_000)
-    expect(page.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+    ready_to_draw(page)  # the brush is selected again
     draw_with_mouse(page, 1)
     expect(guess).to_have_text("1", timeout=15_000)
 
@@ -70,7 +70,7 @@ def test_on_a_phone_a_finger_draws_without_scrolling_the_page_and_the_drawing_ca
     with phone_page(app_url) as phone:
         canvas = phone.locator("#drawing canvas").first.bounding_box()
         assert canvas["width"] <= phone.viewport_size["width"]  # the drawing square fits the screen
-        expect(phone.locator('#drawing button[aria-label="Brush"].highlight')).to_be_visible(timeout=15_000)
+        ready_to_draw(phone)
         draw_with_finger(phone, 7)
         expect(phone.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
         assert phone.evaluate("window.scrollY") == 0  # the strokes drew; they did not scroll the page

@@ -17,7 +17,7 @@ from tests.app_process import running_app
 from tests.conftest import copy_of_round0_state
 from tests.hub_server import LocalHub
 from tests.test_hub_sync import REPO as DATASET
-from tests.test_hub_sync import start_sync, wait_for
+from tests.test_hub_sync import push_once, wait_for
 from tests.test_rounds import rounds_view
 from training.publish import publish_pending
 
@@ -28,10 +28,7 @@ HUB_ARGS = ("--hub-dataset", DATASET, "--hub-model", MODEL)
 
 def push_flags(store_root, hub) -> None:
     store = FlagStore(store_root, store_root.parent / "locks")
-    sync = start_sync(store, hub.url)  # to DATASET
-    assert wait_for(lambda: sync.connected)
-    sync.push_now()
-    sync.stop()
+    push_once(store, hub.url)  # to DATASET
     store.close()
 
 

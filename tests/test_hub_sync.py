@@ -47,6 +47,14 @@ def start_sync(store, hub_url, retry_seconds=0.1):
     return sync
 
 
+def push_once(store, hub_url) -> None:
+    """One run of the app's sync: it connects, pushes what it has not pushed, and stops (a final push)."""
+    sync = start_sync(store, hub_url)
+    assert wait_for(lambda: sync.connected)
+    sync.push_now()
+    sync.stop()
+
+
 def test_the_store_arrives_in_the_dataset_repo_byte_for_byte(store, hub):
     store.append(fields(), png(1), png(2))
     store.append(fields(session="s2"), png(3), png(4))
@@ -78,10 +86,7 @@ def test_a_restarted_app_pushes_only_what_the_repo_lacks(store, hub):
     """A Space restarts often; CommitScheduler alone would commit the whole store again at each start."""
     store.append(fields(), png(1), png(2))
     store.append(fields(session="s2"), png(3), png(4))
-    sync = start_sync(store, hub.url)
-    assert wait_for(lambda: sync.connected)
-    sync.push_now()
-    sync.stop()
+    push_once(store, hub.url)
 
     new = store.append(fields(session="s3"), png(5), png(6))[0]  # one more flag, then the app restarts
     pushed_before = len(hub.commits)
@@ -98,19 +103,13 @@ def test_a_restarted_app_pushes_only_what_the_repo_lacks(store, hub):
 def test_a_file_this_disk_lost_lines_of_never_cuts_the_repos_copy_short(store, hub, caplog):
     store.append(fields(), png(1), png(2))
     store.append(fields(session="s2"), png(3), png(4))
-    sync = start_sync(store, hub.url)
-    assert wait_for(lambda: sync.connected)
-    sync.push_now()
-    sync.stop()
+    push_once(store, hub.url)
     metadata = next(store.root.glob("data/*/metadata.jsonl"))
     in_repo = metadata.relative_to(store.root).as_posix()
     complete = metadata.read_bytes()
     metadata.write_bytes(complete.splitlines(keepends=True)[0])  # e.g. a disk restored from an old backup
 
-    sync = start_sync(store, hub.url)  # the app restarts
-    assert wait_for(lambda: sync.connected)
-    sync.push_now()
-    sync.stop()
+    push_once(store, hub.url)  # the app restarts
     assert hub.files[f"datasets/{REPO}"][in_repo] == complete
     assert "shorter here than in" in caplog.text
 
