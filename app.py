@@ -178,7 +178,7 @@ ROUND_PERCENT_FORMATS = {"MER": "{:.1%}", "vMER": "{:.1%}", "MNIST test": "{:.2%
 ROUND_LEGEND = (
     "MER: model error rate, the share of examples collected against the round's model that fooled it; "
     "vMER: the same, counting only verified examples (Dynabench's measures). MNIST test: accuracy on the "
-    "10,000 MNIST test images; held-out people's: accuracy on every 5th people's example, never trained on; "
+    "10,000 MNIST test images; held-out people's: accuracy on the examples of every 5th person to flag, whom no model trained on; "
     "robust: MNIST test accuracy under FGSM at ε = 0.1. The plot of these accuracies appears once a second round is live."
 )
 PLOTTED = {"MNIST test accuracy": "mnist_test_accuracy", "held-out people's examples": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
@@ -247,7 +247,7 @@ MATRIX_LEGEND = (
     "**Every model on the examples that fooled each round's model.** Rows: the models that went live; columns: "
     "the held-out examples (verified, never trained on) that fooled round *c*'s model. A model reads none of its "
     "own round's right; down each column, later models should read more of them. Empty until a held-out example "
-    "(every 5th) has fooled a model."
+    "(every 5th person's) has fooled a model."
 )
 
 

@@ -59,7 +59,7 @@ def main(argv=None):
     people_y = train_labels[PEOPLE_POOL]
     fresh_x = tilted(images_to_tensor(mnist.train_images[FRESH]), torch.Generator().manual_seed(123))
     fresh_y = train_labels[FRESH]
-    # tests/test_rounds.py's round: the first 40 images round 0 gets wrong, every 5th held out
+    # tests/test_rounds.py's round: the first 40 images round 0 gets wrong, every 5th (each its own person) held out
     wrong = torch.nonzero(predict_classes(parent, mnist_x) != mnist_y).flatten()[:40]
     trained = wrong[[i for i in range(40) if i % 5 != 4]]
     hard = Examples(mnist_x[trained], mnist_y[trained], [])

@@ -6,8 +6,8 @@
 The raw store (and its Hub copy) holds every attempt with the label its author gave, and the
 votes beside it; what was decided is left to the reader. A release decides it once, as the
 retraining rounds do: only verified, non-junk examples, each with its agreed label, split into
-`train` and `test`, where `test` is exactly the held-out examples (every 5th in order of arrival)
-that no round's model was ever trained on. Written as data/{train,test}.parquet with a dataset
+`train` and `test`, where `test` is exactly the held-out examples (those of every 5th person in
+order of arrival) that no round's model was ever trained on. Written as data/{train,test}.parquet with a dataset
 card, so `datasets.load_dataset(DIR)` (or the Hub repo) loads it; `--push` uploads the folder as
 one commit. The card names no `configs`: with them, `datasets` caches a local folder under a key
 that ignores its files, and a later release in the same folder would load as the earlier one.
@@ -38,8 +38,9 @@ Digits people drew in a browser while trying to fool an MNIST model, retrained o
 round (dynamic adversarial data collection). Only examples verified by other people ({validation})
 and not judged junk are here, each with its agreed label. {counts}
 
-- `test`: every 5th example in order of arrival, held out by the retraining rounds: no round's
-  model was trained on any of them. `train`: the rest.
+- `test`: the examples of every 5th person in order of arrival (a signed-in name, else a browser
+  session), held out by the retraining rounds: no round's model was trained on any of them, so
+  `test` measures a model on people it never learned from. `train`: the rest.
 - `image`: the 28×28 image the model saw (white ink on black, like MNIST); `drawing`: the raw canvas.
 - `label`: the agreed digit; `author_label`: the digit its author gave; `verdict`: `correct` (the
   validators agreed with the author), `incorrect` (they gave another digit) or `unvalidated`.
@@ -48,10 +49,11 @@ and not judged junk are here, each with its agreed label. {counts}
 """
 
 
-def release_rows(store: FlagStore, votes_required: int) -> dict[str, list[dict]]:
-    """{split: rows}, each row the record's fields, its images' bytes and the decision on it."""
+def release_rows(store: FlagStore, votes_required: int, trained_on: frozenset[str]) -> dict[str, list[dict]]:
+    """{split: rows}, each row the record's fields, its images' bytes and the decision on it.
+    `trained_on`: the examples the rounds' models trained on, which stay in `train`."""
     store.refresh()
-    splits = dict(zip(SPLITS, held_out_split(store.records.values(), list(store.votes), votes_required)))
+    splits = dict(zip(SPLITS, held_out_split(store.records.values(), list(store.votes), votes_required, trained_on=trained_on)))
     out = {}
     for split, items in splits.items():
         rows = []
@@ -89,7 +91,7 @@ def replaceable(out: Path) -> bool:
     return {p.relative_to(out).as_posix() for p in out.rglob("*") if not p.is_dir()} <= RELEASE_FILES
 
 
-def write_release(store: FlagStore, votes_required: int, out: Path) -> dict[str, int]:
+def write_release(store: FlagStore, votes_required: int, out: Path, trained_on: frozenset[str]) -> dict[str, int]:
     """Write the release folder (parquet per split + card) in one rename; returns the rows per split."""
     import datasets
 
@@ -110,7 +112,7 @@ def write_release(store: FlagStore, votes_required: int, out: Path) -> dict[str,
     )
     if not replaceable(out):
         raise FileExistsError(f"{out} holds files that are not a release")
-    rows = release_rows(store, votes_required)
+    rows = release_rows(store, votes_required, trained_on)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))  # never a half-written release
     old = None
@@ -148,6 +150,7 @@ def push_release(folder: Path, repo_id: str, endpoint: str | None = None) -> str
 
 def main(argv=None) -> int:
     from data.state_dir import resolve_state_dir
+    from training.rounds import trained_example_ids
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder to write the release to (an earlier release there is replaced)")
@@ -168,7 +171,7 @@ def main(argv=None) -> int:
         return 2
     store = FlagStore(state_dir / "flags", state_dir / "locks")
     try:
-        counts = write_release(store, args.validation_votes, args.out)
+        counts = write_release(store, args.validation_votes, args.out, trained_example_ids(state_dir))
     finally:
         store.close()
     print(f"wrote {args.out}: {counts['train']} train, {counts['test']} test examples")

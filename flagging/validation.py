@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from flagging.store import FlagRecord, Vote
 
 VERDICTS = ("correct", "incorrect", "junk")
-HOLDOUT_EVERY = 5  # one example in 5, in order of arrival, is held out: never trained on, the rounds' test set
+HOLDOUT_EVERY = 5  # one person in 5, in order of arrival, is held out: never trained on, the rounds' test set
 
 
 @dataclass(frozen=True)
@@ -64,22 +64,31 @@ def verified_examples(records: list[FlagRecord], votes: list[Vote], votes_requir
     return out
 
 
+def person_of(record: FlagRecord) -> str:
+    """Who drew it, as far as the app can tell: the signed-in name, else the browser session."""
+    return f"user:{record.username}" if record.username else f"session:{record.session_hash}"
+
+
 def is_held_out(position: int, every: int) -> bool:
-    """The every-th example in order of arrival: an example held out once stays held out."""
+    """The every-th person in order of arrival: a person held out once stays held out."""
     return position % every == every - 1
 
 
-def held_out_split(records, votes: list[Vote], votes_required: int, holdout_every: int = HOLDOUT_EVERY) -> tuple[list, list]:
+def held_out_split(records, votes: list[Vote], votes_required: int, holdout_every: int = HOLDOUT_EVERY, trained_on=frozenset()) -> tuple[list, list]:
     """(training, held-out) (record, agreed label) pairs: every verified, non-junk example.
 
-    Positions count every record, verified or not: the store only grows, so a position never changes
-    and no round ever trains on an example another round held out.
+    Every example of every `holdout_every`-th person, in order of their first flag, is held out, so
+    held-out accuracy is accuracy on people the model never learned from. Positions count every
+    record, verified or not: the store only grows, so a person's position never changes. Examples
+    in `trained_on` (what a live model has already trained on: stores whose early rounds split by
+    example) stay in training, so no round is ever gated on what its parent learned.
     """
     in_order = sorted(records, key=lambda r: (r.created_at, r.id))
-    held_out_ids = {r.id for position, r in enumerate(in_order) if is_held_out(position, holdout_every)}
+    people = dict.fromkeys(person_of(r) for r in in_order)  # in order of first flag
+    held_out_people = {person for position, person in enumerate(people) if is_held_out(position, holdout_every)}
     split: dict[bool, list] = {False: [], True: []}
     for record, label in verified_examples(in_order, votes, votes_required):
-        split[record.id in held_out_ids].append((record, label))
+        split[person_of(record) in held_out_people and record.id not in trained_on].append((record, label))
     return split[False], split[True]
 
 

@@ -67,9 +67,10 @@ def hard_examples(state_dir, round0):
     return mnist.train_images[wrong], mnist.train_labels[wrong], predictions[wrong]
 
 
-def flag_as_people_would(state, hard_examples, n, model_round=0):
+def flag_as_people_would(state, hard_examples, n, model_round=0, drawings_per_person=1):
     """Store the first n of (images, labels, predictions) as examples flagged against `model_round`'s model,
-    as if n people had drawn them (fooling ones when the predictions are that model's and wrong)."""
+    as if people had drawn them, `drawings_per_person` each in a row (fooling ones when the predictions
+    are that model's and wrong)."""
     import io
 
     from PIL import Image
@@ -83,7 +84,7 @@ def flag_as_people_would(state, hard_examples, n, model_round=0):
             buf = io.BytesIO()
             Image.fromarray(images[i]).save(buf, format="PNG")
             probabilities = [1.0 if d == predictions[i] else 0.0 for d in range(10)]
-            fields = {"label": int(labels[i]), "prediction": int(predictions[i]), "probabilities": probabilities, "model_round": model_round, "fooled": bool(labels[i] != predictions[i]), "session_hash": f"person-{model_round}-{i}", "username": ""}
+            fields = {"label": int(labels[i]), "prediction": int(predictions[i]), "probabilities": probabilities, "model_round": model_round, "fooled": bool(labels[i] != predictions[i]), "session_hash": f"person-{model_round}-{i // drawings_per_person}", "username": ""}
             store.append(fields, buf.getvalue(), buf.getvalue())
     finally:
         store.close()

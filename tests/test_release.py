@@ -26,7 +26,7 @@ def test_a_release_holds_verified_examples_with_their_agreed_label_and_the_round
     vote(store, in_order[0], "correct")
     vote(store, in_order[1], "incorrect", other_digit)
     vote(store, in_order[2], "junk", reason="a scribble")
-    vote(store, in_order[4], "correct")  # held out (every 5th); 9 and 14 are too, but nobody voted on them
+    vote(store, in_order[4], "correct")  # held out (every 5th person's); 9 and 14 are too, but nobody voted on them
     vote(store, in_order[5], "incorrect", in_order[5].prediction)  # the model was right after all
     store.close()
 
@@ -80,7 +80,7 @@ def test_a_release_is_pushed_to_a_hub_dataset_repo_and_loads_from_there(fresh_st
         assert pushed.returncode == 0, pushed.stderr
         assert "hf_release_token" not in pushed.stdout + pushed.stderr and "Bearer hf_release_token" in hub.auth_headers
         assert sorted(hub.files["datasets/dadc/digits-verified"]) == ["README.md", "data/test.parquet", "data/train.parquet"]
-        # someone else loads it from the Hub by name (validation off: all 10, every 5th in test)
+        # someone else loads it from the Hub by name (validation off: all 10, every 5th person's in test)
         load = "import datasets, json; ds = datasets.load_dataset('dadc/digits-verified'); print(json.dumps({s: list(ds[s]['label']) for s in ds}))"
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")}
         loaded = subprocess.run([sys.executable, "-c", load], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -25,7 +25,7 @@ def test_each_column_holds_the_held_out_examples_that_fooled_that_rounds_model(s
     finally:
         store.close()
 
-    # Every 5th of the 140 examples in order of arrival is held out: 8 of round 0's 40, 20 of round 1's 100,
+    # Each example is its own person, and every 5th person of the 140 is held out: 8 of round 0's 40, 20 of round 1's 100,
     # of which only those round 1 got wrong fooled it; the ones it read right are in no column.
     fooled_round1 = [i for i in range(100) if (40 + i) % 5 == 4 and predictions[i] != labels[40 + i]]
     assert 0 < len(fooled_round1) < 20

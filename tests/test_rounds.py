@@ -121,7 +121,7 @@ def test_a_round_never_starts_from_a_model_older_than_the_newest_accepted_round(
 
     round1_before = (state_with_round1 / "checkpoints" / "round-1" / "metadata.json").read_text()
     store = FlagStore(state_with_round1 / "flags", state_with_round1 / "locks")
-    train, held_out = load_examples(store, 0, RoundConfig().holdout_every)
+    train, held_out = load_examples(store, state_with_round1, 0, RoundConfig().holdout_every)
     store.close()
     with pytest.raises(StaleParent, match="round 1 was accepted after round 0"):
         run_round(state_with_round1, round0[0], round0[1], train, held_out, RoundConfig())
@@ -228,10 +228,10 @@ def test_with_validation_on_only_verified_examples_are_trained_on_with_their_agr
         for position, (verdict, corrected, reason) in votes.items():
             vote = {"flag_id": in_order[position].id, "verdict": verdict, "corrected_label": corrected, "reason": reason}
             store.add_vote(vote | {"session_hash": "validator", "username": "", "is_maintainer": False})
-        train, held_out = load_examples(store, votes_required=1, holdout_every=5)
+        train, held_out = load_examples(store, fresh_state, votes_required=1, holdout_every=5)
     finally:
         store.close()
-    # unvoted examples wait, junk is dropped, "incorrect" trains on the validators' digit; the 10th is held out
+    # unvoted examples wait, junk is dropped, "incorrect" trains on the validators' digit; the 10th person is held out
     assert train.ids == [in_order[0].id, in_order[1].id]
     assert train.y.tolist() == [in_order[0].label, votes[1][1]]
     assert held_out.ids == [in_order[9].id] and held_out.y.tolist() == [in_order[9].label]
@@ -295,3 +295,28 @@ def test_open_rounds_tabs_share_one_rebuild_per_change(fresh_state, hard_example
         assert rounds_view(services)[1] is not shown[1]  # a Styler per page: Gradio computes it in place
     finally:
         store.close()
+
+
+def test_a_person_is_held_out_whole_and_what_an_earlier_round_trained_on_stays_in_training(fresh_state, hard_examples, round0):
+    """Five people draw ten each; the 5th is held out. Round 1 was trained as a store split by example
+    (every 5th drawing held out) would have been: 8 of the 5th person's drawings are in its model."""
+    from flagging.release import release_rows
+    from training.rounds import RoundConfig, load_examples, read_examples, trained_example_ids
+
+    flag_as_people_would(fresh_state, hard_examples, 50, drawings_per_person=10)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
+        by_example = [[(r, r.label) for i, r in enumerate(in_order) if (i % 5 == 4) == held] for held in (False, True)]
+        entry, _ = run_round(fresh_state, *round0, *(read_examples(store, items) for items in by_example), RoundConfig())
+        assert entry["accepted"], entry["gate_failures"]
+        train, held_out = load_examples(store, fresh_state, 0, RoundConfig().holdout_every)
+        release_test = [row["id"] for row in release_rows(store, 0, trained_example_ids(fresh_state))["test"]]
+    finally:
+        store.close()
+    fifth_person = [r.id for r in in_order[40:]]
+    assert held_out.ids == [fifth_person[4], fifth_person[9]] == release_test  # the two round 1 never saw
+    assert sorted(train.ids) == sorted(r.id for r in in_order if r.id not in held_out.ids)
+    # A round from here holds out exactly those two and trains on the other 48.
+    assert main(["--state-dir", str(fresh_state)]) == 0
+    assert (read_rounds_log(fresh_state)[-1]["n_train_examples"], read_rounds_log(fresh_state)[-1]["n_held_out_examples"]) == (48, 2)

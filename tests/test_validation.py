@@ -3,11 +3,11 @@
 import random
 
 from flagging.store import FlagRecord, Vote
-from flagging.validation import decide, next_to_validate, round_counts, top_contributors, verified_examples
+from flagging.validation import decide, held_out_split, next_to_validate, round_counts, top_contributors, verified_examples
 
 
-def record(id, label=3, prediction=5, session="author", username="", model_round=0):
-    return FlagRecord(id, f"{id}.png", f"{id}-input.png", label, prediction, [0.1] * 10, model_round, label != prediction, "t", session, username, f"key-{id}")
+def record(id, label=3, prediction=5, session="author", username="", model_round=0, created_at="t"):
+    return FlagRecord(id, f"{id}.png", f"{id}-input.png", label, prediction, [0.1] * 10, model_round, label != prediction, created_at, session, username, f"key-{id}")
 
 
 def vote(flag_id, verdict, corrected=-1, session="v1", username="", maintainer=False):
@@ -77,3 +77,25 @@ def test_top_contributors_rank_signed_in_people_by_verified_fooling_examples():
     assert top_contributors([record("d1", username="dee")], [vote("d1", "incorrect", 5, username="boss", maintainer=True)], 2)[0]["verified_fooled"] == 0
     assert top_contributors(records, [], votes_required=0)[0] == {"username": "ann", "fooled": 3, "verified_fooled": 3}  # validation off
     assert len(top_contributors(records, [], 0, limit=2)) == 2
+
+
+def people_taking_turns():
+    """Flags in order of arrival: four anonymous people, then alice (signed in) as the 5th, who comes
+    back later from another browser; p1 comes back too."""
+    who = [("p1", ""), ("p2", ""), ("p3", ""), ("p4", ""), ("s-a", "alice"), ("p1", ""), ("s-b", "alice"), ("p6", "")]
+    return [record(f"r{i}", session=session, username=name, created_at=f"2026-11-23T10:00:0{i}") for i, (session, name) in enumerate(who)]
+
+
+def test_every_drawing_of_a_held_out_person_is_held_out_and_a_name_spans_sessions():
+    records = people_taking_turns()
+    train, held_out = held_out_split(reversed(records), [], votes_required=0, holdout_every=5)
+    # alice is the 5th person to flag: both her drawings, from two browsers, are held out, and nobody else's
+    assert [r.id for r, _ in held_out] == ["r4", "r6"]
+    assert [r.id for r, _ in train] == ["r0", "r1", "r2", "r3", "r5", "r7"]
+
+
+def test_an_example_a_model_already_trained_on_is_never_held_out():
+    """A store whose early rounds split by example: what they trained on stays in training."""
+    train, held_out = held_out_split(people_taking_turns(), [], votes_required=0, holdout_every=5, trained_on=frozenset({"r4"}))
+    assert [r.id for r, _ in held_out] == ["r6"]
+    assert "r4" in [r.id for r, _ in train]

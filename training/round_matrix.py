@@ -26,10 +26,10 @@ from training.evaluate import predict_classes
 from training.rounds import RoundConfig, accepted_checkpoints, read_examples, split_examples
 
 
-def held_out_fooling_examples(store: FlagStore, votes_required: int, holdout_every: int = RoundConfig.holdout_every) -> dict[int, list]:
+def held_out_fooling_examples(store: FlagStore, state_dir: Path, votes_required: int, holdout_every: int = RoundConfig.holdout_every) -> dict[int, list]:
     """(record, agreed label) pairs of the held-out examples whose agreed label is not what the model of
     their round predicted, by that round."""
-    _, held_out = split_examples(store, votes_required, holdout_every)
+    _, held_out = split_examples(store, state_dir, votes_required, holdout_every)
     by_round: dict[int, list] = {}
     for record, label in held_out:
         if label != record.prediction:
@@ -46,7 +46,7 @@ def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models:
     so a later call reads and classifies only the examples that are new since (an open dashboard
     rebuilds this after every flag).
     """
-    columns = held_out_fooling_examples(store, votes_required)
+    columns = held_out_fooling_examples(store, state_dir, votes_required)
     if not columns:  # no model to load for an empty table
         return {"examples": {}, "accuracy": {}}
     predictions = {} if predictions is None else predictions

@@ -6,8 +6,8 @@ runs one round now from the stored flags (the app runs the same thing in the bac
 when enough fooling examples have come in; a running app serving this state directory
 switches to a round trained by this command at its next flag or dashboard view).
 
-A round: every verified example collected so far (every `holdout_every`-th in order of
-arrival is held out and never trained on) is mixed into batches of MNIST training images
+A round: every verified example collected so far (the examples of every `holdout_every`-th
+person, in order of arrival, are held out and never trained on) is mixed into batches of MNIST training images
 and the parent model is fine-tuned for a fixed number of steps. The candidate replaces the
 parent only if it passes the gates:
   - MNIST test accuracy falls by at most `max_mnist_drop`, and stays above `min_mnist_accuracy`;
@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import copy
 import fcntl
+import functools
 import json
 import logging
 import math
@@ -62,7 +63,7 @@ class RoundConfig:
     batch_size: int = 128
     new_per_batch: int = 16
     lr: float = 3e-4  # Adam, cosine-decayed to 0; measured: 1e-3 cost 0.5 points of MNIST accuracy
-    holdout_every: int = HOLDOUT_EVERY  # one example in 5 is held out for the gate
+    holdout_every: int = HOLDOUT_EVERY  # one person in 5 is held out for the gate
     max_mnist_drop: float = 0.003  # gate: MNIST test accuracy may fall by at most 0.3 points per round
     min_mnist_accuracy: float = 0.985  # gate: and never below this, however many rounds it took to get there
     max_robust_drop: float | None = None  # gate: FGSM ε = 0.1 accuracy may fall by at most this (None: not gated)
@@ -80,10 +81,27 @@ class Examples:
     ids: list[str]
 
 
-def split_examples(store: FlagStore, votes_required: int, holdout_every: int) -> tuple[list, list]:
+def split_examples(store: FlagStore, state_dir: Path, votes_required: int, holdout_every: int) -> tuple[list, list]:
     """(training, held-out) as (record, agreed label) pairs: every verified, non-junk example in the store."""
     store.refresh()
-    return held_out_split(store.records.values(), list(store.votes), votes_required, holdout_every)
+    return held_out_split(store.records.values(), list(store.votes), votes_required, holdout_every, trained_example_ids(state_dir))
+
+
+def trained_example_ids(state_dir: Path) -> frozenset[str]:
+    """Every people's example that a model which went live was trained on."""
+    ids: set[str] = set()
+    for checkpoint in accepted_checkpoints(state_dir).values():
+        metadata = checkpoint / "metadata.json"
+        if metadata.is_file():
+            ids |= people_example_ids(str(metadata), metadata.stat().st_mtime_ns)
+    return frozenset(ids)
+
+
+@functools.lru_cache(maxsize=1024)
+def people_example_ids(metadata_path: str, mtime_ns: int) -> frozenset[str]:
+    """A checkpoint's training examples; cached because an open dashboard asks after every flag."""
+    training_data = json.loads(Path(metadata_path).read_text()).get("training_data") or {}
+    return frozenset(training_data.get("people_example_ids", []))
 
 
 def read_examples(store: FlagStore, items: list) -> Examples:
@@ -94,9 +112,9 @@ def read_examples(store: FlagStore, items: list) -> Examples:
     return Examples(images_to_tensor(np.stack(pixels)), torch.tensor([label for _, label in items], dtype=torch.long), [r.id for r, _ in items])
 
 
-def load_examples(store: FlagStore, votes_required: int, holdout_every: int) -> tuple[Examples, Examples]:
+def load_examples(store: FlagStore, state_dir: Path, votes_required: int, holdout_every: int) -> tuple[Examples, Examples]:
     """(training, held-out) examples: every verified, non-junk example in the store, with its agreed label."""
-    train, held_out = split_examples(store, votes_required, holdout_every)
+    train, held_out = split_examples(store, state_dir, votes_required, holdout_every)
     return read_examples(store, train), read_examples(store, held_out)
 
 
@@ -364,7 +382,7 @@ class RoundRunner:
 
     def _run(self) -> None:
         try:
-            train, held_out = load_examples(self.store, self.votes_required, self.cfg.holdout_every)
+            train, held_out = load_examples(self.store, self.state_dir, self.votes_required, self.cfg.holdout_every)
             entry, trained = run_round(self.state_dir, self.live.model, self.live.metadata, train, held_out, self.cfg)
             self.problem = ""
             if trained is not None:
@@ -420,7 +438,7 @@ def main(argv=None) -> int:
         parent, parent_meta = load_checkpoint(latest_model_dir(state_dir))
         store = FlagStore(state_dir / "flags", state_dir / "locks")
         try:
-            train, held_out = load_examples(store, args.validation_votes, cfg.holdout_every)
+            train, held_out = load_examples(store, state_dir, args.validation_votes, cfg.holdout_every)
         finally:
             store.close()
         entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg)
