@@ -7,10 +7,11 @@ The raw store (and its Hub copy) holds every attempt with the label its author g
 votes beside it; what was decided is left to the reader. A release decides it once, as the
 retraining rounds do: only verified, non-junk examples, each with its agreed label, split into
 `train` and `test`, where `test` is exactly the held-out examples (those of every 5th person in
-order of arrival) that no round's model was ever trained on. Written as data/{train,test}.parquet with a dataset
-card, so `datasets.load_dataset(DIR)` (or the Hub repo) loads it; `--push` uploads the folder as
-one commit. The card names no `configs`: with them, `datasets` caches a local folder under a key
-that ignores its files, and a later release in the same folder would load as the earlier one.
+order of arrival) that no round's model was ever trained on. Written as data/{train,test}.parquet
+with a dataset card, so `datasets.load_dataset(DIR)` (or the Hub repo) loads it; `--push` uploads
+the folder as one commit. The card names no `configs`: with them, `datasets` caches a local folder
+under a key that ignores its files, and a later release in the same folder would load as the
+earlier one.
 """
 
 from __future__ import annotations
