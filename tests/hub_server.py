@@ -35,6 +35,9 @@ class LocalHub:
         self.failing_repos: dict[str, int] = {}  # "namespace/name" → the status its calls answer
         self.held_downloads: dict[str, threading.Event] = {}  # repo key → downloads from it wait until set
         self.downloads_left: int | None = None  # file downloads (GET) that succeed before the rest fail
+        self.created: dict[str, dict] = {}  # repo key → the create request (type, sdk, private)
+        self.space_secrets: dict[str, dict[str, str]] = {}  # "spaces/ns/name" → {key: value}
+        self.space_variables: dict[str, dict[str, str]] = {}
         self.lock = threading.Lock()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -72,6 +75,8 @@ class LocalHub:
             def _snapshot(self, key, revision):
                 """(commit id, files) of `revision` (main, a tag or a commit id) of repo `key`, or None."""
                 revision = unquote(revision)
+                if revision == "main" and key in hub.files and key not in hub.heads:
+                    return ("0" * 40, {})  # a repo created but never committed to: main is empty
                 oid = hub.heads.get(key) if revision == "main" else hub.tags.get(key, {}).get(revision, revision)
                 return (oid, hub.snapshots[oid]) if oid in hub.snapshots else None
 
@@ -170,6 +175,7 @@ class LocalHub:
                     with hub.lock:
                         existed = key in hub.files
                         hub.files.setdefault(key, {})
+                        hub.created.setdefault(key, req)
                     url = f"{hub.url}/{kind}/{ns}/{req['name']}"
                     return self._reply(409 if existed else 200, {"url": url, "error": "exists" if existed else None})
                 m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)/tag/(.+)$", self.path)
@@ -184,6 +190,18 @@ class LocalHub:
                             return self._reply(409, {"error": f"tag {tag} already exists"})
                         hub.tags[key][tag] = found[0]
                     return self._reply(200, {})
+                m = re.match(r"^/api/spaces/([^/]+)/([^/]+)/(secrets|variables)$", self.path)
+                if m:
+                    key = f"spaces/{m[1]}/{m[2]}"
+                    if key not in hub.files:
+                        return self._reply(404, {"error": "repo not found"}, {"X-Error-Code": "RepoNotFound"})
+                    item = json.loads(body)
+                    with hub.lock:
+                        settings = (hub.space_secrets if m[3] == "secrets" else hub.space_variables).setdefault(key, {})
+                        settings[item["key"]] = item["value"]
+                        # secrets are never sent back; variables are, as the Hub does
+                        answer = {} if m[3] == "secrets" else {k: {"value": v, "updatedAt": "2026-01-01T00:00:00.000Z"} for k, v in settings.items()}
+                    return self._reply(200, answer)
                 m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)/(preupload|commit)/(.+)$", self.path)
                 if not m:
                     return self._reply(404, {"error": f"unknown endpoint {self.path}"})
@@ -194,7 +212,7 @@ class LocalHub:
                 if action == "preupload":
                     files = json.loads(body)["files"]
                     return self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
-                added, header = {}, {}
+                added, deleted, header = {}, [], {}
                 for line in body.decode().splitlines():
                     item = json.loads(line)
                     if item["key"] == "header":
@@ -202,7 +220,11 @@ class LocalHub:
                     if item["key"] == "file":
                         value = item["value"]
                         added[value["path"]] = base64.b64decode(value["content"])
+                    if item["key"] == "deletedFile":
+                        deleted.append(item["value"]["path"])
                 with hub.lock:
+                    for path in deleted:
+                        hub.files[key].pop(path, None)
                     hub.files[key].update(added)
                     oid = hashlib.sha1(json.dumps(sorted(added)).encode() + str(len(hub.commits)).encode()).hexdigest()
                     hub.commits.append({"repo": key, "files": sorted(added), "oid": oid, "message": header.get("summary", "")})

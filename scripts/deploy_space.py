@@ -1,0 +1,186 @@
+"""Deploy the app to a Hugging Face Space in one command.
+
+    HF_TOKEN=hf_... .venv/bin/python scripts/deploy_space.py you/fool-the-digits \\
+        --hub-dataset you/dadc-digits --hub-model you/dadc-mnist [--maintainers you] [--persistent-dir /data/dadc]
+    .venv/bin/python scripts/deploy_space.py you/fool-the-digits --out DIR     # only write the Space's folder
+
+Writes the Space's folder: the app and its packages as committed in git (never the state
+directory, a virtual environment or uncommitted files), requirements.txt, and a README whose
+header makes it a Gradio Space with "Sign in with Hugging Face". Then checks the settings as the
+app would at start (a bad one stops here, before anything is created), creates the Space, sets
+its variables (DADC_*) and its HF_TOKEN secret, and uploads the folder as one commit; a later
+deploy replaces the Space's code and leaves its settings' other variables alone.
+
+The Space's token is $DADC_SPACE_TOKEN when set (best: a fine-grained token that can write only
+the dataset and model repos), else $HF_TOKEN. It is only ever sent as the Space's secret: never
+written to a file, a variable or the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from training.publish import check_repo_id  # noqa: E402
+
+# What the Space runs: app.py imports only these packages (tests, benchmarks and scripts stay here).
+SPACE_PATHS = ("app.py", "requirements.txt", "data", "model", "flagging", "training")
+SPACE_README = """---
+title: {title}
+sdk: gradio
+sdk_version: {gradio_version}
+python_version: "3.11"
+app_file: app.py
+hf_oauth: true
+---
+# {title}
+
+Draw a digit and try to make the model read it wrong. When it does, say which digit you drew and
+press **Flag**: the drawings that fool it are checked by other people (the **Validate** tab) and
+the model is retrained on them, round after round (the **Rounds** tab). The **Machine adversary**
+tab shows how little a machine needs to change your drawing to fool it.
+
+Dynamic adversarial data collection on handwritten digits; deployed with `scripts/deploy_space.py`.
+"""
+
+
+def pinned_gradio_version(requirements: str) -> str:
+    """The Space must run the Gradio that requirements.txt pins (its header's sdk_version installs it)."""
+    found = re.search(r"^gradio==(\S+)", requirements, re.MULTILINE)
+    if not found:
+        raise ValueError("requirements.txt pins no gradio version (gradio==X.Y.Z)")
+    return found[1]
+
+
+def committed_files(root: Path) -> list[str]:
+    """The files of SPACE_PATHS that git tracks in `root`."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--", *SPACE_PATHS], cwd=root, capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise RuntimeError(f"{root} is not a git checkout: the Space gets the committed files only ({e})") from e
+    return sorted(p for p in listed.stdout.decode().split("\0") if p)
+
+
+def write_space_folder(root: Path, out: Path, title: str) -> list[str]:
+    """Write the Space's files into the empty or new folder `out`; returns their paths."""
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty")
+    files = committed_files(root)
+    readme = SPACE_README.format(title=title, gradio_version=pinned_gradio_version((root / "requirements.txt").read_text()))
+    for path in files:
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / path, out / path)
+    (out / "README.md").write_text(readme)
+    return [*files, "README.md"]
+
+
+def space_variables(args) -> dict[str, str]:
+    """The app's settings as the Space's variables (each is the environment variable of an app option)."""
+    chosen = {
+        "DADC_HUB_DATASET": args.hub_dataset,
+        "DADC_HUB_MODEL": args.hub_model,
+        "DADC_MAINTAINERS": args.maintainers,
+        "DADC_VALIDATION_VOTES": None if args.validation_votes is None else str(args.validation_votes),
+        "DADC_STATE_DIR": args.persistent_dir,
+    }
+    for setting in args.set:
+        key, _, value = setting.partition("=")
+        chosen[key] = value
+    return {k: v for k, v in chosen.items() if v}
+
+
+def check_settings(variables: dict[str, str]) -> None:
+    """Parse the settings as the app will on the Space (its own messages; exits 2 on a bad one)."""
+    import app
+
+    saved = dict(os.environ)
+    os.environ.update(variables | {"SYSTEM": "spaces"})  # what a Space sets; it makes sign-in available
+    try:
+        app.parse_args([])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def deploy(folder: Path, space: str, variables: dict[str, str], space_token: str | None, *, token: str, private: bool, endpoint: str | None) -> str:
+    """Create the Space (if new), set its variables and secret, upload `folder` as one commit; returns the commit id."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=token)
+    api.create_repo(space, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+    # Settings first: the Space builds on the upload, and should start with them.
+    for key, value in variables.items():
+        api.add_space_variable(space, key, value)
+    if space_token:
+        api.add_space_secret(space, "HF_TOKEN", space_token, description="pushes flags and rounds to the Hub")
+    # Python files the code no longer has are deleted, so the Space runs exactly this code.
+    commit = api.upload_folder(folder_path=folder, repo_id=space, repo_type="space", commit_message="Deploy the DADC digits app", delete_patterns=["*.py"])
+    return commit.oid
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("space", help="the Space, 'namespace/name' (created if new)")
+    p.add_argument("--title", default="Fool the digit model", help="the Space's title (default 'Fool the digit model')")
+    p.add_argument("--hub-dataset", default="", help="dataset repo the Space pushes flags to (variable DADC_HUB_DATASET; default none)")
+    p.add_argument("--hub-model", default="", help="model repo the Space publishes rounds to (variable DADC_HUB_MODEL; default none)")
+    p.add_argument("--maintainers", default="", help="comma-separated usernames whose vote decides alone (default none)")
+    p.add_argument("--validation-votes", type=int, default=None, help="agreeing votes that verify an example (default: the app's, 0 = off)")
+    p.add_argument("--persistent-dir", default="", help="state directory on the Space's persistent storage, e.g. /data/dadc (default: the Space's disk, lost at restarts)")
+    p.add_argument("--set", action="append", default=[], metavar="DADC_NAME=VALUE", help="any other app setting by its environment variable, e.g. DADC_RETRAIN_THRESHOLD=20 (repeatable)")
+    p.add_argument("--private", action="store_true", help="create the Space private (default public)")
+    p.add_argument("--hub-endpoint", default=os.environ.get("HF_ENDPOINT"), help="Hub URL (default: $HF_ENDPOINT or huggingface.co)")
+    p.add_argument("--out", type=Path, default=None, help="only write the Space's folder here (new or empty); deploy nothing")
+    args = p.parse_args(argv)
+    for flag, repo in (("space", args.space), ("--hub-dataset", args.hub_dataset), ("--hub-model", args.hub_model)):
+        if repo:
+            try:
+                check_repo_id(repo)
+            except ValueError as e:
+                p.error(f"{flag}: {e}")
+    for setting in args.set:
+        if not re.fullmatch(r"DADC_[A-Z_]+=.*", setting):
+            p.error(f"--set takes DADC_NAME=VALUE (an app setting's environment variable), not {setting!r}")
+    token = os.environ.get("HF_TOKEN")
+    space_token = os.environ.get("DADC_SPACE_TOKEN") or token
+    if args.out is None and not token:
+        p.error("deploying needs HF_TOKEN in the environment (or --out DIR to only write the folder)")
+    variables = space_variables(args)
+    check_settings(variables)
+    if args.out is not None:
+        if args.out.exists() and not (args.out.is_dir() and not any(args.out.iterdir())):
+            p.error(f"--out {args.out} must be a new or empty folder")
+        args.out.mkdir(parents=True, exist_ok=True)
+        files = write_space_folder(REPO_ROOT, args.out, args.title)
+        print(f"wrote {len(files)} files to {args.out}")
+        return 0
+    needs_token = bool(args.hub_dataset or args.hub_model)
+    with tempfile.TemporaryDirectory() as staging:
+        try:
+            write_space_folder(REPO_ROOT, Path(staging), args.title)
+        except (RuntimeError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        try:
+            commit = deploy(Path(staging), args.space, variables, space_token if needs_token else None, token=token, private=args.private, endpoint=args.hub_endpoint)
+        except Exception as e:  # the Hub's errors, said plainly (they never contain the token)
+            print(f"error: could not deploy to {args.space}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+    where = (args.hub_endpoint or "https://huggingface.co").rstrip("/")
+    print(f"deployed to {where}/spaces/{args.space} (commit {commit})")
+    print("variables: " + (", ".join(f"{k}={v}" for k, v in variables.items()) or "none"))
+    print("secret HF_TOKEN: " + ("set" if needs_token else "not set (no --hub-dataset or --hub-model)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
