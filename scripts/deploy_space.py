@@ -4,8 +4,8 @@
         --hub-dataset you/dadc-digits --hub-model you/dadc-mnist [--maintainers you] [--persistent-dir /data/dadc]
     .venv/bin/python scripts/deploy_space.py you/fool-the-digits --out DIR     # only write the Space's folder
 
-Writes the Space's folder: the app and its packages as committed in git (never the state
-directory, a virtual environment or uncommitted files), requirements.txt, and a README whose
+Writes the Space's folder: the app and its packages as committed at git HEAD (never the state
+directory, a virtual environment or uncommitted changes), requirements.txt, and a README whose
 header makes it a Gradio Space with "Sign in with Hugging Face". Then checks the settings as the
 app would at start (a bad one stops here, before anything is created), creates the Space, sets
 its variables (DADC_*) and its HF_TOKEN secret, and uploads the folder as one commit; a later
@@ -19,11 +19,12 @@ written to a file, a variable or the output.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
-import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -61,26 +62,27 @@ def pinned_gradio_version(requirements: str) -> str:
     return found[1]
 
 
-def committed_files(root: Path) -> list[str]:
-    """The files of SPACE_PATHS that git tracks in `root`."""
+def committed_files(root: Path, out: Path) -> tuple[str, list[str]]:
+    """Extract SPACE_PATHS as committed at HEAD of the git checkout `root` into `out`: (commit, paths)."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--", *SPACE_PATHS], cwd=root, capture_output=True, check=True)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        archive = subprocess.run(["git", "archive", "--format=tar", "HEAD", "--", *SPACE_PATHS], cwd=root, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as e:
-        raise RuntimeError(f"{root} is not a git checkout: the Space gets the committed files only ({e})") from e
-    return sorted(p for p in listed.stdout.decode().split("\0") if p)
+        raise RuntimeError(f"{root} is not a git checkout with a commit: the Space gets the committed files only") from e
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        files = sorted(m.name for m in tar.getmembers() if m.isfile())
+        tar.extractall(out, filter="data")
+    return commit, files
 
 
-def write_space_folder(root: Path, out: Path, title: str) -> list[str]:
-    """Write the Space's files into the empty or new folder `out`; returns their paths."""
+def write_space_folder(root: Path, out: Path, title: str) -> tuple[str, list[str]]:
+    """Write the Space's files into the empty or new folder `out`: (the commit they come from, their paths)."""
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
-    files = committed_files(root)
-    readme = SPACE_README.format(title=title, gradio_version=pinned_gradio_version((root / "requirements.txt").read_text()))
-    for path in files:
-        (out / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / path, out / path)
-    (out / "README.md").write_text(readme)
-    return [*files, "README.md"]
+    out.mkdir(parents=True, exist_ok=True)
+    commit, files = committed_files(root, out)
+    (out / "README.md").write_text(SPACE_README.format(title=title, gradio_version=pinned_gradio_version((out / "requirements.txt").read_text())))
+    return commit, [*files, "README.md"]
 
 
 def space_variables(args) -> dict[str, str]:
@@ -111,7 +113,7 @@ def check_settings(variables: dict[str, str]) -> None:
         os.environ.update(saved)
 
 
-def deploy(folder: Path, space: str, variables: dict[str, str], space_token: str | None, *, token: str, private: bool, endpoint: str | None) -> str:
+def deploy(folder: Path, commit: str, space: str, variables: dict[str, str], space_token: str | None, *, token: str, private: bool, endpoint: str | None) -> str:
     """Create the Space (if new), set its variables and secret, upload `folder` as one commit; returns the commit id."""
     from huggingface_hub import HfApi
 
@@ -123,8 +125,8 @@ def deploy(folder: Path, space: str, variables: dict[str, str], space_token: str
     if space_token:
         api.add_space_secret(space, "HF_TOKEN", space_token, description="pushes flags and rounds to the Hub")
     # Python files the code no longer has are deleted, so the Space runs exactly this code.
-    commit = api.upload_folder(folder_path=folder, repo_id=space, repo_type="space", commit_message="Deploy the DADC digits app", delete_patterns=["*.py"])
-    return commit.oid
+    uploaded = api.upload_folder(folder_path=folder, repo_id=space, repo_type="space", commit_message=f"Deploy the DADC digits app (git {commit})", delete_patterns=["*.py"])
+    return uploaded.oid
 
 
 def main(argv=None) -> int:
@@ -160,23 +162,23 @@ def main(argv=None) -> int:
         if args.out.exists() and not (args.out.is_dir() and not any(args.out.iterdir())):
             p.error(f"--out {args.out} must be a new or empty folder")
         args.out.mkdir(parents=True, exist_ok=True)
-        files = write_space_folder(REPO_ROOT, args.out, args.title)
-        print(f"wrote {len(files)} files to {args.out}")
+        commit, files = write_space_folder(REPO_ROOT, args.out, args.title)
+        print(f"wrote {len(files)} files of git {commit} to {args.out}")
         return 0
     needs_token = bool(args.hub_dataset or args.hub_model)
     with tempfile.TemporaryDirectory() as staging:
         try:
-            write_space_folder(REPO_ROOT, Path(staging), args.title)
+            commit, _ = write_space_folder(REPO_ROOT, Path(staging), args.title)
         except (RuntimeError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         try:
-            commit = deploy(Path(staging), args.space, variables, space_token if needs_token else None, token=token, private=args.private, endpoint=args.hub_endpoint)
+            uploaded = deploy(Path(staging), commit, args.space, variables, space_token if needs_token else None, token=token, private=args.private, endpoint=args.hub_endpoint)
         except Exception as e:  # the Hub's errors, said plainly (they never contain the token)
             print(f"error: could not deploy to {args.space}: {type(e).__name__}: {e}", file=sys.stderr)
             return 1
     where = (args.hub_endpoint or "https://huggingface.co").rstrip("/")
-    print(f"deployed to {where}/spaces/{args.space} (commit {commit})")
+    print(f"deployed git {commit} to {where}/spaces/{args.space} (Hub commit {uploaded})")
     print("variables: " + (", ".join(f"{k}={v}" for k, v in variables.items()) or "none"))
     print("secret HF_TOKEN: " + ("set" if needs_token else "not set (no --hub-dataset or --hub-model)"))
     return 0

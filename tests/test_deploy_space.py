@@ -21,19 +21,27 @@ def deploy(*args, env=None):
     return subprocess.run(command, cwd=REPO_ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300)
 
 
+def git(checkout, *args) -> str:
+    return subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True, check=True).stdout
+
+
 def test_the_space_folder_holds_only_committed_code_and_serves_on_its_own(tmp_path, fresh_state):
     checkout = tmp_path / "checkout"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(checkout)], check=True)
     (checkout / "model" / "scratch.py").write_text("raise SystemExit('an uncommitted file was deployed')\n")
+    with open(checkout / "model" / "network.py", "a") as f:
+        f.write("raise SystemExit('an uncommitted change was deployed')\n")
     (checkout / "state").mkdir()
     (checkout / "state" / "token.txt").write_text("hf_never_deployed")
     out = tmp_path / "space"
     out.mkdir()
-    files = write_space_folder(checkout, out, "Fool the digit model")
+    commit, files = write_space_folder(checkout, out, "Fool the digit model")
 
     assert "app.py" in files and "model/network.py" in files and "requirements.txt" in files
     assert not [f for f in files if f.startswith(("tests/", "bench/", "scripts/", "state/", ".venv/", "docs/")) or f == "model/scratch.py"]
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(files)
+    assert commit == git(checkout, "rev-parse", "--short", "HEAD").strip()
+    assert (out / "model" / "network.py").read_text() == git(checkout, "show", "HEAD:model/network.py")  # committed, not changed since
     readme = (out / "README.md").read_text()
     # the header that makes it a Gradio Space with sign-in, running the Gradio that requirements.txt pins
     assert readme.startswith("---\ntitle: Fool the digit model\nsdk: gradio\n")
@@ -60,12 +68,13 @@ def test_deploy_creates_the_space_with_its_settings_and_keeps_the_token_secret(t
         }
         assert hub.space_secrets[SPACE] == {"HF_TOKEN": "hf_space_token"}  # the Space's own token, as a secret only
         deployed = hub.files[SPACE]
-        assert deployed["app.py"] == (REPO_ROOT / "app.py").read_bytes() and deployed["README.md"].startswith(b"---\ntitle:")
+        head = git(REPO_ROOT, "rev-parse", "--short", "HEAD").strip()
+        assert deployed["app.py"].decode() == git(REPO_ROOT, "show", "HEAD:app.py") and deployed["README.md"].startswith(b"---\ntitle:")
+        assert hub.commits[-1]["message"] == f"Deploy the DADC digits app (git {head})" and f"deployed git {head} to {hub.url}/spaces/dadc/fool-the-digits" in done.stdout
         assert "Bearer hf_deployer_token" in hub.auth_headers
         for secret in ("hf_deployer_token", "hf_space_token"):
             assert secret not in done.stdout + done.stderr
             assert not any(secret.encode() in content for content in deployed.values())
-        assert f"deployed to {hub.url}/spaces/dadc/fool-the-digits" in done.stdout
 
         # A later deploy replaces the code: a module the code no longer has is deleted, other files stay.
         api = HfApi(endpoint=hub.url, token="hf_deployer_token")
