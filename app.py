@@ -178,7 +178,9 @@ ROUND_PERCENT_FORMATS = {"MER": "{:.1%}", "vMER": "{:.1%}", "MNIST test": "{:.2%
 ROUND_LEGEND = (
     "MER: model error rate, the share of examples collected against the round's model that fooled it; "
     "vMER: the same, counting only verified examples (Dynabench's measures). MNIST test: accuracy on the "
-    "10,000 MNIST test images; held-out people's: accuracy on the examples of every 5th person to flag, whom no model trained on; "
+    "10,000 MNIST test images; held-out people's: accuracy on the examples of every 5th person to flag, whom no model trained on "
+    "(measured when the round was trained, on the held-out examples there were then; the set grows, and the table below "
+    "compares every model on the same examples); "
     "robust: MNIST test accuracy under FGSM at ε = 0.1. The plot of these accuracies appears once a second round is live."
 )
 PLOTTED = {"MNIST test accuracy": "mnist_test_accuracy", "held-out people's examples": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
