@@ -85,6 +85,14 @@ def write_space_folder(root: Path, out: Path, title: str) -> tuple[str, list[str
     return commit, [*files, "README.md"]
 
 
+def app_settings() -> set[str]:
+    """The environment variables the app reads its settings from: each `env("DADC_...")` of app.py's
+    parse_args, and the state directory's. A --set of any other name would be silently ignored."""
+    from data.state_dir import ENV_VAR
+
+    return set(re.findall(r'env\("(DADC_[A-Z_]+)"', (REPO_ROOT / "app.py").read_text())) | {ENV_VAR}
+
+
 def space_variables(args) -> dict[str, str]:
     """The app's settings as the Space's variables (each is the environment variable of an app option)."""
     chosen = {
@@ -149,9 +157,12 @@ def main(argv=None) -> int:
                 check_repo_id(repo)
             except ValueError as e:
                 p.error(f"{flag}: {e}")
+    known = app_settings()
     for setting in args.set:
         if not re.fullmatch(r"DADC_[A-Z_]+=.*", setting):
             p.error(f"--set takes DADC_NAME=VALUE (an app setting's environment variable), not {setting!r}")
+        if setting.partition("=")[0] not in known:
+            p.error(f"--set {setting!r}: the app has no setting {setting.partition('=')[0]}; it reads {', '.join(sorted(known))}")
     token = os.environ.get("HF_TOKEN")
     space_token = os.environ.get("DADC_SPACE_TOKEN") or token
     if args.out is None and not token:

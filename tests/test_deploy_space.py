@@ -93,6 +93,8 @@ def test_a_bad_setting_or_a_failing_hub_is_reported_and_creates_nothing(tmp_path
         assert bad.returncode == 2 and "--retrain-threshold must be at least 1, not 0" in bad.stderr
         not_a_setting = deploy("--set", "HF_TOKEN=hf_in_a_variable", env=env)
         assert not_a_setting.returncode == 2 and "--set takes DADC_NAME=VALUE" in not_a_setting.stderr
+        typo = deploy("--set", "DADC_RETRAN_THRESHOLD=20", env=env)
+        assert typo.returncode == 2 and "the app has no setting DADC_RETRAN_THRESHOLD" in typo.stderr and "DADC_RETRAIN_THRESHOLD" in typo.stderr
         no_token = deploy(env={"HF_TOKEN": "", "HF_ENDPOINT": hub.url})
         assert no_token.returncode == 2 and "needs HF_TOKEN" in no_token.stderr
         assert hub.requests == []  # the settings are checked before anything is created
