@@ -113,6 +113,9 @@ def check_settings(variables: dict[str, str]) -> None:
     import app
 
     saved = dict(os.environ)
+    # Only the Space's settings: none of this shell's own DADC_* or GRADIO_SERVER_* variables.
+    os.environ.clear()
+    os.environ.update({k: v for k, v in saved.items() if not k.startswith(("DADC_", "GRADIO_SERVER_"))})
     os.environ.update(variables | {"SYSTEM": "spaces"})  # what a Space sets; it makes sign-in available
     try:
         app.parse_args([])

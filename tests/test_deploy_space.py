@@ -56,7 +56,7 @@ def test_deploy_creates_the_space_with_its_settings_and_keeps_the_token_secret(t
     env = {"HF_TOKEN": "hf_deployer_token", "DADC_SPACE_TOKEN": "hf_space_token"}
     args = ["--hub-dataset", "dadc/digits", "--hub-model", "dadc/mnist", "--maintainers", "alice", "--persistent-dir", "/data/dadc", "--set", "DADC_RETRAIN_THRESHOLD=20"]
     with LocalHub() as hub:
-        done = deploy(*args, env=env | {"HF_ENDPOINT": hub.url})
+        done = deploy(*args, env=env | {"HF_ENDPOINT": hub.url, "DADC_RETRAIN_METHOD": "not-a-method"})
         assert done.returncode == 0, done.stderr
         assert hub.created[SPACE]["type"] == "space" and hub.created[SPACE]["sdk"] == "gradio"
         assert hub.space_variables[SPACE] == {
@@ -89,7 +89,8 @@ def test_deploy_creates_the_space_with_its_settings_and_keeps_the_token_secret(t
 def test_a_bad_setting_or_a_failing_hub_is_reported_and_creates_nothing(tmp_path):
     with LocalHub() as hub:
         env = {"HF_TOKEN": "hf_deployer_token", "HF_ENDPOINT": hub.url}
-        bad = deploy("--set", "DADC_RETRAIN_THRESHOLD=0", env=env)
+        # this shell's own settings are not the Space's: only what the deploy sets is checked
+        bad = deploy("--set", "DADC_RETRAIN_THRESHOLD=0", env=env | {"DADC_RETRAIN_METHOD": "not-a-method"})
         assert bad.returncode == 2 and "--retrain-threshold must be at least 1, not 0" in bad.stderr
         not_a_setting = deploy("--set", "HF_TOKEN=hf_in_a_variable", env=env)
         assert not_a_setting.returncode == 2 and "--set takes DADC_NAME=VALUE" in not_a_setting.stderr
