@@ -31,7 +31,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from training.publish import check_repo_id  # noqa: E402
+from flagging.hub_sync import check_repo_id  # noqa: E402
 
 # What the Space runs: app.py imports only these packages (tests, benchmarks and scripts stay here).
 SPACE_PATHS = ("app.py", "requirements.txt", "data", "model", "flagging", "training")
@@ -77,8 +77,8 @@ def committed_files(root: Path, out: Path) -> tuple[str, list[str]]:
 
 def write_space_folder(root: Path, out: Path, title: str) -> tuple[str, list[str]]:
     """Write the Space's files into the empty or new folder `out`: (the commit they come from, their paths)."""
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} must be a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     commit, files = committed_files(root, out)
     (out / "README.md").write_text(SPACE_README.format(title=title, gradio_version=pinned_gradio_version((out / "requirements.txt").read_text())))
@@ -154,12 +154,10 @@ def main(argv=None) -> int:
     p.add_argument("--hub-endpoint", default=os.environ.get("HF_ENDPOINT"), help="Hub URL (default: $HF_ENDPOINT or huggingface.co)")
     p.add_argument("--out", type=Path, default=None, help="only write the Space's folder here (new or empty); deploy nothing")
     args = p.parse_args(argv)
-    for flag, repo in (("space", args.space), ("--hub-dataset", args.hub_dataset), ("--hub-model", args.hub_model)):
-        if repo:
-            try:
-                check_repo_id(repo)
-            except ValueError as e:
-                p.error(f"{flag}: {e}")
+    try:
+        check_repo_id(args.space)  # the repos the Space pushes to are checked with its other settings
+    except ValueError as e:
+        p.error(f"space: {e}")
     known = app_settings()
     for setting in args.set:
         if not re.fullmatch(r"DADC_[A-Z_]+=.*", setting):
@@ -172,22 +170,19 @@ def main(argv=None) -> int:
         p.error("deploying needs HF_TOKEN in the environment (or --out DIR to only write the folder)")
     variables = space_variables(args)
     check_settings(variables)
-    if args.out is not None:
-        if args.out.exists() and not (args.out.is_dir() and not any(args.out.iterdir())):
-            p.error(f"--out {args.out} must be a new or empty folder")
-        args.out.mkdir(parents=True, exist_ok=True)
-        commit, files = write_space_folder(REPO_ROOT, args.out, args.title)
-        print(f"wrote {len(files)} files of git {commit} to {args.out}")
-        return 0
     needs_token = bool(args.hub_dataset or args.hub_model)
     with tempfile.TemporaryDirectory() as staging:
+        folder = args.out or Path(staging)
         try:
-            commit, _ = write_space_folder(REPO_ROOT, Path(staging), args.title)
-        except (RuntimeError, ValueError) as e:
+            commit, files = write_space_folder(REPO_ROOT, folder, args.title)
+        except (FileExistsError, RuntimeError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        if args.out is not None:
+            print(f"wrote {len(files)} files of git {commit} to {args.out}")
+            return 0
         try:
-            uploaded = deploy(Path(staging), commit, args.space, variables, space_token if needs_token else None, token=token, private=args.private, endpoint=args.hub_endpoint)
+            uploaded = deploy(folder, commit, args.space, variables, space_token if needs_token else None, token=token, private=args.private, endpoint=args.hub_endpoint)
         except Exception as e:  # the Hub's errors, said plainly (they never contain the token)
             print(f"error: could not deploy to {args.space}: {type(e).__name__}: {e}", file=sys.stderr)
             return 1

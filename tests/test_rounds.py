@@ -319,4 +319,5 @@ def test_a_person_is_held_out_whole_and_what_an_earlier_round_trained_on_stays_i
     assert sorted(train.ids) == sorted(r.id for r in in_order if r.id not in held_out.ids)
     # A round from here holds out exactly those two and trains on the other 48.
     assert main(["--state-dir", str(fresh_state)]) == 0
-    assert (read_rounds_log(fresh_state)[-1]["n_train_examples"], read_rounds_log(fresh_state)[-1]["n_held_out_examples"]) == (48, 2)
+    last = read_rounds_log(fresh_state)[-1]
+    assert (last["n_train_examples"], last["n_held_out_examples"]) == (48, 2)
