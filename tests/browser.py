@@ -64,6 +64,13 @@ def top_guess(page) -> str:
     return heading.inner_text().strip() if heading.count() else ""
 
 
+def open_app(page, url) -> None:
+    """Open the app and wait until it has rendered its drawing square: a web assertion, not "networkidle",
+    which Gradio's open connections can keep from ever arriving (a page load once timed out on it)."""
+    page.goto(url)
+    expect(page.locator("#drawing canvas").first).to_be_visible(timeout=60_000)
+
+
 @contextlib.contextmanager
 def browser(width=1200, height=900):
     """A browser whose `new_page(url)` opens a page in a fresh context: a separate person."""
@@ -73,7 +80,7 @@ def browser(width=1200, height=900):
 
             def new_page(url):
                 page = b.new_context(viewport={"width": width, "height": height}).new_page()
-                page.goto(url, wait_until="networkidle")
+                open_app(page, url)
                 return page
 
             yield new_page
@@ -88,7 +95,7 @@ def phone_page(url, device="Pixel 7"):
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = b.new_context(**p.devices[device]).new_page()
-            page.goto(url, wait_until="networkidle")
+            open_app(page, url)
             yield page
         finally:
             b.close()
