@@ -172,15 +172,16 @@ def model_description(services: Services) -> str:
     return f"Model: round {metadata.get('round', '?')}{acc_text}."
 
 
-ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "MER", "vMER", "MNIST test", "held-out people's", "robust (FGSM ε=0.1)"]
+ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "MER", "vMER", "MNIST test", "held-out people's", "held-out n", "robust (FGSM ε=0.1)"]
 # Shown as percentages; the API still returns the numbers (0.9919), the display value is "99.19%".
-ROUND_PERCENT_FORMATS = {"MER": "{:.1%}", "vMER": "{:.1%}", "MNIST test": "{:.2%}", "held-out people's": "{:.1%}", "robust (FGSM ε=0.1)": "{:.1%}"}
+ROUND_PERCENT_FORMATS = {"MER": "{:.1%}", "vMER": "{:.1%}", "MNIST test": "{:.2%}", "held-out people's": "{:.1%}", "held-out n": "{:d}", "robust (FGSM ε=0.1)": "{:.1%}"}
 ROUND_LEGEND = (
     "MER: model error rate, the share of examples collected against the round's model that fooled it; "
     "vMER: the same, counting only verified examples (Dynabench's measures). MNIST test: accuracy on the "
     "10,000 MNIST test images; held-out people's: accuracy on the examples of every 5th person to flag, whom no model trained on "
     "(measured when the round was trained, on the held-out examples there were then; the set grows, and the table below "
-    "compares every model on the same examples); "
+    "compares every model on the same examples); held-out n: how many examples that was (on 100 examples, a few "
+    "points up or down is noise); "
     "robust: MNIST test accuracy under FGSM at ε = 0.1. The plot of these accuracies appears once a second round is live."
 )
 PLOTTED = {"MNIST test accuracy": "mnist_test_accuracy", "held-out people's examples": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
@@ -202,8 +203,11 @@ def round_table(services: Services, metrics: dict[int, dict]) -> pd.DataFrame:
     for r in sorted(set(counts) | set(metrics)):
         c = counts.get(r, {"collected": 0, "fooled": 0, "verified_fooled": 0, "model_error_rate": None, "verified_model_error_rate": None})
         m = metrics.get(r, {})
-        rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], m.get("mnist_test_accuracy"), m.get("held_out_accuracy"), m.get("fgsm_0.1_accuracy")])
-    return pd.DataFrame(rows, columns=ROUND_HEADERS)
+        rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], m.get("mnist_test_accuracy"), m.get("held_out_accuracy"), m.get("held_out_examples"), m.get("fgsm_0.1_accuracy")])
+    table = pd.DataFrame(rows, columns=ROUND_HEADERS)
+    # a count, not a float: pandas would make [None, 79] floats (79.0 in the API)
+    table["held-out n"] = pd.Series([row[8] for row in rows], dtype=object)
+    return table
 
 
 # Rounds are categories (so the axis shows whole rounds), put in numeric order ("2" before "10") by

@@ -9,6 +9,7 @@ from model.checkpoint import load_checkpoint
 from tests.conftest import REPO_ROOT
 from tests.hub_server import LocalHub
 from training.publish import ModelPublisher, download_round
+from training.rounds import read_rounds_log
 
 REPO = "dadc/mnist-rounds"
 TOKEN = "hf_secret_publish_token"
@@ -35,6 +36,10 @@ def test_each_accepted_round_is_a_tagged_commit_that_loads_back(state_with_round
         assert hub.heads[key] == hub.tags[key]["round-1"]  # main is the live model
         card = hub.files[key]["README.md"].decode()
         assert "| 0 | 99." in card and "| 1 | " in card and "round 1" in card
+        # round 1's held-out accuracy comes with the number of examples it was measured on
+        held_out = next(e["n_held_out_examples"] for e in read_rounds_log(state_with_round1) if e["accepted"])
+        row_1 = next(line for line in card.splitlines() if line.startswith("| 1 | "))
+        assert held_out == 8 and f"% of {held_out} |" in row_1, row_1  # every 5th of 40 people
 
         for round_ in (0, 1):
             local = state_with_round1 / "checkpoints" / f"round-{round_}"

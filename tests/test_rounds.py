@@ -186,8 +186,10 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
         assert table[0]["collected"] == 10 and table[0]["fooled"] == 10
         assert table[1]["MNIST test"] >= table[0]["MNIST test"] - 0.003
         assert 0 <= table[1]["held-out people's"] <= 1 and table[0]["held-out people's"] is None  # round 0 had none
+        assert table[1]["held-out n"] == 2 and table[0]["held-out n"] is None  # the 5th and the 10th person's flags
         shown = rounds_view(client, shown=True)[1]  # the page shows percentages, "—" where there is no figure
         assert shown[1]["MNIST test"] == f"{table[1]['MNIST test']:.2%}" and shown[0]["held-out people's"] == "—"
+        assert shown[1]["held-out n"] == "2" and shown[0]["held-out n"] == "—"
         assert shown[0]["MER"] == "100.0%" and shown[1]["MER"] == "—"  # 10 of 10 fooled round 0; none collected yet against round 1
         # every model on the held-out examples that fooled round 0 (the 5th and the 10th): round 0 read neither
         fooled_by_round = client.predict(api_name="/rounds")[3]
