@@ -37,8 +37,9 @@ from data.state_dir import resolve_state_dir  # noqa: E402
 from flagging.callback import DIGITS, DatasetFlagger, FlagInputError  # noqa: E402
 from flagging.hub_restore import restore_flags  # noqa: E402
 from flagging.hub_sync import HubSync, check_repo_id  # noqa: E402
+from flagging.rate_limit import FlagRateLimit  # noqa: E402
 from flagging.store import FlagStore, StoreError  # noqa: E402
-from flagging.validation import next_to_validate, round_counts, top_contributors  # noqa: E402
+from flagging.validation import next_to_validate, person_key, round_counts, top_contributors  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
@@ -87,6 +88,7 @@ class Services:
     rounds: RoundRunner | None = None  # None: no retraining (flagging unavailable)
     publisher: ModelPublisher | None = None  # None: models are not published to the Hub
     sign_in: bool = False  # show "Sign in with Hugging Face" (OAuth on a Space): usernames then come from it
+    flag_limit: FlagRateLimit | None = None  # None: no limit on flags per person per minute
     # What the Rounds tab's matrix has computed so far, {model round: {example id: class}}: each rebuild
     # then classifies only new examples (see training.round_matrix).
     matrix_predictions: dict = field(default_factory=dict)
@@ -130,8 +132,11 @@ def flag_drawing(services: Services, drawing, label, request: gr.Request, userna
     """Store the drawing with the digit its author meant; the server predicts again itself."""
     if services.flagger is None:
         raise user_error(f"Flagging is unavailable: {services.store_problem}. Predictions still work.")
+    session_hash = request.session_hash or ""
+    if services.flag_limit is not None and (wait := services.flag_limit.admit(person_key(username, session_hash))):
+        raise user_error(f"Slow down: this app takes at most {services.flag_limit.per_minute} flags a minute from one person. Flag again in {wait} s; this one was not saved.")
     try:
-        outcome = services.flagger.flag_drawing(drawing, label, session_hash=request.session_hash or "", username=username)
+        outcome = services.flagger.flag_drawing(drawing, label, session_hash=session_hash, username=username)
     except (DrawingError, FlagInputError, StoreError) as e:
         raise user_error(str(e)) from None
     if services.rounds is not None and outcome.record.fooled and not outcome.duplicate and services.rounds.maybe_start():
@@ -716,6 +721,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=env("DADC_KEEP_UPLOADS_HOURS", "24"),
         help="delete drawings and images from Gradio's upload cache after this many hours; flags are kept in the state directory; 0 = never (default 24)",
     )
+    p.add_argument(
+        "--max-flags-per-minute",
+        type=int,
+        default=env("DADC_MAX_FLAGS_PER_MINUTE", "30"),
+        help="flags one person (signed-in name, else browser session) may send per minute; 0 = no limit (default 30)",
+    )
     args = p.parse_args(argv)
     if args.retrain_threshold < 1:
         p.error(f"--retrain-threshold must be at least 1, not {args.retrain_threshold}")
@@ -737,6 +748,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--push-every-minutes must be positive, not {args.push_every_minutes}")
     if not 1 <= args.port <= 65535:  # found before round 0 is trained, not when the server starts
         p.error(f"--port must be between 1 and 65535, not {args.port}")
+    if args.max_flags_per_minute < 0:
+        p.error(f"--max-flags-per-minute must be 0 (no limit) or more, not {args.max_flags_per_minute}")
     if args.validation_votes < 0:
         p.error(f"--validation-votes must be 0 or more, not {args.validation_votes}")
     for flag, repo in (("--hub-dataset", args.hub_dataset), ("--hub-model", args.hub_model)):
@@ -785,7 +798,8 @@ def main(argv=None) -> None:
     sign_in = args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
     if maintainers and not sign_in:
         log.warning("--maintainers is set but sign-in is off: nobody can be recognised as a maintainer")
-    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in)
+    flag_limit = FlagRateLimit(args.max_flags_per_minute) if args.max_flags_per_minute else None
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in, flag_limit)
     freeze_loaded_objects()
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count

@@ -66,7 +66,11 @@ def verified_examples(records: list[FlagRecord], votes: list[Vote], votes_requir
 
 def person_of(record: FlagRecord) -> str:
     """Who drew it, as far as the app can tell: the signed-in name, else the browser session."""
-    return f"user:{record.username}" if record.username else f"session:{record.session_hash}"
+    return person_key(record.username, record.session_hash)
+
+
+def person_key(username: str, session_hash: str) -> str:
+    return f"user:{username}" if username else f"session:{session_hash}"
 
 
 def is_held_out(position: int, every: int) -> bool:
