@@ -39,7 +39,7 @@ from flagging.hub_restore import restore_flags  # noqa: E402
 from flagging.hub_sync import HubSync, check_repo_id  # noqa: E402
 from flagging.rate_limit import FlagRateLimit  # noqa: E402
 from flagging.store import FlagStore, StoreError  # noqa: E402
-from flagging.validation import next_to_validate, person_key, round_counts, top_contributors  # noqa: E402
+from flagging.validation import has_voted, next_to_validate, person_key, round_counts, top_contributors  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel, top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
@@ -347,6 +347,8 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
     record = store.records[flag_id]
     if record.session_hash == (request.session_hash or "") or (username and record.username == username):
         raise user_error("You cannot validate your own example.")
+    if has_voted([v for v in store.votes if v.flag_id == flag_id], request.session_hash or "", username):
+        raise user_error("You already voted on this example: press Next example.")
     corrected_label = -1
     if verdict == "incorrect":
         if corrected in (None, ""):
@@ -428,7 +430,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             with gr.Tab("Validate", elem_id="validate-tab") as validate_tab:
                 gr.Markdown(
                     "Check drawings other people say fooled the model. "
-                    + ("Validation is off here (votes required: 0): votes are kept but every example counts." if services.votes_required == 0 else f"An example is verified when {services.votes_required} votes agree.")
+                    + ("Validation is off here (votes required: 0): votes are kept but every example counts." if services.votes_required == 0 else f"An example is verified when {services.votes_required} people agree.")
                 )
                 with gr.Row():
                     with gr.Column():

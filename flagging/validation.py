@@ -37,6 +37,8 @@ def decide(record: FlagRecord, votes: list[Vote], votes_required: int) -> Decisi
     maintainer_votes = [v for v in votes if v.is_maintainer]
     if maintainer_votes:
         return _as_decision(record, maintainer_votes[-1].verdict, [maintainer_votes[-1]])
+    # k votes means k people: a person's repeated votes (a double click, a script) count once, the last one.
+    votes = list({person_key(v.username, v.session_hash): v for v in votes}.values())
     # "incorrect" votes only agree when they also agree on the right digit.
     keys = Counter((v.verdict, v.corrected_label if v.verdict == "incorrect" else -1) for v in votes)
     for (verdict, corrected), count in keys.most_common():
@@ -96,6 +98,11 @@ def held_out_split(records, votes: list[Vote], votes_required: int, holdout_ever
     return split[False], split[True]
 
 
+def has_voted(votes_on_example: list[Vote], session_hash: str, username: str) -> bool:
+    """Whether this person (this browser session, or this signed-in name in any session) voted on it."""
+    return any(v.session_hash == session_hash or (username and v.username == username) for v in votes_on_example)
+
+
 def next_to_validate(
     records: list[FlagRecord], votes: list[Vote], votes_required: int, session_hash: str, username: str, rng: random.Random | None = None
 ) -> FlagRecord | None:
@@ -107,7 +114,7 @@ def next_to_validate(
         if r.fooled
         and r.session_hash != session_hash
         and not (username and r.username == username)
-        and not any(v.session_hash == session_hash or (username and v.username == username) for v in grouped.get(r.id, []))
+        and not has_voted(grouped.get(r.id, []), session_hash, username)
         and decide(r, grouped.get(r.id, []), votes_required).verdict is None
     ]
     if not candidates:

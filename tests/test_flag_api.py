@@ -10,6 +10,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from flagging.dataset import load_flags
+from flagging.store import FlagStore
 from tests.app_process import running_app, start_app, stop_app
 from tests.digit_strokes import draw_digit
 from tests.flag_clients import distinct_drawing, flag, receipt, sketchpad_payload
@@ -144,3 +145,38 @@ def test_the_app_pushes_flags_to_a_hub_dataset_and_never_shows_the_token(fresh_s
             stop_app(proc)
         log = proc.stdout.read()
     assert token not in log and "Traceback" not in log
+
+
+def test_one_person_flagging_faster_than_anyone_draws_is_told_to_wait_and_nothing_is_stored(fresh_state, tmp_path):
+    with running_app(fresh_state, "--max-flags-per-minute", "3") as url:
+        script = Client(url, verbose=False)  # one session, as one browser tab or one script
+        receipts = [receipt(flag(script, distinct_drawing(i, tmp_path / f"{i}.png"), "8")) for i in range(3)]
+        with pytest.raises(Exception, match=r"Slow down: this app takes at most 3 flags a minute from one person. Flag again in \d+ s; this one was not saved"):
+            flag(script, distinct_drawing(3, tmp_path / "3.png"), "8")
+        assert {r["id"][:8] for r in stored(fresh_state)} == set(receipts)
+        still_serving(script, tmp_path)  # predictions are not limited
+        someone_else = Client(url, verbose=False)
+        assert "saved as" in flag(someone_else, distinct_drawing(4, tmp_path / "4.png"), "8")
+        assert len(stored(fresh_state)) == 4
+
+
+def test_a_second_vote_by_the_same_person_is_refused_and_k_votes_need_k_people(fresh_state, tmp_path):
+    with running_app(fresh_state, "--validation-votes", "2") as url:
+        author, voter, another = (Client(url, verbose=False) for _ in range(3))
+        flag_id_prefix = receipt(flag(author, distinct_drawing(1, tmp_path / "1.png"), "4"))  # a 1 called a 4: fooled
+        _image, question, flag_id, _status = voter.predict(api_name="/next_example")
+        assert question == "### Is this a 4?" and flag_id.startswith(flag_id_prefix)
+        assert "Thanks, vote saved" in voter.predict(flag_id, None, "", api_name="/vote_correct")[3]
+        with pytest.raises(Exception, match="You already voted on this example: press Next example."):
+            voter.predict(flag_id, None, "", api_name="/vote_correct")  # a double click, or a script
+        assert verified_fooled(author) == 0  # one person is not two votes
+        assert "Thanks, vote saved" in another.predict(flag_id, None, "", api_name="/vote_correct")[3]
+        assert verified_fooled(author) == 1
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    assert len(store.votes) == 2
+    store.close()
+
+
+def verified_fooled(client) -> int:
+    table = client.predict(api_name="/rounds")[1]
+    return table["data"][0][table["headers"].index("verified fooled")]

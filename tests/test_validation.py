@@ -26,6 +26,18 @@ def test_k_agreeing_votes_verify():
     assert decide(r, two, 2).verdict == "correct" and decide(r, two, 2).label == 3
 
 
+def test_k_votes_means_k_people_however_often_one_of_them_votes():
+    r = record("a")
+    clicks = [vote("a", "correct", session="v1"), vote("a", "correct", session="v1")]  # a double click, or a script
+    assert decide(r, clicks, 2).verdict is None
+    two_devices = [vote("a", "correct", session="laptop", username="ana"), vote("a", "correct", session="phone", username="ana")]
+    assert decide(r, two_devices, 2).verdict is None  # one signed-in person on two devices
+    assert decide(r, clicks + [vote("a", "correct", session="v2")], 2).label == 3  # a second person verifies
+    changed_mind = [vote("a", "correct", session="v1"), vote("a", "junk", session="v1"), vote("a", "junk", session="v2")]
+    assert decide(r, changed_mind, 2).verdict == "junk"  # a person's last vote is the one that counts
+    assert round_counts([r], clicks, 2)[0]["verified_fooled"] == 0 and verified_examples([r], clicks, 2) == []
+
+
 def test_incorrect_votes_agree_only_on_the_same_digit():
     r = record("a")
     split = [vote("a", "incorrect", 8, session="v1"), vote("a", "incorrect", 9, session="v2")]
