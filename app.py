@@ -89,6 +89,9 @@ class Services:
     publisher: ModelPublisher | None = None  # None: models are not published to the Hub
     sign_in: bool = False  # show "Sign in with Hugging Face" (OAuth on a Space): usernames then come from it
     flag_limit: FlagRateLimit | None = None  # None: no limit on flags per person per minute
+    # What only signed-in people may do ("flag", "vote"): an anonymous session is free to make, so on a
+    # public Space a script could otherwise be any number of people (votes, the held-out split, limits).
+    needs_sign_in: frozenset[str] = frozenset()
     # What the Rounds tab's matrix has computed so far, {model round: {example id: class}}: each rebuild
     # then classifies only new examples (see training.round_matrix).
     matrix_predictions: dict = field(default_factory=dict)
@@ -103,6 +106,13 @@ class Services:
 
 def user_error(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
+
+
+def sign_in_problem(services: Services, action: str, username: str) -> str | None:
+    """Why this person may not `action` ("flag", "vote") yet, or None."""
+    if action in services.needs_sign_in and not username:
+        return f"Sign in with Hugging Face (top right) to {action} here: this app counts {action}s only from signed-in people."
+    return None
 
 
 def username_of(request: gr.Request, profile: gr.OAuthProfile | None) -> str:
@@ -132,6 +142,8 @@ def flag_drawing(services: Services, drawing, label, request: gr.Request, userna
     """Store the drawing with the digit its author meant; the server predicts again itself."""
     if services.flagger is None:
         raise user_error(f"Flagging is unavailable: {services.store_problem}. Predictions still work.")
+    if problem := sign_in_problem(services, "flag", username):
+        raise user_error(problem)
     session_hash = request.session_hash or ""
     if services.flag_limit is not None and (wait := services.flag_limit.admit(person_key(username, session_hash))):
         raise user_error(f"Slow down: this app takes at most {services.flag_limit.per_minute} flags a minute from one person. Flag again in {wait} s; this one was not saved.")
@@ -330,6 +342,8 @@ def next_example(services: Services, request: gr.Request, username: str = ""):
     store = services.store
     if store is None:
         return None, "", "", f"Validation is unavailable: {services.store_problem}."
+    if problem := sign_in_problem(services, "vote", username):
+        return None, "### Sign in to validate", "", problem
     store.refresh()
     record = next_to_validate(
         list(store.records.values()), list(store.votes), max(services.votes_required, 1), request.session_hash or "", username, random.Random()
@@ -344,6 +358,8 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
     store = services.store
     if store is None or not flag_id or flag_id not in store.records:
         raise user_error("There is no example to vote on: press Next example.")
+    if problem := sign_in_problem(services, "vote", username):
+        raise user_error(problem)
     record = store.records[flag_id]
     if record.session_hash == (request.session_hash or "") or (username and record.username == username):
         raise user_error("You cannot validate your own example.")
@@ -390,6 +406,13 @@ def upload_cache_schedule(keep_hours: float) -> tuple[int, int] | None:
     return min(age, 3600), age
 
 
+def sign_in_note(needs_sign_in: frozenset[str]) -> str:
+    carry = "your flags and votes then carry your Hugging Face username (public in the dataset)."
+    if not needs_sign_in:
+        return f"Optional: {carry}"
+    return f"Needed to {' and '.join(a for a in ('flag', 'vote') if a in needs_sign_in)} here; {carry}"
+
+
 def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) -> gr.Blocks:
     with gr.Blocks(title="Fool the digit model", delete_cache=delete_cache) as demo:
         with gr.Row(equal_height=True):
@@ -402,7 +425,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             if services.sign_in:
                 with gr.Column(scale=0, min_width=240):
                     gr.LoginButton(elem_id="sign-in")
-                    gr.Markdown("Optional: your flags and votes then carry your Hugging Face username (public in the dataset).", elem_id="sign-in-note")
+                    gr.Markdown(sign_in_note(services.needs_sign_in), elem_id="sign-in-note")
         with gr.Tabs():
             with gr.Tab("Fool the model") as fool_tab:
                 with gr.Row():
@@ -686,6 +709,13 @@ def start_publisher(args, state_dir) -> ModelPublisher | None:
     return publisher
 
 
+REQUIRE_SIGN_IN = {"none": frozenset(), "vote": frozenset({"vote"}), "flag": frozenset({"flag", "vote"})}
+
+
+def sign_in_shown(args) -> bool:
+    return args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     env = os.environ.get
     # Defaults from the environment are strings on purpose: argparse converts them with the option's
@@ -724,6 +754,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="delete drawings and images from Gradio's upload cache after this many hours; flags are kept in the state directory; 0 = never (default 24)",
     )
     p.add_argument(
+        "--require-sign-in",
+        choices=list(REQUIRE_SIGN_IN),
+        default=env("DADC_REQUIRE_SIGN_IN", "none"),
+        help="what needs a Hugging Face sign-in: none; vote (only signed-in people's votes verify); flag (flags and votes) (default none)",
+    )
+    p.add_argument(
         "--max-flags-per-minute",
         type=int,
         default=env("DADC_MAX_FLAGS_PER_MINUTE", "30"),
@@ -735,13 +771,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     if problem := robust_drop_problem(args.max_robust_drop):
         p.error(problem)
     # argparse checks `choices` only for values given on the command line, not for defaults from the environment.
-    checked = (("DADC_RETRAIN_METHOD", args.retrain_method, RETRAIN_METHODS), ("DADC_RETRAIN_FROM", args.retrain_from, RETRAIN_STARTS), ("DADC_SIGN_IN", args.sign_in, ("auto", "on", "off")))
+    checked = (("DADC_RETRAIN_METHOD", args.retrain_method, RETRAIN_METHODS), ("DADC_RETRAIN_FROM", args.retrain_from, RETRAIN_STARTS), ("DADC_SIGN_IN", args.sign_in, ("auto", "on", "off")), ("DADC_REQUIRE_SIGN_IN", args.require_sign_in, tuple(REQUIRE_SIGN_IN)))
     for name, value, choices in checked:
         if value not in choices:
             p.error(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     if args.sign_in == "on" and os.environ.get("SYSTEM") != "spaces" and not os.environ.get("HF_TOKEN"):
         # Off a Space, Gradio mocks the sign-in with the owner of the local token (and asks the Hub who that is).
         p.error("--sign-in on outside a Hugging Face Space needs HF_TOKEN: you are then signed in as its owner")
+    if args.require_sign_in != "none" and not sign_in_shown(args):
+        p.error(f"--require-sign-in {args.require_sign_in} needs the sign-in button: a Space with hf_oauth: true, or --sign-in on")
     if not (0 <= args.keep_uploads_hours and math.isfinite(args.keep_uploads_hours)):
         p.error(f"--keep-uploads-hours must be 0 (never delete) or a positive number of hours, not {args.keep_uploads_hours}")
     if not (args.hub_retry_seconds > 0 and math.isfinite(args.hub_retry_seconds)):
@@ -797,11 +835,11 @@ def main(argv=None) -> None:
             rounds.paused = restoring  # never a second lineage of rounds under names the Hub already has
         threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, sync, stop_restoring, rounds_back), name="hub-restore", daemon=True).start()
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
-    sign_in = args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
+    sign_in = sign_in_shown(args)
     if maintainers and not sign_in:
         log.warning("--maintainers is set but sign-in is off: nobody can be recognised as a maintainer")
     flag_limit = FlagRateLimit(args.max_flags_per_minute) if args.max_flags_per_minute else None
-    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in, flag_limit)
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in, flag_limit, REQUIRE_SIGN_IN[args.require_sign_in])
     freeze_loaded_objects()
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count

@@ -116,7 +116,8 @@ def check_settings(variables: dict[str, str]) -> None:
     # Only the Space's settings: none of this shell's own DADC_* or GRADIO_SERVER_* variables.
     os.environ.clear()
     os.environ.update({k: v for k, v in saved.items() if not k.startswith(("DADC_", "GRADIO_SERVER_"))})
-    os.environ.update(variables | {"SYSTEM": "spaces"})  # what a Space sets; it makes sign-in available
+    # What the Space sets: SYSTEM, and with hf_oauth: true in its README an OAuth client (the sign-in button).
+    os.environ.update(variables | {"SYSTEM": "spaces", "OAUTH_CLIENT_ID": "set-by-the-space"})
     try:
         app.parse_args([])
     finally:

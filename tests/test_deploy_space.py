@@ -54,7 +54,7 @@ def test_the_space_folder_holds_only_committed_code_and_serves_on_its_own(tmp_pa
 
 def test_deploy_creates_the_space_with_its_settings_and_keeps_the_token_secret(tmp_path):
     env = {"HF_TOKEN": "hf_deployer_token", "DADC_SPACE_TOKEN": "hf_space_token"}
-    args = ["--hub-dataset", "dadc/digits", "--hub-model", "dadc/mnist", "--maintainers", "alice", "--persistent-dir", "/data/dadc", "--set", "DADC_RETRAIN_THRESHOLD=20"]
+    args = ["--hub-dataset", "dadc/digits", "--hub-model", "dadc/mnist", "--maintainers", "alice", "--persistent-dir", "/data/dadc", "--set", "DADC_RETRAIN_THRESHOLD=20", "--set", "DADC_REQUIRE_SIGN_IN=vote"]
     with LocalHub() as hub:
         done = deploy(*args, env=env | {"HF_ENDPOINT": hub.url, "DADC_RETRAIN_METHOD": "not-a-method"})
         assert done.returncode == 0, done.stderr
@@ -65,6 +65,7 @@ def test_deploy_creates_the_space_with_its_settings_and_keeps_the_token_secret(t
             "DADC_MAINTAINERS": "alice",
             "DADC_STATE_DIR": "/data/dadc",
             "DADC_RETRAIN_THRESHOLD": "20",
+            "DADC_REQUIRE_SIGN_IN": "vote",  # the Space has the sign-in button (hf_oauth: true), so this is allowed
         }
         assert hub.space_secrets[SPACE] == {"HF_TOKEN": "hf_space_token"}  # the Space's own token, as a secret only
         deployed = hub.files[SPACE]

@@ -3,6 +3,8 @@ LoginButton, authlib, an RS256-signed ID token) against a local OpenID provider
 (tests/oauth_provider.py). A signed-in person's flags and votes carry their username, they are never
 asked to validate their own drawing, and a maintainer's vote decides alone."""
 
+import pytest
+from gradio_client import Client
 from playwright.sync_api import expect
 
 from flagging.store import FlagStore
@@ -10,17 +12,22 @@ from flagging.validation import verified_examples
 from tests.app_process import running_app, start_app_expecting_refusal
 from tests.browser import browser, draw_and_flag
 from tests.conftest import flag_as_people_would
+from tests.flag_clients import distinct_drawing, flag
 from tests.oauth_provider import OAuthProvider
 
 
-def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_state, hard_examples):
+def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_state, hard_examples, tmp_path):
     flag_as_people_would(fresh_state, hard_examples, 1)  # someone else's fooling example, waiting for votes
     someone_elses_label = int(hard_examples[1][0])
-    space = ("--maintainers", "mia", "--validation-votes", "3")  # 3 ordinary votes would be needed
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    waiting = next(iter(store.records))
+    store.close()
+    space = ("--maintainers", "mia", "--validation-votes", "3", "--require-sign-in", "flag")  # 3 ordinary votes would be needed
     with OAuthProvider("mia") as provider, running_app(fresh_state, *space, env=provider.space_env()) as url, browser() as new_page:
         page = new_page(url)
         sign_in = page.locator("#sign-in")
         expect(sign_in).to_contain_text("Sign in with Hugging Face")
+        expect(page.locator("#sign-in-note")).to_contain_text("Needed to flag and vote here")
         sign_in.click()  # to the provider and back, as on a Space
         expect(sign_in).to_contain_text("Logout (mia)", timeout=15_000)
         assert provider.logins == ["mia"]
@@ -41,6 +48,14 @@ def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_sta
 
         stranger = new_page(url)  # another browser, not signed in
         expect(stranger.locator("#sign-in")).to_contain_text("Sign in with Hugging Face")
+
+        # Without signing in, nobody flags or votes here (--require-sign-in flag), by the page or the API
+        script = Client(url, verbose=False)
+        with pytest.raises(Exception, match=r"Sign in with Hugging Face \(top right\) to flag here"):
+            flag(script, distinct_drawing(1, tmp_path / "1.png"), "4")
+        assert script.predict(api_name="/next_example")[1:] == ("### Sign in to validate", "", "Sign in with Hugging Face (top right) to vote here: this app counts votes only from signed-in people.")
+        with pytest.raises(Exception, match=r"to vote here"):
+            script.predict(waiting, None, "", api_name="/vote_correct")
 
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
     records = sorted(store.records.values(), key=lambda r: r.created_at)
