@@ -26,13 +26,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import torch  # noqa: E402
 
-import app  # noqa: E402
 from bench.dataset_load import tiny_png, write_store  # noqa: E402
 from bench.stats import time_calls, write_result  # noqa: E402
 from data.state_dir import resolve_state_dir  # noqa: E402
 from flagging.store import FlagStore  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from model.predict import LiveModel  # noqa: E402
+from serving.rounds_tab import rounds_view  # noqa: E402
+from serving.services import Services  # noqa: E402
 from training.prepare import ensure_round0  # noqa: E402
 
 
@@ -54,8 +55,8 @@ def main(argv=None):
         write_store(tmp / "flags", args.records, shards=10)
         store = FlagStore(tmp / "flags", tmp / "locks")
         live = LiveModel(*load_checkpoint(tmp / "checkpoints" / "round-0"))
-        services = app.Services(live, store, None, state_dir=tmp)
-        rebuild = lambda: app.rounds_view(services, rebuild=True)  # noqa: E731
+        services = Services(live, store, None, state_dir=tmp)
+        rebuild = lambda: rounds_view(services, rebuild=True)  # noqa: E731
         rebuild()  # fills the matrix's prediction cache, as the first view of a running app does
         as_loaded = time_calls(rebuild, 5)
         gc.freeze()
@@ -63,7 +64,7 @@ def main(argv=None):
         shared, one_each = [], []
         for i in range(5):
             store.append(new_flag(i), tiny_png(i), tiny_png(i))
-            shared += time_calls(lambda: [app.rounds_view(services) for _ in range(args.tabs)], 1)
+            shared += time_calls(lambda: [rounds_view(services) for _ in range(args.tabs)], 1)
             store.append(new_flag(100 + i), tiny_png(i), tiny_png(i))
             one_each += time_calls(lambda: [rebuild() for _ in range(args.tabs)], 1)
         gc.unfreeze()

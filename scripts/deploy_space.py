@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from flagging.hub_sync import check_repo_id  # noqa: E402
 
 # What the Space runs: app.py imports only these packages (tests, benchmarks and scripts stay here).
-SPACE_PATHS = ("app.py", "requirements.txt", "data", "model", "flagging", "training")
+SPACE_PATHS = ("app.py", "requirements.txt", "data", "model", "flagging", "serving", "training")
 SPACE_README = """---
 title: {title}
 sdk: gradio
@@ -86,11 +86,11 @@ def write_space_folder(root: Path, out: Path, title: str) -> tuple[str, list[str
 
 
 def app_settings() -> set[str]:
-    """The environment variables the app reads its settings from: each `env("DADC_...")` of app.py's
-    parse_args, and the state directory's. A --set of any other name would be silently ignored."""
+    """The environment variables the app reads its settings from: each `env("DADC_...")` of the app's
+    parse_args (serving/settings.py), and the state directory's. A --set of any other name would be silently ignored."""
     from data.state_dir import ENV_VAR
 
-    return set(re.findall(r'env\("(DADC_[A-Z_]+)"', (REPO_ROOT / "app.py").read_text())) | {ENV_VAR}
+    return set(re.findall(r'env\("(DADC_[A-Z_]+)"', (REPO_ROOT / "serving" / "settings.py").read_text())) | {ENV_VAR}
 
 
 def space_variables(args) -> dict[str, str]:
@@ -110,7 +110,7 @@ def space_variables(args) -> dict[str, str]:
 
 def check_settings(variables: dict[str, str]) -> None:
     """Parse the settings as the app will on the Space (its own messages; exits 2 on a bad one)."""
-    import app
+    from serving.settings import parse_args
 
     saved = dict(os.environ)
     # Only the Space's settings: none of this shell's own DADC_* or GRADIO_SERVER_* variables.
@@ -119,7 +119,7 @@ def check_settings(variables: dict[str, str]) -> None:
     # What the Space sets: SYSTEM, and with hf_oauth: true in its README an OAuth client (the sign-in button).
     os.environ.update(variables | {"SYSTEM": "spaces", "OAUTH_CLIENT_ID": "set-by-the-space"})
     try:
-        app.parse_args([])
+        parse_args([])
     finally:
         os.environ.clear()
         os.environ.update(saved)

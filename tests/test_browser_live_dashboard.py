@@ -3,7 +3,7 @@ by itself (no Refresh), and the person drawing sees which model they are now pla
 
 from playwright.sync_api import expect
 
-from app import ROUNDS_POLL_SECONDS
+from serving.rounds_tab import ROUNDS_POLL_SECONDS
 from tests.app_process import running_app
 from tests.browser import browser, draw_and_flag
 from tests.conftest import flag_as_people_would

@@ -186,7 +186,7 @@ def test_a_hub_that_is_down_at_start_pauses_retraining_until_the_restore_succeed
 def test_the_restore_status_names_only_what_the_hub_still_holds_back():
     from argparse import Namespace
 
-    from app import not_restored_yet
+    from serving.startup import not_restored_yet
 
     both = Namespace(hub_dataset=DATASET, hub_model=MODEL, hub_retry_seconds=60)
     error = TimeoutError()

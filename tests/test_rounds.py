@@ -242,7 +242,8 @@ def test_with_validation_on_only_verified_examples_are_trained_on_with_their_agr
 
 def test_the_accuracy_plot_starts_its_axis_just_below_the_lowest_accuracy(tmp_path, round0):
     """A point or two between rounds is what a maintainer watches for: on an axis from 0 it is a flat line."""
-    from app import Services, round_metrics, round_plot
+    from serving.rounds_tab import round_metrics, round_plot
+    from serving.services import Services
     from data.state_dir import round0_checkpoint_dir
     from model.predict import LiveModel
 
@@ -266,7 +267,8 @@ def test_open_rounds_tabs_share_one_rebuild_per_change(fresh_state, hard_example
     """Every open Rounds tab polls; on a popular Space a flag must not cost one rebuild per watcher."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from app import Services, rounds_view, shared_rounds_data
+    from serving.rounds_tab import rounds_view, shared_rounds_data
+    from serving.services import Services
     from model.predict import LiveModel
 
     flag_as_people_would(fresh_state, hard_examples, 10)

@@ -1,0 +1,163 @@
+"""What the Rounds tab shows: the table of rounds, the accuracy plot, every model on every round's
+held-out fooling examples and the top contributors, built once per change for all open tabs."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import gradio as gr
+import pandas as pd
+
+from flagging.validation import round_counts, top_contributors
+from serving.services import Services
+from training.round_matrix import round_matrix
+from training.rounds import metrics_by_round
+
+
+ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "MER", "vMER", "MNIST test", "held-out people's", "held-out n", "robust (FGSM ε=0.1)"]
+# Shown as percentages; the API still returns the numbers (0.9919), the display value is "99.19%".
+ROUND_PERCENT_FORMATS = {"MER": "{:.1%}", "vMER": "{:.1%}", "MNIST test": "{:.2%}", "held-out people's": "{:.1%}", "held-out n": "{:d}", "robust (FGSM ε=0.1)": "{:.1%}"}
+ROUND_LEGEND = (
+    "MER: model error rate, the share of examples collected against the round's model that fooled it; "
+    "vMER: the same, counting only verified examples (Dynabench's measures). MNIST test: accuracy on the "
+    "10,000 MNIST test images; held-out people's: accuracy on the examples of every 5th person to flag, whom no model trained on "
+    "(measured when the round was trained, on the held-out examples there were then; the set grows, and the table below "
+    "compares every model on the same examples); held-out n: how many examples that was (on 100 examples, a few "
+    "points up or down is noise); "
+    "robust: MNIST test accuracy under FGSM at ε = 0.1. The plot of these accuracies appears once a second round is live."
+)
+PLOTTED = {"MNIST test accuracy": "mnist_test_accuracy", "held-out people's examples": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
+
+
+def round_metrics(services: Services) -> dict[int, dict]:
+    metrics = metrics_by_round(services.state_dir) if services.state_dir is not None else {}
+    metrics.setdefault(services.live.metadata.get("round", 0), services.live.metadata.get("metrics", {}))
+    return metrics
+
+
+def round_table(services: Services, metrics: dict[int, dict]) -> pd.DataFrame:
+    """One row per model round: what people collected against it, and the model's own `metrics`."""
+    counts = {}
+    if services.store is not None:
+        services.store.refresh()
+        counts = round_counts(list(services.store.records.values()), list(services.store.votes), services.votes_required)
+    rows = []
+    for r in sorted(set(counts) | set(metrics)):
+        c = counts.get(r, {"collected": 0, "fooled": 0, "verified_fooled": 0, "model_error_rate": None, "verified_model_error_rate": None})
+        m = metrics.get(r, {})
+        rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], m.get("mnist_test_accuracy"), m.get("held_out_accuracy"), m.get("held_out_examples"), m.get("fgsm_0.1_accuracy")])
+    table = pd.DataFrame(rows, columns=ROUND_HEADERS)
+    # a count, not a float: pandas would make [None, 79] floats (79.0 in the API)
+    table["held-out n"] = pd.Series([row[8] for row in rows], dtype=object)
+    return table
+
+
+# Rounds are categories (so the axis shows whole rounds), put in numeric order ("2" before "10") by
+# this fixed list. Fixed, not sent with each update: Gradio 6.31 applies an updated `sort` one update
+# late, so a new round would be left off the axis until the next refresh.
+ROUND_ORDER = [str(r) for r in range(1000)]
+
+
+def plot_floor(values: list[float]) -> float:
+    """The bottom of the accuracy axis: a step of 0.05 below the lowest value, so that changes of a
+    point or two between rounds show (on an axis from 0 they are flat lines)."""
+    return max(0.0, math.floor((min(values, default=0.0) - 0.02) * 20) / 20)
+
+
+def round_plot(metrics: dict[int, dict]) -> gr.LinePlot:
+    """Accuracy per round, one line per metric; shown from the second round on (a line needs two points)."""
+    rows = [{"round": str(r), "metric": name, "accuracy": m[key]} for r, m in sorted(metrics.items()) for name, key in PLOTTED.items() if m.get(key) is not None]
+    floor = plot_floor([row["accuracy"] for row in rows])
+    return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "metric", "accuracy"]), y_lim=[floor, 1.0], visible=len(metrics) >= 2)
+
+
+def rounds_status(services: Services) -> str:
+    if services.rounds is None:
+        text = f"Retraining is off: {services.store_problem or 'flagging is unavailable'}."
+    else:
+        services.rounds.catch_up()  # a round trained meanwhile with `python -m training.rounds` goes live
+        text = services.rounds.status()
+    return text if services.publisher is None else f"{text}\n\n{services.publisher.status()}"
+
+
+CONTRIBUTOR_HEADERS = ["contributor", "fooled the model", "verified"]
+
+
+def contributors_table(services: Services) -> list[list]:
+    """Signed-in people who fooled the model most (the store was refreshed by `round_table`)."""
+    if services.store is None:
+        return []
+    ranked = top_contributors(list(services.store.records.values()), list(services.store.votes), services.votes_required)
+    return [[c["username"], c["fooled"], c["verified_fooled"]] for c in ranked]
+
+
+MATRIX_LEGEND = (
+    "**Every model on the examples that fooled each round's model.** Rows: the models that went live; columns: "
+    "the held-out examples (verified, never trained on) that fooled round *c*'s model. A model reads none of its "
+    "own round's right; down each column, later models should read more of them. Empty until a held-out example "
+    "(every 5th person's) has fooled a model."
+)
+
+
+def fooled_by_round_table(services: Services) -> pd.DataFrame:
+    """Accuracy of every live-worthy model (rows) on each round's held-out fooling examples (columns)."""
+    if services.store is None or services.state_dir is None:
+        return pd.DataFrame(columns=["model round"])
+    live_round = int(services.live.metadata.get("round", 0))
+    matrix = round_matrix(services.state_dir, services.store, services.votes_required, models={live_round: services.live.model}, predictions=services.matrix_predictions)
+    columns = {c: f"fooled round {c} ({n})" for c, n in matrix["examples"].items()}
+    rows = [[r, *(by_column[c] for c in columns)] for r, by_column in matrix["accuracy"].items()]
+    return pd.DataFrame(rows, columns=["model round", *columns.values()])
+
+
+def rounds_data(services: Services) -> tuple:
+    """What the Rounds tab shows, as plain data: (status, round table, metrics by round, fooled-by-round
+    table, top contributors). The costly part: it reads every record and evaluates the models."""
+    metrics = round_metrics(services)  # one read of the rounds log for the table and the plot
+    return rounds_status(services), round_table(services, metrics), metrics, fooled_by_round_table(services), contributors_table(services)
+
+
+# An open Rounds tab checks this often whether anything it shows has changed (a cheap check; the
+# view itself, which evaluates every model on the held-out examples, is only rebuilt on a change,
+# once for all open tabs).
+ROUNDS_POLL_SECONDS = 5
+# The open tabs' checks rebuild the view at most this often, however fast flags come in: with the
+# tabs' checks spread over the poll period, each could otherwise find a new flag and rebuild (a
+# rebuild of a 50,000-flag store takes about 0.25 s of a core). A check that finds the view younger
+# reuses it, and the change shows at that tab's next check.
+ROUNDS_REBUILD_SECONDS = 2
+
+
+def dashboard_signature(services: Services) -> str:
+    """Changes whenever the Rounds tab would: a flag or vote arrives, a round starts, ends or publishes."""
+    if services.store is None:
+        return rounds_status(services)
+    services.store.refresh()  # incremental: picks up other app processes' flags and votes
+    return f"{rounds_status(services)}\n{len(services.store.records)} records, {len(services.store.votes)} votes"
+
+
+def shared_rounds_data(services: Services, rebuild: bool = False, reuse_for_s: float = 0.0) -> tuple[str, tuple]:
+    """(dashboard signature, rounds_data) as last built, rebuilt when the signature has changed since
+    (unless that build is under `reuse_for_s` old) or on `rebuild`: every open Rounds tab polls, and
+    they all share one build per change."""
+    with services.rounds_lock:  # tabs that ask during a rebuild wait for it instead of starting their own
+        now = time.monotonic()
+        seen = dashboard_signature(services)  # before the data: a change while it is built shows at the next check
+        shown = services.rounds_shown
+        if rebuild or shown is None or (shown[0] != seen and now - shown[2] >= reuse_for_s):
+            services.rounds_shown = shown = (seen, rounds_data(services), now)
+        return shown[0], shown[1]
+
+
+def rounds_components(data: tuple) -> tuple:
+    """The Gradio values of `rounds_data`, made anew for each page: Gradio's Dataframe computes a
+    pandas Styler in place, so one Styler must not be shared between requests."""
+    status, table, metrics, matrix, contributors = data
+    percent = {name: "{:.1%}" for name in matrix.columns[1:]}
+    return status, table.style.format(ROUND_PERCENT_FORMATS, na_rep="—"), round_plot(metrics), matrix.style.format(percent), contributors
+
+
+def rounds_view(services: Services, rebuild: bool = False) -> tuple:
+    """(status, table, plot, the fooled-by-round table, top contributors) of the Rounds tab."""
+    return rounds_components(shared_rounds_data(services, rebuild)[1])
