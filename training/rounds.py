@@ -315,7 +315,7 @@ def metrics_by_round(state_dir: Path) -> dict[int, dict]:
         out[0] = json.loads(round0_meta.read_text()).get("metrics", {})
     for entry in read_rounds_log(state_dir):
         if entry.get("accepted"):
-            n = entry["n_held_out_examples"] if entry["metrics"].get("held_out_accuracy") is not None else None
+            n = entry.get("n_held_out_examples") if entry["metrics"].get("held_out_accuracy") is not None else None
             out[entry["round"]] = entry["metrics"] | {"held_out_examples": n}
     return out
 
