@@ -325,3 +325,14 @@ def test_a_person_is_held_out_whole_and_what_an_earlier_round_trained_on_stays_i
     assert main(["--state-dir", str(fresh_state)]) == 0
     last = read_rounds_log(fresh_state)[-1]
     assert (last["n_train_examples"], last["n_held_out_examples"]) == (48, 2)
+
+
+def test_the_held_out_gate_refuses_a_candidate_worse_on_held_out_people_and_says_on_how_many():
+    from training.rounds import RoundConfig, gate_failures
+
+    parent = {"mnist_test_accuracy": 0.9919, "fgsm_0.1_accuracy": 0.73, "held_out_accuracy": 0.916, "held_out_examples": 604}
+    worse = parent | {"held_out_accuracy": 0.911}
+    assert gate_failures(worse, parent, RoundConfig()) == ["worse on held-out people's examples (91.60% → 91.10% on 604)"]
+    assert gate_failures(parent | {"held_out_accuracy": 0.916}, parent, RoundConfig()) == []  # as good is good enough
+    nobody_held_out = parent | {"held_out_accuracy": None, "held_out_examples": 0}
+    assert gate_failures(nobody_held_out, nobody_held_out, RoundConfig()) == []  # nothing to check yet

@@ -171,6 +171,7 @@ def measure(model, test_x, test_y, held_out: Examples) -> dict:
         "mnist_test_accuracy": accuracy_report(model, test_x, test_y)["accuracy"],
         "fgsm_0.1_accuracy": fgsm_accuracy(model, test_x, test_y, 0.1),
         "held_out_accuracy": None,
+        "held_out_examples": len(held_out.y),
     }
     if len(held_out.y):
         metrics["held_out_accuracy"] = accuracy_report(model, held_out.x, held_out.y)["accuracy"]
@@ -195,7 +196,7 @@ def gate_failures(candidate: dict, parent: dict, cfg: RoundConfig) -> list[str]:
     if candidate["mnist_test_accuracy"] < cfg.min_mnist_accuracy:
         failures.append(f"MNIST test accuracy {candidate['mnist_test_accuracy']:.2%} is below the floor of {cfg.min_mnist_accuracy:.2%}")
     if candidate["held_out_accuracy"] is not None and candidate["held_out_accuracy"] < parent["held_out_accuracy"]:
-        failures.append(f"worse on held-out people's examples ({parent['held_out_accuracy']:.2%} → {candidate['held_out_accuracy']:.2%})")
+        failures.append(f"worse on held-out people's examples ({parent['held_out_accuracy']:.2%} → {candidate['held_out_accuracy']:.2%} on {candidate['held_out_examples']})")
     robust_drop = parent["fgsm_0.1_accuracy"] - candidate["fgsm_0.1_accuracy"]
     if cfg.max_robust_drop is not None and robust_drop > cfg.max_robust_drop:
         failures.append(
@@ -316,7 +317,7 @@ def metrics_by_round(state_dir: Path) -> dict[int, dict]:
     for entry in read_rounds_log(state_dir):
         if entry.get("accepted"):
             n = entry.get("n_held_out_examples") if entry["metrics"].get("held_out_accuracy") is not None else None
-            out[entry["round"]] = entry["metrics"] | {"held_out_examples": n}
+            out[entry["round"]] = entry["metrics"] | {"held_out_examples": n}  # logs from before measure() counted them
     return out
 
 
