@@ -38,7 +38,8 @@ def decide(record: FlagRecord, votes: list[Vote], votes_required: int) -> Decisi
     if maintainer_votes:
         return _as_decision(record, maintainer_votes[-1].verdict, [maintainer_votes[-1]])
     # k votes means k people: a person's repeated votes (a double click, a script) count once, the last one.
-    votes = list({person_key(v.username, v.session_hash): v for v in votes}.values())
+    if len(votes) > 1:
+        votes = list({person_key(v.username, v.session_hash): v for v in votes}.values())
     # "incorrect" votes only agree when they also agree on the right digit.
     keys = Counter((v.verdict, v.corrected_label if v.verdict == "incorrect" else -1) for v in votes)
     for (verdict, corrected), count in keys.most_common():
