@@ -49,7 +49,7 @@ def round_table(services: Services, metrics: dict[int, dict]) -> pd.DataFrame:
         rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], m.get("mnist_test_accuracy"), m.get("held_out_accuracy"), m.get("held_out_examples"), m.get("fgsm_0.1_accuracy")])
     table = pd.DataFrame(rows, columns=ROUND_HEADERS)
     # a count, not a float: pandas would make [None, 79] floats (79.0 in the API)
-    table["held-out n"] = pd.Series([row[8] for row in rows], dtype=object)
+    table["held-out n"] = pd.Series([row[ROUND_HEADERS.index("held-out n")] for row in rows], dtype=object)
     return table
 
 

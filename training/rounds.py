@@ -317,7 +317,8 @@ def metrics_by_round(state_dir: Path) -> dict[int, dict]:
     for entry in read_rounds_log(state_dir):
         if entry.get("accepted"):
             n = entry.get("n_held_out_examples") if entry["metrics"].get("held_out_accuracy") is not None else None
-            out[entry["round"]] = entry["metrics"] | {"held_out_examples": n}  # logs from before measure() counted them
+            # None where nothing was held out (the table shows "—", not 0); also fills logs from before measure() counted them
+            out[entry["round"]] = entry["metrics"] | {"held_out_examples": n}
     return out
 
 
