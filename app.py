@@ -464,7 +464,7 @@ def main(argv=None) -> None:
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
     publisher = start_publisher(args, state_dir)
     on_accepted = publisher.request if publisher else None
-    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, start=args.retrain_from, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
+    rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, start=args.retrain_from, max_held_out_drop=args.max_held_out_drop, max_robust_drop=args.max_robust_drop), on_accepted) if store else None
     sync = start_hub_sync(args, store)  # pushes flags collected while the restore runs, too
     stop_restoring = threading.Event()
     if restoring:

@@ -8,7 +8,7 @@ import math
 import os
 
 from flagging.hub_sync import check_repo_id
-from training.rounds import RETRAIN_METHODS, RETRAIN_STARTS, robust_drop_problem
+from training.rounds import RETRAIN_METHODS, RETRAIN_STARTS, drop_problem
 
 
 REQUIRE_SIGN_IN = {"none": frozenset(), "vote": frozenset({"vote"}), "flag": frozenset({"flag", "vote"})}
@@ -34,6 +34,12 @@ def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
         choices=RETRAIN_STARTS,
         default=env("DADC_RETRAIN_FROM", "live"),
         help="live: each round fine-tunes the live model; scratch: trains a new one on MNIST + people's examples, ~15 s more per round on 2 cores (default live)",
+    )
+    p.add_argument(
+        "--max-held-out-drop",
+        type=float,
+        default=env("DADC_MAX_HELD_OUT_DROP", "0"),
+        help="gate: largest allowed fall of a round's accuracy on held-out people's examples, a fraction (default 0: none)",
     )
     p.add_argument("--max-robust-drop", type=float, default=env("DADC_MAX_ROBUST_DROP") or None, help="gate: largest allowed fall of a round's FGSM ε=0.1 accuracy, a fraction (default: not gated)")
     p.add_argument("--validation-votes", type=int, default=env("DADC_VALIDATION_VOTES", "0"), help="agreeing votes that verify an example; 0 = validation off (default 0)")
@@ -70,8 +76,9 @@ def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.retrain_threshold < 1:
         p.error(f"--retrain-threshold must be at least 1, not {args.retrain_threshold}")
-    if problem := robust_drop_problem(args.max_robust_drop):
-        p.error(problem)
+    for option, value in (("--max-held-out-drop", args.max_held_out_drop), ("--max-robust-drop", args.max_robust_drop)):
+        if problem := drop_problem(option, value):
+            p.error(problem)
     # argparse checks `choices` only for values given on the command line, not for defaults from the environment.
     checked = (("DADC_RETRAIN_METHOD", args.retrain_method, RETRAIN_METHODS), ("DADC_RETRAIN_FROM", args.retrain_from, RETRAIN_STARTS), ("DADC_SIGN_IN", args.sign_in, ("auto", "on", "off")), ("DADC_REQUIRE_SIGN_IN", args.require_sign_in, tuple(REQUIRE_SIGN_IN)))
     for name, value, choices in checked:

@@ -38,6 +38,9 @@ def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, ha
     assert (predict_classes(model, trained_on) == trained_labels).float().mean() > 0.8
     assert entry["metrics"]["mnist_test_accuracy"] >= entry["parent_metrics"]["mnist_test_accuracy"] - 0.003
     assert entry["metrics"]["held_out_accuracy"] >= entry["parent_metrics"]["held_out_accuracy"] == 0.0
+    # round-0 read none of the 8 held-out examples right: the candidate can only gain on them
+    changes = (entry["metrics"]["held_out_newly_right"], entry["metrics"]["held_out_newly_wrong"])
+    assert changes == (round(entry["metrics"]["held_out_accuracy"] * 8), 0)
 
 
 def test_from_scratch_people_examples_are_repeated_but_never_more_than_a_quarter_of_an_epoch():
@@ -83,6 +86,9 @@ def test_a_maintainer_can_gate_rounds_on_robust_accuracy(fresh_state, hard_examp
     with pytest.raises(SystemExit):
         main(["--state-dir", str(fresh_state), "--max-robust-drop", "5"])  # points, not a fraction
     assert "--max-robust-drop must be between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--state-dir", str(fresh_state), "--max-held-out-drop", "-0.01"])
+    assert "--max-held-out-drop must be between 0 and 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--state-dir", str(fresh_state), "--people-per-batch", "0"])
     assert "--people-per-batch must be between 1 and 128" in capsys.readouterr().err
@@ -336,3 +342,55 @@ def test_the_held_out_gate_refuses_a_candidate_worse_on_held_out_people_and_says
     assert gate_failures(parent | {"held_out_accuracy": 0.916}, parent, RoundConfig()) == []  # as good is good enough
     nobody_held_out = parent | {"held_out_accuracy": None, "held_out_examples": 0}
     assert gate_failures(nobody_held_out, nobody_held_out, RoundConfig()) == []  # nothing to check yet
+
+    # With the paired counts a round records, the refusal says whether the fall looks like noise.
+    noisy = worse | {"held_out_newly_wrong": 17, "held_out_newly_right": 14}
+    assert gate_failures(noisy, parent, RoundConfig()) == ["worse on held-out people's examples (91.60% → 91.10% on 604: 17 newly wrong, 14 newly right)"]
+    # A maintainer who judges that noise allows a fall: up to it passes, exactly at it too, beyond it not.
+    assert gate_failures(noisy, parent, RoundConfig(max_held_out_drop=0.01)) == []
+    assert gate_failures(noisy | {"held_out_accuracy": 0.906}, parent, RoundConfig(max_held_out_drop=0.01)) == []
+    assert gate_failures(noisy | {"held_out_accuracy": 0.9059}, parent, RoundConfig(max_held_out_drop=0.01)) == [
+        "worse on held-out people's examples (91.60% → 90.59% on 604: 17 newly wrong, 14 newly right; at most 1.00% allowed)"
+    ]
+
+
+def test_a_maintainer_can_allow_a_round_a_fall_on_held_out_people(fresh_state, hard_examples, round0):
+    """A real round that reads held-out people worse is refused by default, with the examples it newly gets
+    wrong and right; with --max-held-out-drop covering exactly that fall the same round passes."""
+    import numpy as np
+
+    from data.mnist import load_mnist
+
+    mnist = load_mnist(fresh_state)
+    hard_images, hard_labels, hard_predictions = hard_examples
+    round0_predictions = predict_classes(round0[0], images_to_tensor(mnist.train_images[:200])).numpy()
+    easy = np.flatnonzero(round0_predictions == mnist.train_labels[:200])[:8]  # digits round 0 reads right
+    images, labels, predictions, hard = [], [], [], iter(range(len(hard_labels)))
+    for person in range(40):  # one example each: person 4, 9, ... (every 5th) is held out
+        if person % 5 == 4:
+            i = easy[person // 5]
+            images.append(mnist.train_images[i]), labels.append(mnist.train_labels[i]), predictions.append(mnist.train_labels[i])
+        elif person < 9:  # trained on: held-out digits 0 and 1 again, 4 times each with a wrong label, so the round unlearns them
+            i = easy[person // 5]
+            images.append(mnist.train_images[i]), labels.append((mnist.train_labels[i] + 1) % 10), predictions.append(mnist.train_labels[i])
+        else:
+            j = next(hard)
+            images.append(hard_images[j]), labels.append(hard_labels[j]), predictions.append(hard_predictions[j])
+    flag_as_people_would(fresh_state, (np.stack(images), np.array(labels), np.array(predictions)), 40)
+
+    # Labels this wrong cost MNIST accuracy too (0.5 points): this test is about the held-out gate alone.
+    assert main(["--state-dir", str(fresh_state), "--max-mnist-drop", "0.02"]) == 1
+    (refused,) = read_rounds_log(fresh_state)
+    metrics = refused["metrics"]
+    assert refused["parent_metrics"]["held_out_accuracy"] == 1.0 and metrics["held_out_newly_right"] == 0
+    assert metrics["held_out_newly_wrong"] >= 1 and metrics["held_out_accuracy"] == (8 - metrics["held_out_newly_wrong"]) / 8
+    (failure,) = refused["gate_failures"]
+    assert failure == f"worse on held-out people's examples (100.00% → {metrics['held_out_accuracy']:.2%} on 8: {metrics['held_out_newly_wrong']} newly wrong, 0 newly right)"
+    assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-0"
+
+    allowed = 1.0 - metrics["held_out_accuracy"]
+    assert main(["--state-dir", str(fresh_state), "--max-mnist-drop", "0.02", "--max-held-out-drop", f"{allowed:.5f}"]) == 0
+    accepted = read_rounds_log(fresh_state)[-1]
+    assert accepted["accepted"] and accepted["config"]["max_held_out_drop"] == round(allowed, 5)
+    assert accepted["metrics"]["held_out_accuracy"] == metrics["held_out_accuracy"]  # the same seeded round
+    assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-1"

@@ -20,6 +20,7 @@ from tests.app_process import start_app_expecting_refusal
         ((), {"DADC_PUSH_EVERY_MINUTES": "0"}, "--push-every-minutes must be positive, not 0.0"),
         ((), {"DADC_REQUIRE_SIGN_IN": "yes"}, "DADC_REQUIRE_SIGN_IN must be one of none, vote, flag, not 'yes'"),
         ((), {"DADC_REQUIRE_SIGN_IN": "vote", "OAUTH_CLIENT_ID": ""}, "--require-sign-in vote needs the sign-in button: a Space with hf_oauth: true, or --sign-in on"),
+        ((), {"DADC_MAX_HELD_OUT_DROP": "2"}, "--max-held-out-drop must be between 0 and 1 (a fraction: 0.02 is 2 points), not 2.0"),
         ((), {"DADC_MAX_FLAGS_PER_MINUTE": "-5"}, "--max-flags-per-minute must be 0 (no limit) or more, not -5"),
         (("--port", "99999"), {}, "--port must be between 1 and 65535, not 99999"),
         ((), {"GRADIO_SERVER_PORT": "0"}, "--port must be between 1 and 65535, not 0"),
