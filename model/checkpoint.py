@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -30,8 +31,20 @@ def data_hash(images: np.ndarray, labels: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)  # a file or a folder alike
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(model: MNIST_Model, directory: Path, metadata: dict) -> Path:
-    """Write weights, config and metadata into `directory`, replacing it atomically."""
+    """Write weights, config and metadata into `directory`, replacing it atomically and durably.
+
+    Durably: the rounds log names a round's checkpoint once this returns, and an app restarted after a
+    power cut loads it; renamed files whose data never reached the disk would be empty, and the app
+    could not start."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp"))
@@ -39,6 +52,8 @@ def save_checkpoint(model: MNIST_Model, directory: Path, metadata: dict) -> Path
         model.save_pretrained(tmp)  # model.safetensors + config.json
         full = {"created_at": datetime.now(timezone.utc).isoformat(), "torch_version": torch.__version__, **metadata}
         (tmp / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+        for path in (*tmp.iterdir(), tmp):
+            _fsync(path)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -47,6 +62,7 @@ def save_checkpoint(model: MNIST_Model, directory: Path, metadata: dict) -> Path
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(directory)
+        _fsync(directory.parent)  # the rename itself
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

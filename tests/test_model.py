@@ -52,6 +52,27 @@ def test_overwriting_a_checkpoint_leaves_no_temp_dirs(tmp_path):
     assert load_checkpoint(tmp_path / "round-0")[1]["note"] == "second"
 
 
+def test_a_saved_checkpoint_is_flushed_to_the_disk_before_save_returns(tmp_path, monkeypatch):
+    """The rounds log names a checkpoint as soon as it is saved: its files, and the rename that puts them in
+    place, must be on the disk by then, or a power cut leaves a logged round the app cannot load. (A power
+    cut cannot be staged here, so this watches the real fsync calls go by.)"""
+    import os
+
+    synced, real_fsync = [], os.fsync
+
+    def watching_fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", watching_fsync)
+    path = save_checkpoint(build_model(), tmp_path / "round-1", {"round": 1})
+    written = {p.name for p in path.iterdir()}
+    in_temporary_folder = {os.path.basename(s) for s in synced if os.path.basename(os.path.dirname(s)).startswith(".round-1.tmp")}
+    assert written <= in_temporary_folder  # every file, before the rename
+    assert synced[-1] == str(tmp_path)  # last, the folder holding the renamed checkpoint
+    assert load_checkpoint(path)[1]["round"] == 1
+
+
 def test_missing_checkpoint_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m training.train"):
         load_checkpoint(tmp_path)
