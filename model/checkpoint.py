@@ -31,6 +31,10 @@ def data_hash(images: np.ndarray, labels: np.ndarray) -> str:
     return h.hexdigest()
 
 
+class CheckpointError(ValueError):
+    """A checkpoint folder whose files cannot be read back: damaged, cut short, or another model's."""
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)  # a file or a folder alike
     try:
@@ -75,8 +79,11 @@ def load_checkpoint(directory: Path, device: str | torch.device = "cpu") -> tupl
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_FILE} in {directory}: not a checkpoint (train one with python -m training.train)")
-    with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints "Loading weights..." to stdout
-        model = MNIST_Model.from_pretrained(str(directory), map_location=str(device), strict=True)
     meta_path = directory / METADATA_FILE
-    metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints "Loading weights..." to stdout
+            model = MNIST_Model.from_pretrained(str(directory), map_location=str(device), strict=True)
+        metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    except Exception as e:  # safetensors, the config, the state dict and JSON each raise their own kind
+        raise CheckpointError(f"the checkpoint in {directory} cannot be read, damaged or not this model's ({type(e).__name__}: {e})") from e
     return model.eval(), metadata

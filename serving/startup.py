@@ -13,7 +13,7 @@ from huggingface_hub import HfApi
 from flagging.hub_restore import restore_flags
 from flagging.hub_sync import HubSync
 from flagging.store import FlagStore
-from model.checkpoint import load_checkpoint
+from model.checkpoint import CheckpointError, load_checkpoint
 from model.predict import LiveModel
 from training.publish import ModelPublisher, restore_rounds
 from training.rounds import RoundRunner, latest_model_dir
@@ -82,7 +82,15 @@ def load_live_model(state_dir) -> LiveModel:
     from training.prepare import ensure_round0
 
     ensure_round0(state_dir)
-    return LiveModel(*load_checkpoint(latest_model_dir(state_dir)))
+    directory = latest_model_dir(state_dir)
+    try:
+        return LiveModel(*load_checkpoint(directory))
+    except CheckpointError as e:
+        # Nothing serves a model that cannot be read: say which folder, and how to get going again.
+        raise SystemExit(
+            f"Cannot start: {e}. Move the folder {directory} out of the state directory and start again: the app then"
+            " serves the round before it (round 0 is trained anew), or, with --hub-model, downloads this round again from the Hub."
+        ) from None
 
 
 def open_store(state_dir) -> tuple[FlagStore | None, str]:

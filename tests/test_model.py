@@ -73,6 +73,20 @@ def test_a_saved_checkpoint_is_flushed_to_the_disk_before_save_returns(tmp_path,
     assert load_checkpoint(path)[1]["round"] == 1
 
 
+def test_a_damaged_checkpoint_is_refused_with_its_folder_named(tmp_path):
+    from model.checkpoint import CheckpointError
+
+    path = save_checkpoint(build_model(), tmp_path / "round-2", {"round": 2})
+    weights = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(weights[: len(weights) // 2])  # cut short, as by a full disk
+    with pytest.raises(CheckpointError, match=f"the checkpoint in {path} cannot be read, damaged or not this model's"):
+        load_checkpoint(path)
+    save_checkpoint(build_model("robust"), path, {"round": 2})
+    (path / "config.json").write_text(json.dumps({}))  # the wider network's weights, the reference's config
+    with pytest.raises(CheckpointError, match="RuntimeError"):
+        load_checkpoint(path)
+
+
 def test_missing_checkpoint_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m training.train"):
         load_checkpoint(tmp_path)

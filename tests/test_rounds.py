@@ -394,3 +394,25 @@ def test_a_maintainer_can_allow_a_round_a_fall_on_held_out_people(fresh_state, h
     assert accepted["accepted"] and accepted["config"]["max_held_out_drop"] == round(allowed, 5)
     assert accepted["metrics"]["held_out_accuracy"] == metrics["held_out_accuracy"]  # the same seeded round
     assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-1"
+
+
+def test_a_damaged_live_checkpoint_stops_the_app_with_the_folder_to_move_and_moving_it_works(state_with_round1, tmp_path):
+    """Round 1's weights cut short (a full disk, a power cut before checkpoints were flushed): the app says
+    which folder cannot be read and what to do, instead of a safetensors traceback; doing it serves round 0."""
+    from gradio_client import Client
+
+    from tests.app_process import running_app, start_app_expecting_refusal
+
+    round1 = state_with_round1 / "checkpoints" / "round-1"
+    weights = round1 / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    out = start_app_expecting_refusal("--state-dir", str(state_with_round1))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"Cannot start: the checkpoint in {round1} cannot be read, damaged or not this model's (SafetensorError" in out.stderr
+    assert f"Move the folder {round1} out of the state directory and start again" in out.stderr
+
+    round1.rename(tmp_path / "damaged-round-1")
+    with running_app(state_with_round1) as url:
+        status, _ = rounds_view(Client(url, verbose=False))
+    # round 0 serves; its 40 fooling examples are over the threshold, so it may already be retraining
+    assert status.startswith(("Round 0 is live.", "Retraining: a round-1 candidate is being trained and checked; round 0 keeps serving")), status
