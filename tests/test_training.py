@@ -40,6 +40,18 @@ def test_evaluate_cli_explains_a_missing_model(tmp_path):
     assert out.returncode == 2 and "not a checkpoint" in out.stderr
 
 
+def test_evaluation_clis_explain_a_damaged_model(tmp_path, state_dir, round0):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(state_dir / "checkpoints" / "round-0", damaged)
+    (damaged / "model.safetensors").write_bytes(b"not weights")
+    for module in ("training.evaluate", "training.robustness"):
+        out = run_module(module, "--model", str(damaged))
+        assert out.returncode == 2 and f"the checkpoint in {damaged} cannot be read" in out.stderr, (module, out.stderr)
+        assert "Traceback" not in out.stderr
+
+
 def test_train_cli_dry_run_writes_a_loadable_checkpoint(tmp_path):
     out = run_module("training.train", "--dry-run", "--quiet", "--out", str(tmp_path / "ckpt"))
     assert out.returncode == 0, out.stderr

@@ -13,7 +13,7 @@ import torch
 
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
-from model.checkpoint import load_checkpoint
+from model.checkpoint import CheckpointError, load_checkpoint
 from training.attacks import fgsm
 
 
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         model, metadata = load_checkpoint(args.model)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     result = evaluate_on_mnist_test(model, resolve_state_dir(args.state_dir))

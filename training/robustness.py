@@ -25,7 +25,7 @@ import torch
 
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir, round0_checkpoint_dir
-from model.checkpoint import load_checkpoint
+from model.checkpoint import CheckpointError, load_checkpoint
 from training.attacks import fgsm, pgd
 from training.evaluate import images_to_tensor, predict_classes
 from training.train import bounded, select_device
@@ -239,10 +239,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     device = select_device(args.device)
     state_dir = resolve_state_dir(args.state_dir)
-    model, meta = load_checkpoint(args.model, device)
     base_path = Path(args.base or round0_checkpoint_dir(state_dir))
-    # Transfer from the model to itself is the white-box figure again: skip it.
-    base = None if base_path.resolve() == Path(args.model).resolve() else load_checkpoint(base_path, device)[0]
+    try:
+        model, meta = load_checkpoint(args.model, device)
+        # Transfer from the model to itself is the white-box figure again: skip it.
+        base = None if base_path.resolve() == Path(args.model).resolve() else load_checkpoint(base_path, device)[0]
+    except (FileNotFoundError, CheckpointError) as e:
+        p.error(str(e))
     mnist = load_mnist(state_dir)
     x = images_to_tensor(mnist.test_images[: args.n], device)
     y = torch.from_numpy(mnist.test_labels[: args.n]).long().to(device)
