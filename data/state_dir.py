@@ -19,6 +19,15 @@ def resolve_state_dir(explicit: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (a rename into it), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def checkpoints_dir(state_dir: Path) -> Path:
     return state_dir / "checkpoints"
 

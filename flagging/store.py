@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from data.state_dir import fsync_path
+
 log = logging.getLogger(__name__)
 
 METADATA = "metadata.jsonl"
@@ -102,14 +104,6 @@ def utc_now() -> str:
 def dedupe_key(session_hash: str, label: int, drawing_png: bytes) -> str:
     """Same drawing, same label, same session → same key: a retry or double click stores once."""
     return hashlib.sha256(f"{session_hash}\0{label}\0".encode() + hashlib.sha256(drawing_png).digest()).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_durably(path: Path, data: bytes) -> None:
@@ -302,7 +296,7 @@ class FlagStore:
                 )
                 write_durably(shard_dir / record.drawing_file_name, drawing_png)
                 write_durably(shard_dir / record.model_input_file_name, model_input_png)
-                _fsync_dir(shard_dir)
+                fsync_path(shard_dir)
                 row = {k: v for k, v in asdict(record).items() if k != "shard"}
                 append_line_durably(shard_dir / METADATA, row)
             except OSError as e:

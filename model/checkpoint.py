@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data.state_dir import fsync_path
 from model.network import MNIST_Model
 
 WEIGHTS_FILE = "model.safetensors"
@@ -35,14 +35,6 @@ class CheckpointError(ValueError):
     """A checkpoint folder whose files cannot be read back: damaged, cut short, or another model's."""
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)  # a file or a folder alike
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(model: MNIST_Model, directory: Path, metadata: dict) -> Path:
     """Write weights, config and metadata into `directory`, replacing it atomically and durably.
 
@@ -57,7 +49,7 @@ def save_checkpoint(model: MNIST_Model, directory: Path, metadata: dict) -> Path
         full = {"created_at": datetime.now(timezone.utc).isoformat(), "torch_version": torch.__version__, **metadata}
         (tmp / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
         for path in (*tmp.iterdir(), tmp):
-            _fsync(path)
+            fsync_path(path)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -66,7 +58,7 @@ def save_checkpoint(model: MNIST_Model, directory: Path, metadata: dict) -> Path
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(directory)
-        _fsync(directory.parent)  # the rename itself
+        fsync_path(directory.parent)  # the rename itself
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

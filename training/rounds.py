@@ -168,27 +168,27 @@ def train_from_scratch(parent_meta: dict, mnist_x, mnist_y, new: Examples, cfg: 
     return model, [h["train_loss"] for h in history]
 
 
-def measure(model, test_x, test_y, held_out: Examples) -> dict:
-    """The numbers the gates and the dashboard read."""
-    metrics = {
+def reads_right(model, examples: Examples) -> torch.Tensor:
+    """Which of `examples` the model reads right (bool per example)."""
+    if not len(examples.y):
+        return torch.zeros(0, dtype=torch.bool)
+    return predict_classes(model, examples.x) == examples.y
+
+
+def measure(model, test_x, test_y, held_out_right: torch.Tensor) -> dict:
+    """The numbers the gates and the dashboard read; `held_out_right` from `reads_right` on the held-out examples."""
+    return {
         "mnist_test_accuracy": accuracy_report(model, test_x, test_y)["accuracy"],
         "fgsm_0.1_accuracy": fgsm_accuracy(model, test_x, test_y, 0.1),
-        "held_out_accuracy": None,
-        "held_out_examples": len(held_out.y),
+        "held_out_accuracy": round(held_out_right.float().mean().item(), 5) if len(held_out_right) else None,
+        "held_out_examples": len(held_out_right),
     }
-    if len(held_out.y):
-        metrics["held_out_accuracy"] = accuracy_report(model, held_out.x, held_out.y)["accuracy"]
-    return metrics
 
 
-def held_out_changes(parent, candidate, held_out: Examples) -> dict:
+def held_out_changes(parent_right: torch.Tensor, candidate_right: torch.Tensor) -> dict:
     """How many held-out examples the candidate newly gets right and newly gets wrong. Two models measured
     on the same examples differ by these alone: 31 newly wrong against 22 newly right is a coin's noise,
     31 against 2 is a worse model, though both can be the same fall in accuracy."""
-    if not len(held_out.y):
-        return {"held_out_newly_right": 0, "held_out_newly_wrong": 0}
-    parent_right = predict_classes(parent, held_out.x) == held_out.y
-    candidate_right = predict_classes(candidate, held_out.x) == held_out.y
     return {"held_out_newly_right": int((candidate_right & ~parent_right).sum()), "held_out_newly_wrong": int((parent_right & ~candidate_right).sum())}
 
 
@@ -279,9 +279,11 @@ def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held
             losses = fine_tune(candidate, mnist_x, mnist_y, train, cfg)
         except FloatingPointError as e:
             failures.append(f"training diverged: {e}")
-    entry["parent_metrics"] = measure(parent, test_x, test_y, held_out)
+    parent_right = reads_right(parent, held_out)
+    entry["parent_metrics"] = measure(parent, test_x, test_y, parent_right)
     if not failures:
-        entry["metrics"] = measure(candidate, test_x, test_y, held_out) | held_out_changes(parent, candidate, held_out)
+        candidate_right = reads_right(candidate, held_out)
+        entry["metrics"] = measure(candidate, test_x, test_y, candidate_right) | held_out_changes(parent_right, candidate_right)
         failures = gate_failures(entry["metrics"], entry["parent_metrics"], cfg)
     entry |= {"accepted": not failures, "gate_failures": failures, "losses": losses}
     entry |= {"seconds": round(time.perf_counter() - clock, 2), "finished_at": utc_now()}
@@ -452,8 +454,8 @@ def main(argv=None) -> int:
         p.error("--steps must be at least 1 and --lr a positive number")
     if not 1 <= args.people_per_batch <= d.batch_size:
         p.error(f"--people-per-batch must be between 1 and {d.batch_size}")
-    for option in ("--max-mnist-drop", "--max-held-out-drop", "--max-robust-drop"):
-        if problem := drop_problem(option, getattr(args, option[2:].replace("-", "_"))):
+    for option, value in (("--max-mnist-drop", args.max_mnist_drop), ("--max-held-out-drop", args.max_held_out_drop), ("--max-robust-drop", args.max_robust_drop)):
+        if problem := drop_problem(option, value):
             p.error(problem)
     state_dir = resolve_state_dir(args.state_dir)
     cfg = RoundConfig(start=args.start, steps=args.steps, new_per_batch=args.people_per_batch, lr=args.lr, max_mnist_drop=args.max_mnist_drop, max_held_out_drop=args.max_held_out_drop, max_robust_drop=args.max_robust_drop, method=args.method)
