@@ -100,22 +100,28 @@ MATRIX_LEGEND = (
 )
 
 
-def fooled_by_round_table(services: Services) -> pd.DataFrame:
-    """Accuracy of every live-worthy model (rows) on each round's held-out fooling examples (columns)."""
+def fooled_by_round_table(services: Services) -> tuple[pd.DataFrame, str]:
+    """Accuracy of every live-worthy model (rows) on each round's held-out fooling examples (columns), and
+    a sentence for each model whose checkpoint cannot be read (its row is left empty)."""
     if services.store is None or services.state_dir is None:
-        return pd.DataFrame(columns=["model round"])
+        return pd.DataFrame(columns=["model round"]), ""
     live_round = int(services.live.metadata.get("round", 0))
     matrix = round_matrix(services.state_dir, services.store, services.votes_required, models={live_round: services.live.model}, predictions=services.matrix_predictions)
     columns = {c: f"fooled round {c} ({n})" for c, n in matrix["examples"].items()}
-    rows = [[r, *(by_column[c] for c in columns)] for r, by_column in matrix["accuracy"].items()]
-    return pd.DataFrame(rows, columns=["model round", *columns.values()])
+    empty = dict.fromkeys(columns)
+    by_model = {r: matrix["accuracy"].get(r, empty) for r in sorted({*matrix["accuracy"], *matrix["unreadable"]})}
+    rows = [[r, *(by_column[c] for c in columns)] for r, by_column in by_model.items()]
+    notes = " ".join(f"Round {r}'s row below is empty: {why}." for r, why in sorted(matrix["unreadable"].items()))
+    return pd.DataFrame(rows, columns=["model round", *columns.values()]), notes
 
 
 def rounds_data(services: Services) -> tuple:
     """What the Rounds tab shows, as plain data: (status, round table, metrics by round, fooled-by-round
     table, top contributors). The costly part: it reads every record and evaluates the models."""
     metrics = round_metrics(services)  # one read of the rounds log for the table and the plot
-    return rounds_status(services), round_table(services, metrics), metrics, fooled_by_round_table(services), contributors_table(services)
+    status, table = rounds_status(services), round_table(services, metrics)
+    matrix, unreadable = fooled_by_round_table(services)
+    return (f"{status}\n\n{unreadable}" if unreadable else status), table, metrics, matrix, contributors_table(services)
 
 
 # An open Rounds tab checks this often whether anything it shows has changed (a cheap check; the
@@ -155,7 +161,7 @@ def rounds_components(data: tuple) -> tuple:
     pandas Styler in place, so one Styler must not be shared between requests."""
     status, table, metrics, matrix, contributors = data
     percent = {name: "{:.1%}" for name in matrix.columns[1:]}
-    return status, table.style.format(ROUND_PERCENT_FORMATS, na_rep="—"), round_plot(metrics), matrix.style.format(percent), contributors
+    return status, table.style.format(ROUND_PERCENT_FORMATS, na_rep="—"), round_plot(metrics), matrix.style.format(percent, na_rep="—"), contributors
 
 
 def rounds_view(services: Services, rebuild: bool = False) -> tuple:

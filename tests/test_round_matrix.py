@@ -86,4 +86,4 @@ def test_with_validation_on_a_column_holds_only_verified_fooling_examples(fresh_
         matrix = round_matrix(fresh_state, store, votes_required=1)
     finally:
         store.close()
-    assert matrix == {"examples": {0: 1}, "accuracy": {0: {0: 0.0}}}
+    assert matrix == {"examples": {0: 1}, "accuracy": {0: {0: 0.0}}, "unreadable": {}}

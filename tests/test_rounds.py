@@ -416,3 +416,49 @@ def test_a_damaged_live_checkpoint_stops_the_app_with_the_folder_to_move_and_mov
         status, _ = rounds_view(Client(url, verbose=False))
     # round 0 serves; its 40 fooling examples are over the threshold, so it may already be retraining
     assert status.startswith(("Round 0 is live.", "Retraining: a round-1 candidate is being trained and checked; round 0 keeps serving")), status
+
+
+def test_a_damaged_round_checkpoint_while_serving_leaves_flagging_and_the_dashboard_working(state_with_round1, tmp_path, capsys):
+    """Round 0's weights are damaged (the app serves round 1, but the dashboard compares every model), then
+    a round trained by hand meanwhile is damaged before the app picks it up: flags are still stored and
+    answered, the Rounds tab names each unreadable folder, and moving the new one aside clears it."""
+    from gradio_client import Client
+
+    from tests.app_process import running_app
+    from tests.flag_clients import distinct_drawing, flag
+
+    round0_dir = state_with_round1 / "checkpoints" / "round-0"
+    (round0_dir / "model.safetensors").write_bytes(b"not weights")
+    with running_app(state_with_round1, "--retrain-threshold", "100") as url:
+        client = Client(url, verbose=False)
+        status, _table, _plot, matrix, _ = client.predict(api_name="/rounds")
+        assert status.startswith("Round 1 is live.") and "Traceback" not in status
+        assert f"Round 0's row below is empty: the checkpoint in {round0_dir} cannot be read" in status
+        rows = {row[0]: row[1:] for row in matrix["data"]}
+        assert set(rows) == {0, 1} and rows[0] == [None] and rows[1][0] is not None  # round 1 still read round 0's column
+
+        # A maintainer's round 2, accepted while the app serves; its weights are lost before the app loads it.
+        assert main(["--state-dir", str(state_with_round1), "--max-held-out-drop", "1"]) == 0
+        round2_dir = state_with_round1 / "checkpoints" / "round-2"
+        (round2_dir / "model.safetensors").write_bytes((round2_dir / "model.safetensors").read_bytes()[:1000])
+        answer = flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")
+        assert "saved as" in answer  # the flag is stored and answered as ever
+        status = client.predict(api_name="/rounds")[0]
+        assert status.startswith(f"Round 1 is live. Round 2, accepted by another process, cannot go live: the checkpoint in {round2_dir} cannot be read"), status
+        assert f"Move the folder {round2_dir} out of the state directory" in status
+        # The command-line tools say the same instead of a traceback.
+        from training.round_matrix import main as matrix_main
+
+        capsys.readouterr()
+        assert main(["--state-dir", str(state_with_round1)]) == 2
+        assert f"error: the checkpoint in {round2_dir} cannot be read" in capsys.readouterr().err
+        assert matrix_main(["--state-dir", str(state_with_round1)]) == 0
+        unreadable = json.loads(capsys.readouterr().out)["unreadable"]
+        assert set(unreadable) == {"0", "2"} and str(round2_dir) in unreadable["2"]
+
+        round2_dir.rename(tmp_path / "damaged-round-2")
+        status = client.predict(api_name="/rounds")[0]
+        assert status.startswith("Round 1 is live. Fooling examples this round:") and "Round 2" not in status, status
+    store = FlagStore(state_with_round1 / "flags", state_with_round1 / "locks")
+    assert sorted(r.model_round for r in store.records.values())[-1] == 1  # the new flag, against round 1
+    store.close()

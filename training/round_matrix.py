@@ -21,7 +21,7 @@ import numpy as np
 
 from data.state_dir import resolve_state_dir
 from flagging.store import FlagStore
-from model.checkpoint import load_checkpoint
+from model.checkpoint import CheckpointError, load_checkpoint
 from training.evaluate import predict_classes
 from training.rounds import RoundConfig, accepted_checkpoints, read_examples, split_examples
 
@@ -38,7 +38,9 @@ def held_out_fooling_examples(store: FlagStore, state_dir: Path, votes_required:
 
 
 def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models: dict | None = None, predictions: dict | None = None) -> dict:
-    """{"examples": {collection round: n}, "accuracy": {model round: {collection round: accuracy}}}.
+    """{"examples": {collection round: n}, "accuracy": {model round: {collection round: accuracy}},
+    "unreadable": {model round: why}}: a round whose checkpoint cannot be read (a damaged disk) has no
+    accuracy row, and the reason instead; the other rounds are measured as ever.
 
     `models` maps rounds to models already in memory (the app's live one); the others are
     loaded from their checkpoints. `predictions` ({model round: {example id: class}}, filled in
@@ -48,23 +50,27 @@ def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models:
     """
     columns = held_out_fooling_examples(store, state_dir, votes_required)
     if not columns:  # no model to load for an empty table
-        return {"examples": {}, "accuracy": {}}
+        return {"examples": {}, "accuracy": {}, "unreadable": {}}
     predictions = {} if predictions is None else predictions
     items = [item for column in columns.values() for item in column]
     checkpoints = {r: c for r, c in sorted(accepted_checkpoints(state_dir).items()) if r in (models or {}) or (c / "model.safetensors").is_file()}  # round-0 may not be trained yet
     unread = [item for item in items if any(item[0].id not in predictions.get(r, {}) for r in checkpoints)]
     examples = read_examples(store, unread)
-    accuracy = {}
+    accuracy, unreadable = {}, {}
     for model_round, checkpoint in checkpoints.items():
         known = predictions.setdefault(model_round, {})
         missing = [i for i, example_id in enumerate(examples.ids) if example_id not in known]
         if missing:
             model = (models or {}).get(model_round)
             if model is None:
-                model = load_checkpoint(checkpoint)[0]
+                try:
+                    model = load_checkpoint(checkpoint)[0]
+                except CheckpointError as e:  # tried again at the next call: the folder may be replaced meanwhile
+                    unreadable[model_round] = str(e)
+                    continue
             known.update(zip([examples.ids[i] for i in missing], predict_classes(model, examples.x[missing]).tolist()))
         accuracy[model_round] = {c: round(float(np.mean([known[r.id] == label for r, label in column])), 5) for c, column in columns.items()}
-    return {"examples": {c: len(column) for c, column in columns.items()}, "accuracy": accuracy}
+    return {"examples": {c: len(column) for c, column in columns.items()}, "accuracy": accuracy, "unreadable": unreadable}
 
 
 def main(argv=None) -> int:

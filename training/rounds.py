@@ -44,7 +44,7 @@ from data.mnist import load_mnist
 from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
 from flagging.store import FlagStore, append_line_durably, read_complete_lines, utc_now
 from flagging.validation import HOLDOUT_EVERY, held_out_split
-from model.checkpoint import load_checkpoint, save_checkpoint
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.network import build_model
 from training.augment import AugmentConfig, augment
 from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor, predict_classes
@@ -366,6 +366,7 @@ class RoundRunner:
         self._catch_up_lock = threading.Lock()
         self.problem = ""  # the last round's crash, for the dashboard
         self.paused = ""  # why no round may start for now (e.g. the Hub's rounds are not restored yet)
+        self.unreadable = ""  # why the newest accepted round cannot go live (its checkpoint is damaged)
 
     @property
     def running(self) -> bool:
@@ -376,15 +377,27 @@ class RoundRunner:
 
     def catch_up(self) -> bool:
         """Serve a round that another process (`python -m training.rounds`) accepted on this state
-        directory since this one went live; True when it swapped one in."""
+        directory since this one went live; True when it swapped one in. One whose checkpoint cannot
+        be read is left out (`self.unreadable` says why) and tried again at the next call."""
         with self._catch_up_lock:
             if self.running or self.paused:  # a running round swaps its own result in; a paused app waits for the Hub's
                 return False
             checkpoints = accepted_checkpoints(self.state_dir)
             newest = max(checkpoints)
             if newest <= int(self.live.metadata.get("round", 0)):
+                self.unreadable = ""
                 return False
-            self.live.swap(*load_checkpoint(checkpoints[newest]))
+            try:
+                self.live.swap(*load_checkpoint(checkpoints[newest]))
+            except CheckpointError as e:  # the current model keeps serving; flags keep being stored
+                if not self.unreadable:
+                    log.error("round %d cannot go live: %s", newest, e)
+                self.unreadable = (
+                    f"Round {newest}, accepted by another process, cannot go live: {e}. Move the folder {checkpoints[newest]}"
+                    " out of the state directory (or put a good copy in its place); retraining waits until then"
+                )
+                return False
+            self.unreadable = ""
         log.info("round %d, accepted by another process, is live", newest)
         if self.on_accepted is not None:
             self.on_accepted()
@@ -396,6 +409,8 @@ class RoundRunner:
             if self.running or self.paused:
                 return False
             self.catch_up()  # due or not is counted against the newest round
+            if self.unreadable:  # a round from the older live model would fork the lineage (refused as stale)
+                return False
             live_round = int(self.live.metadata.get("round", 0))
             if not retrain_due(self.fooled_this_round(), self.threshold, failed_attempts(read_rounds_log(self.state_dir), live_round)):
                 return False
@@ -426,6 +441,8 @@ class RoundRunner:
             return f"Retraining: a round-{live_round + 1} candidate is being trained and checked; round {live_round} keeps serving meanwhile."
         if self.paused:
             return f"Round {live_round} is live. Retraining is paused: {self.paused}."
+        if self.unreadable:
+            return f"Round {live_round} is live. {self.unreadable}."
         if self.problem:
             return self.problem
         log_entries = read_rounds_log(self.state_dir)
@@ -467,7 +484,7 @@ def main(argv=None) -> int:
         finally:
             store.close()
         entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg)
-    except (OSError, RoundBusy, StaleParent) as e:  # no round-0 yet, an unwritable state directory, a round running or just accepted
+    except (OSError, CheckpointError, RoundBusy, StaleParent) as e:  # no round-0 yet, a damaged or unwritable state directory, a round running or just accepted
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps({k: entry[k] for k in ("round", "accepted", "gate_failures", "n_train_examples", "n_held_out_examples", "parent_metrics", "seconds")} | {"metrics": entry.get("metrics")}, indent=2))
