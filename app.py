@@ -283,7 +283,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             with gr.Tab("Validate", elem_id="validate-tab") as validate_tab:
                 gr.Markdown(
                     "Check drawings other people say fooled the model. "
-                    + ("Validation is off here (votes required: 0): votes are kept but every example counts." if services.votes_required == 0 else f"An example is verified when {services.votes_required} people agree.")
+                    + ("Validation is off here (votes required: 0): every example counts with its author's label unless a maintainer votes on it; other votes are kept." if services.votes_required == 0 else f"An example is verified when {services.votes_required} people agree.")
                 )
                 with gr.Row():
                     with gr.Column():

@@ -2,7 +2,8 @@
 
 An example is *verified* when `votes_required` votes agree on a verdict, or when a
 maintainer has voted (a maintainer decides alone). `votes_required = 0` turns validation
-off: every example counts as verified with the label its author gave.
+off: every example counts as verified with the label its author gave, unless a maintainer
+voted on it.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ def votes_by_flag(votes: list[Vote]) -> dict[str, list[Vote]]:
 
 def decide(record: FlagRecord, votes: list[Vote], votes_required: int) -> Decision:
     """The verdict on one example given its votes."""
+    maintainer_votes = [v for v in votes if v.is_maintainer]
+    if maintainer_votes:  # even with validation off: a maintainer can always take junk out of training
+        return _as_decision(record, maintainer_votes[-1].verdict, [maintainer_votes[-1]])
     if votes_required == 0:
         return Decision("correct", record.label)
-    maintainer_votes = [v for v in votes if v.is_maintainer]
-    if maintainer_votes:
-        return _as_decision(record, maintainer_votes[-1].verdict, [maintainer_votes[-1]])
     # k votes means k people: a person's repeated votes (a double click, a script) count once, the last one.
     if len(votes) > 1:
         votes = list({person_key(v.username, v.session_hash): v for v in votes}.values())

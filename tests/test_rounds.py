@@ -246,6 +246,24 @@ def test_with_validation_on_only_verified_examples_are_trained_on_with_their_agr
     assert train.x.shape == (2, 1, 28, 28) and 0 <= train.x.min() and train.x.max() <= 1
 
 
+def test_with_validation_off_a_maintainers_vote_still_takes_an_example_out_or_corrects_it(fresh_state, hard_examples):
+    from training.rounds import load_examples
+
+    flag_as_people_would(fresh_state, hard_examples, 4)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
+        corrected = 3 if in_order[1].label != 3 else 5
+        for position, verdict, label, who in ((0, "junk", -1, "mo"), (1, "incorrect", corrected, "mo"), (2, "junk", -1, "someone")):
+            store.add_vote({"flag_id": in_order[position].id, "verdict": verdict, "corrected_label": label, "reason": ""} | {"session_hash": who, "username": who, "is_maintainer": who == "mo"})
+        train, _ = load_examples(store, fresh_state, votes_required=0, holdout_every=5)
+    finally:
+        store.close()
+    # the maintainer's junk is out, their correction trains; another person's vote changes nothing with validation off
+    assert train.ids == [in_order[1].id, in_order[2].id, in_order[3].id]
+    assert train.y.tolist() == [corrected, in_order[2].label, in_order[3].label]
+
+
 def test_the_accuracy_plot_starts_its_axis_just_below_the_lowest_accuracy(tmp_path, round0):
     """A point or two between rounds is what a maintainer watches for: on an axis from 0 it is a flat line."""
     from serving.rounds_tab import round_metrics, round_plot

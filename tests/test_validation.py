@@ -3,7 +3,7 @@
 import random
 
 from flagging.store import FlagRecord, Vote
-from flagging.validation import decide, held_out_split, next_to_validate, round_counts, top_contributors, verified_examples
+from flagging.validation import Decision, decide, held_out_split, next_to_validate, round_counts, top_contributors, verified_examples
 
 
 def record(id, label=3, prediction=5, session="author", username="", model_round=0, created_at="t"):
@@ -14,8 +14,15 @@ def vote(flag_id, verdict, corrected=-1, session="v1", username="", maintainer=F
     return Vote(f"v-{flag_id}-{session}", flag_id, verdict, corrected, "", session, username, maintainer, "t")
 
 
-def test_validation_off_accepts_every_example_with_its_label():
+def test_validation_off_accepts_every_example_with_its_label_unless_a_maintainer_voted():
     assert decide(record("a"), [], votes_required=0).label == 3
+    assert decide(record("a"), [vote("a", "junk")], votes_required=0).label == 3  # other people's votes are only kept
+    # A maintainer still takes a scribble out of training, or corrects a label, with one vote.
+    assert decide(record("a"), [vote("a", "junk", username="mo", maintainer=True)], votes_required=0) == Decision("junk", None)
+    assert decide(record("a"), [vote("a", "incorrect", corrected=8, username="mo", maintainer=True)], votes_required=0) == Decision("incorrect", 8)
+    records = [record("a"), record("b")]
+    kept = verified_examples(records, [vote("b", "junk", username="mo", maintainer=True)], votes_required=0)
+    assert [(r.id, label) for r, label in kept] == [("a", 3)]
 
 
 def test_k_agreeing_votes_verify():
