@@ -87,3 +87,9 @@ def test_with_validation_on_a_column_holds_only_verified_fooling_examples(fresh_
     finally:
         store.close()
     assert matrix == {"examples": {0: 1}, "accuracy": {0: {0: 0.0}}, "unreadable": {}}
+
+
+def test_the_command_refuses_a_negative_vote_count_by_name(capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(["--validation-votes", "-1"])
+    assert refused.value.code == 2 and "argument --validation-votes: must be an integer >= 0, not '-1'" in capsys.readouterr().err

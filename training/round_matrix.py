@@ -24,6 +24,7 @@ from flagging.store import FlagStore
 from model.checkpoint import CheckpointError, load_checkpoint
 from training.evaluate import predict_classes
 from training.rounds import RoundConfig, accepted_checkpoints, read_examples, split_examples
+from training.train import bounded
 
 
 def held_out_fooling_examples(store: FlagStore, state_dir: Path, votes_required: int, holdout_every: int = RoundConfig.holdout_every) -> dict[int, list]:
@@ -76,7 +77,7 @@ def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
-    p.add_argument("--validation-votes", type=int, default=0, help="agreeing votes that verify an example; 0 = every example counts (default 0)")
+    p.add_argument("--validation-votes", type=bounded(int, 0), default=0, help="agreeing votes that verify an example; 0 = every example counts (default 0)")
     args = p.parse_args(argv)
     state_dir = resolve_state_dir(args.state_dir)
     try:
