@@ -167,6 +167,10 @@ def model_description(services: Services) -> str:
 
 
 
+def is_maintainer(services: Services, username: str) -> bool:
+    return bool(username) and username in services.maintainers
+
+
 def next_example(services: Services, request: gr.Request, username: str = ""):
     """(image, question, flag id, status) of the next example this person can validate."""
     store = services.store
@@ -176,7 +180,7 @@ def next_example(services: Services, request: gr.Request, username: str = ""):
         return None, "### Sign in to validate", "", problem
     store.refresh()
     record = next_to_validate(
-        list(store.records.values()), list(store.votes), max(services.votes_required, 1), request.session_hash or "", username, random.Random()
+        list(store.records.values()), list(store.votes), services.votes_required, request.session_hash or "", username, random.Random(), is_maintainer(services, username)
     )
     if record is None:
         return None, "### Nothing to validate right now", "", "Come back when other people have fooled the model."
@@ -214,7 +218,7 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
                 "reason": reason[:200],
                 "session_hash": request.session_hash or "",
                 "username": username,
-                "is_maintainer": bool(username) and username in services.maintainers,
+                "is_maintainer": is_maintainer(services, username),
             }
         )
     except StoreError as e:

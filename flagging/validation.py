@@ -106,9 +106,15 @@ def has_voted(votes_on_example: list[Vote], session_hash: str, username: str) ->
 
 
 def next_to_validate(
-    records: list[FlagRecord], votes: list[Vote], votes_required: int, session_hash: str, username: str, rng: random.Random | None = None
+    records: list[FlagRecord], votes: list[Vote], votes_required: int, session_hash: str, username: str, rng: random.Random | None = None, maintainer: bool = False
 ) -> FlagRecord | None:
-    """A fooling example by someone else, still undecided, that this person has not voted on."""
+    """A fooling example by someone else, still undecided, that this person has not voted on.
+
+    With validation off (`votes_required` 0) one vote takes an example off the queue, except for a
+    maintainer: only a maintainer's vote decides then, so a maintainer is shown every example no
+    maintainer has voted on, whatever other people said about it."""
+    if votes_required == 0:
+        votes, votes_required = ([v for v in votes if v.is_maintainer] if maintainer else votes), 1
     grouped = votes_by_flag(votes)
     candidates = [
         r

@@ -118,3 +118,15 @@ def test_an_example_a_model_already_trained_on_is_never_held_out():
     train, held_out = held_out_split(people_taking_turns(), [], votes_required=0, holdout_every=5, trained_on=frozenset({"r4"}))
     assert [r.id for r, _ in held_out] == ["r6"]
     assert "r4" in [r.id for r, _ in train]
+
+
+def test_with_validation_off_a_maintainer_is_shown_what_no_maintainer_has_voted_on():
+    records = [record("voted"), record("new"), record("decided")]
+    votes = [vote("voted", "correct", session="v1"), vote("decided", "junk", session="m", username="mo", maintainer=True)]
+
+    def offered(session, username, maintainer):
+        return {getattr(next_to_validate(records, votes, 0, session, username, random.Random(seed), maintainer), "id", None) for seed in range(30)}
+
+    assert offered("v2", "", False) == {"new"}  # one vote takes an example off everyone else's queue
+    assert offered("m2", "max", True) == {"voted", "new"}  # another person's vote does not decide it
+    assert offered("m", "mo", True) == {"voted", "new"}  # nor does it come back to the maintainer who decided
