@@ -148,11 +148,12 @@ def attack_drawing(services: Services, drawing, eps: float):
 
 
 def attack_quietly(services: Services, drawing, eps: float):
-    """The attack when the person opens the tab or moves ε: with nothing drawn yet, leave the views as they are."""
+    """The attack when the person opens the tab or moves ε. With nothing drawn (never drawn, or cleared since),
+    the views are emptied without a message: they must not show the twin of a drawing that is gone."""
     try:
         return attack_drawing(services, drawing, eps)
     except gr.Error:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return None, None, None, None
 
 
 def clear_drawing():
@@ -299,8 +300,8 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                             correct_button = gr.Button("Correct", variant="primary")
                             incorrect_button = gr.Button("Incorrect")
                             junk_button = gr.Button("Junk")
-                        corrected_input = gr.Dropdown(DIGITS, label="If incorrect: what digit is it?", value=None)
-                        reason_input = gr.Textbox(label="If junk: why?", max_length=200)
+                        corrected_input = gr.Dropdown(DIGITS, label="If incorrect: what digit is it?", value=None, elem_id="corrected")
+                        reason_input = gr.Textbox(label="If junk: why?", max_length=200, elem_id="junk-reason")
                         next_button = gr.Button("Next example")
                         vote_status = gr.Markdown(elem_id="vote-status")
             with gr.Tab("Machine adversary") as adversary_tab:
@@ -414,11 +415,14 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         validate_tab.select(on_next_example, outputs=example_outputs, api_visibility="private")
         next_button.click(on_next_example, outputs=example_outputs, api_name="next_example")
         vote_inputs = [example_id, corrected_input, reason_input]
-        correct_button.click(on_vote("correct"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_correct")
-        incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect")
-        junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk")
+        # show_progress_on: a refused vote (no digit picked, no reason given) shows its message in a toast and
+        # marks only the status line; by default Gradio covers every output, the drawing too, with "Error".
+        correct_button.click(on_vote("correct"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_correct", show_progress_on=vote_status)
+        incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect", show_progress_on=vote_status)
+        junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk", show_progress_on=vote_status)
         attack_views = [original_view, original_label, adversarial_view, adversarial_label]
-        attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=attack_views, api_name="attack")
+        # Progress and a refusal ("Draw a digit first") on the button, not as "Error" over the four views.
+        attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=attack_views, api_name="attack", show_progress_on=attack_button)
         adversary_tab.select(on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private")
         eps_input.input(
             on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private", show_progress="hidden", trigger_mode="always_last"

@@ -6,6 +6,11 @@ from playwright.sync_api import expect
 from tests.browser import browser_page, draw_with_finger, draw_with_mouse, phone_page, ready_to_draw
 
 
+# Gradio's mark of a failed event on an output component ("Error" over the component).
+ERROR_BADGE = "[data-testid=status-tracker] .error"
+ADVERSARY_VIEWS = ("#original-view", "#original-label", "#adversarial-view", "#adversarial-label")
+
+
 @pytest.fixture()
 def page(app_url):
     with browser_page(app_url) as page:
@@ -41,6 +46,9 @@ def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin_and_follows_epsil
     page.get_by_role("tab", name="Machine adversary").click()
     page.locator("#attack").click()  # nothing drawn yet: the button says so
     expect(page.get_by_text("Draw a digit first")).to_be_visible(timeout=15_000)
+    expect(page.locator("#attack")).to_be_enabled()  # the refusal is over (the answer has come back)
+    for view in ADVERSARY_VIEWS:  # said once, in the toast, not stamped "Error" over each of the four views
+        expect(page.locator(f"{view} {ERROR_BADGE}")).to_have_count(0)
     page.get_by_role("tab", name="Fool the model").click()
     draw_with_mouse(page, 7)
     expect(page.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
@@ -64,6 +72,16 @@ def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin_and_follows_epsil
     epsilon.press("Enter")  # ε = 0: the twin is the drawing itself, read the same
     expect(page.locator("#adversarial-label [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
     expect(page.locator("#adversarial-label button")).to_have_text(page.locator("#original-label button").all_inner_texts())
+
+    # The drawing is cleared: the tab no longer shows the twin of a drawing that is gone.
+    page.get_by_role("tab", name="Fool the model").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
+    expect(page.locator("#guess [data-testid=label-output-value]")).to_have_count(0, timeout=15_000)
+    page.get_by_role("tab", name="Machine adversary").click()
+    expect(page.locator("#adversarial-view img")).to_have_count(0, timeout=15_000)
+    expect(page.locator("#original-view img")).to_have_count(0)
+    expect(page.locator("#original-label [data-testid=label-output-value]")).to_have_count(0)
+    expect(page.locator("#adversarial-label [data-testid=label-output-value]")).to_have_count(0)
 
 
 def test_on_a_phone_a_finger_draws_without_scrolling_the_page_and_the_drawing_can_be_flagged(app_url):

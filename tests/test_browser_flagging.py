@@ -27,6 +27,15 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
         expect(validator.locator("#question")).to_contain_text("Is this a 1?", timeout=15_000)
         expect(validator.locator("#example img")).to_be_visible()
         validator.screenshot(path=str(fresh_state / "validate.png"))
+
+        # A refused vote (Incorrect with no digit picked) says why in a toast and changes nothing:
+        # the question and the drawing stay, not covered by Gradio's "Error", and the vote can be made.
+        validator.get_by_role("button", name="Incorrect", exact=True).click()
+        expect(validator.get_by_text("Pick the digit it really is")).to_be_visible(timeout=15_000)
+        for part in ("#example", "#question", "#corrected", "#junk-reason"):
+            expect(validator.locator(f"{part} [data-testid=status-tracker] .error")).to_have_count(0)
+        expect(validator.locator("#question")).to_contain_text("Is this a 1?")
+        expect(validator.locator("#example img")).to_be_visible()
         validator.get_by_role("button", name="Correct", exact=True).click()
         expect(validator.locator("#vote-status")).to_contain_text("Thanks, vote saved", timeout=15_000)
 
