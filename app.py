@@ -167,7 +167,6 @@ def model_description(services: Services) -> str:
     return f"Model: round {metadata.get('round', '?')}{acc_text}."
 
 
-
 def is_maintainer(services: Services, username: str) -> bool:
     return bool(username) and username in services.maintainers
 
@@ -405,9 +404,13 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         )
         predict_button.click(on_predict, inputs=drawing_input, outputs=label_output, api_name="predict_drawing")
         clear_button.click(clear_drawing, outputs=[drawing_input, label_output, flag_output], api_visibility="private").then(None, js=SELECT_BRUSH_JS)
-        flag_button.click(on_flag, inputs=[drawing_input, digit_input], outputs=flag_output, api_name="flag", concurrency_limit=None).then(
-            on_model_description, outputs=model_info, api_visibility="private", show_progress="hidden"
-        )  # a retraining round may have swapped the model since the page loaded
+        flagged = flag_button.click(on_flag, inputs=[drawing_input, digit_input], outputs=flag_output, api_name="flag", concurrency_limit=None)
+        # A retraining round may have swapped the model since the page loaded.
+        flagged.then(on_model_description, outputs=model_info, api_visibility="private", show_progress="hidden")
+        # A stored flag uses up the digit picked for it: left selected, the next drawing (another digit) would be
+        # flagged with it by mistake, a false "fooled" example that counts as training data while validation is off.
+        # A refused flag (blank canvas, too many a minute) keeps the pick.
+        flagged.success(None, js="() => null", outputs=digit_input, show_progress="hidden")  # in the browser alone
         api_image.change(on_predict, inputs=api_image, outputs=api_label, api_name="predict")
 
         example_outputs = [example_image, example_question, example_id, vote_status]

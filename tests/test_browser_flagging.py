@@ -13,9 +13,20 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
     with running_app(fresh_state) as url, browser() as new_page:
         author = new_page(url)
         expect(author.locator("#sign-in")).to_have_count(0)  # no sign-in button off a Space (local defaults)
+        picked = author.locator("#digit input:checked")
+        # A refused flag (nothing drawn yet) stores nothing and keeps the digit picked.
+        author.locator('#digit input[value="1"]').check()
+        author.locator("#flag").click()
+        expect(author.get_by_text("Draw a digit first")).to_be_visible(timeout=15_000)
+        expect(picked).to_have_value("1")
+
         draw_and_flag(author, 7, 1)  # "I drew a 1" (the model says 7)
         expect(author.locator("#flag-result")).to_contain_text("You fooled the model!", timeout=15_000)
         expect(author.locator("#flag-result")).to_contain_text("1 of 10")
+        # The stored flag used up the pick: the next drawing is not flagged with it by mistake.
+        expect(picked).to_have_count(0)
+        author.locator("#flag").click()
+        expect(author.get_by_text("Choose the digit you drew")).to_be_visible(timeout=15_000)
         author.screenshot(path=str(fresh_state / "flagged.png"))
 
         # The author is never asked to validate their own drawing.
