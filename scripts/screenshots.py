@@ -56,10 +56,15 @@ def main(argv=None) -> int:
             draw_with_mouse(person, 7)
             expect(person.locator("#guess [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
             person.get_by_role("tab", name="Machine adversary").click()
+            twin_image = person.locator("#adversarial-view img")
+            expect(twin_image).to_be_visible(timeout=15_000)  # the twin at the default ε
+            twin_at_default = twin_image.get_attribute("src")
             epsilon = person.locator("#eps input[type=number]")
             epsilon.fill("0.25")
             epsilon.press("Enter")
-            person.wait_for_timeout(3000)  # the twin follows ε
+            # The twin follows ε: wait for it (a fixed wait once caught the default ε's twin on a busy machine).
+            expect(twin_image).not_to_have_attribute("src", twin_at_default, timeout=30_000)
+            person.wait_for_timeout(500)  # the label beside it came in the same answer; let its bars finish growing
             person.screenshot(path=str(args.out / "adversary.png"))
             twin = person.locator("#adversarial-label [data-testid=label-output-value]").inner_text()
             print(f"adversary.png: a 7 and its FGSM twin at ε = 0.25, read as {twin}")
