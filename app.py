@@ -420,9 +420,8 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         vote_inputs = [example_id, corrected_input, reason_input]
         # show_progress_on: a refused vote (no digit picked, no reason given) shows its message in a toast and
         # marks only the status line; by default Gradio covers every output, the drawing too, with "Error".
-        correct_button.click(on_vote("correct"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_correct", show_progress_on=vote_status)
-        incorrect_button.click(on_vote("incorrect"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_incorrect", show_progress_on=vote_status)
-        junk_button.click(on_vote("junk"), inputs=vote_inputs, outputs=vote_outputs, api_name="vote_junk", show_progress_on=vote_status)
+        for verdict, button in (("correct", correct_button), ("incorrect", incorrect_button), ("junk", junk_button)):
+            button.click(on_vote(verdict), inputs=vote_inputs, outputs=vote_outputs, api_name=f"vote_{verdict}", show_progress_on=vote_status)
         attack_views = [original_view, original_label, adversarial_view, adversarial_label]
         # Progress and a refusal ("Draw a digit first") on the button, not as "Error" over the four views.
         attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=attack_views, api_name="attack", show_progress_on=attack_button)

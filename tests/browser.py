@@ -7,6 +7,8 @@ from playwright.sync_api import expect, sync_playwright
 from tests.digit_strokes import stroke_points
 
 CHROMIUM = "/usr/bin/chromium"
+# Gradio's mark of a failed event on an output component ("Error" over the component).
+ERROR_BADGE = "[data-testid=status-tracker] .error"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

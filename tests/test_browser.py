@@ -3,11 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import browser_page, draw_with_finger, draw_with_mouse, phone_page, ready_to_draw
+from tests.browser import ERROR_BADGE, browser_page, draw_with_finger, draw_with_mouse, phone_page, ready_to_draw
 
 
-# Gradio's mark of a failed event on an output component ("Error" over the component).
-ERROR_BADGE = "[data-testid=status-tracker] .error"
 ADVERSARY_VIEWS = ("#original-view", "#original-label", "#adversarial-view", "#adversarial-label")
 
 

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from flagging.dataset import load_flags
 from flagging.store import FlagStore
 from tests.app_process import running_app
-from tests.browser import browser, draw_and_flag
+from tests.browser import ERROR_BADGE, browser, draw_and_flag
 
 
 def test_draw_flag_then_someone_else_validates(fresh_state):
@@ -44,7 +44,7 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
         validator.get_by_role("button", name="Incorrect", exact=True).click()
         expect(validator.get_by_text("Pick the digit it really is")).to_be_visible(timeout=15_000)
         for part in ("#example", "#question", "#corrected", "#junk-reason"):
-            expect(validator.locator(f"{part} [data-testid=status-tracker] .error")).to_have_count(0)
+            expect(validator.locator(f"{part} {ERROR_BADGE}")).to_have_count(0)
         expect(validator.locator("#question")).to_contain_text("Is this a 1?")
         expect(validator.locator("#example img")).to_be_visible()
         validator.get_by_role("button", name="Correct", exact=True).click()
