@@ -465,7 +465,7 @@ def main(argv=None) -> None:
             restore_rounds(hub_api(args), args.hub_model, state_dir)
             rounds_back = True
         except Exception as e:  # the Hub is down or refuses: serve now, restore in the background
-            log.error("could not restore from the Hub: %s", type(e).__name__)
+            log.warning("could not restore from the Hub (%s); retrying in %s s", type(e).__name__, args.hub_retry_seconds)
             restoring = not_restored_yet(args, e)
     if args.hub_dataset and not restoring:
         restoring = FLAGS_BEING_RESTORED
@@ -480,7 +480,9 @@ def main(argv=None) -> None:
     if restoring:
         if rounds is not None:
             rounds.paused = restoring  # never a second lineage of rounds under names the Hub already has
-        threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, sync, stop_restoring, rounds_back), name="hub-restore", daemon=True).start()
+        # After a failed first attempt the thread waits before its own, as between any two attempts.
+        wait_first = restoring != FLAGS_BEING_RESTORED
+        threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, sync, stop_restoring, rounds_back, wait_first), name="hub-restore", daemon=True).start()
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
     sign_in = sign_in_shown(args)
     if maintainers and not sign_in:

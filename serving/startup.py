@@ -42,12 +42,14 @@ def not_restored_yet(args, error: Exception, rounds_back: bool = False) -> str:
     return f"the {missing} on the Hub are not restored yet ({type(error).__name__}); retrying every {args.hub_retry_seconds:g} s"
 
 
-def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, sync: HubSync | None, stop: threading.Event, rounds_back: bool) -> None:
+def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, sync: HubSync | None, stop: threading.Event, rounds_back: bool, wait_first: bool = False) -> None:
     """Restore in the background, retrying until the Hub answers: the rounds first, served as soon as they
     are back, then the flags; then let rounds resume (paused meanwhile: never a second lineage of rounds
-    under names the Hub has)."""
+    under names the Hub has). `wait_first`: an attempt has just failed, so the first one here waits."""
     # A Space without persistent storage restarts from an empty disk: without this it would serve a
     # retrained round 0 and number its next round after that, while the Hub holds the later rounds.
+    if wait_first and stop.wait(args.hub_retry_seconds):
+        return
     while True:
         try:
             api = hub_api(args)

@@ -183,6 +183,33 @@ def test_a_hub_that_is_down_at_start_pauses_retraining_until_the_restore_succeed
         assert rounds_view(client)[1][0]["collected"] == 40
 
 
+def test_a_hub_that_is_down_at_start_is_tried_once_then_after_each_retry_period(hub_with_a_spaces_history, state_dir, tmp_path):
+    """The attempt made before serving counts: the background restore waits its period before the next
+    one, instead of asking a failing Hub again at once and logging the outage twice."""
+    from tests.app_process import start_app, stop_app
+    from training.publish import restore_rounds
+
+    hub, _old = hub_with_a_spaces_history
+    hub.fail_with = 500
+    before = len(hub.requests)
+    with pytest.raises(Exception):
+        restore_rounds(HfApi(endpoint=hub.url), MODEL, tmp_path / "probe")
+    one_attempt = len(hub.requests) - before
+    assert one_attempt > 0
+
+    # No token: nothing pushes or publishes, so every request the Hub sees is the restore's.
+    before = len(hub.requests)
+    proc, _url = start_app(copy_of_round0_state(state_dir, tmp_path / "restarted"), *HUB_ARGS, "--hub-endpoint", hub.url, "--hub-retry-seconds", "30", env={"HF_TOKEN": ""})
+    try:
+        time.sleep(3)  # the background thread's immediate retry, if there were one, comes within milliseconds
+        assert len(hub.requests) - before == one_attempt, hub.requests[before:]
+    finally:
+        stop_app(proc)
+    log = proc.stdout.read()
+    assert log.count("could not restore from the Hub") == 1, log
+    assert "could not restore from the Hub (HfHubHTTPError); retrying in 30.0 s" in log
+
+
 def test_the_restore_status_names_only_what_the_hub_still_holds_back():
     from argparse import Namespace
 
