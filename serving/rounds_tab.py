@@ -25,7 +25,7 @@ ROUND_LEGEND = (
     "(measured when the round was trained, on the held-out examples there were then; the set grows, and the table below "
     "compares every model on the same examples); held-out n: how many examples that was (on 100 examples, a few "
     "points up or down is noise); "
-    "robust: MNIST test accuracy under FGSM at ε = 0.1. The plot of these accuracies appears once a second round is live."
+    "robust: MNIST test accuracy under FGSM at ε = 0.1. Below, these accuracies round by round (the plot appears with the second round: a line needs two points)."
 )
 PLOTTED = {"MNIST test accuracy": "mnist_test_accuracy", "held-out people's examples": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
 
