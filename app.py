@@ -72,7 +72,13 @@ SELECT_BRUSH_JS = """
 
 CSS = """
 #drawing { max-width: 440px; }
+#rounds-table th, #rounds-table th *, #fooled-by-round th, #fooled-by-round th * { word-break: normal !important; overflow-wrap: normal !important; }
+@media (max-width: 640px) { .tab-container button { padding: 0 5px !important; } }
 """
+# On a phone, narrower page margins (with the tabs' padding above) keep all four tabs in the bar, not
+# behind a "…" menu, down to 360 px, and widen the drawing square. In <head>: Gradio scopes `css`
+# to the app's content, and the margins belong to the page around it.
+PHONE_MARGINS = "<style>@media (max-width: 480px) { .gradio-container > .main { padding-left: 12px !important; padding-right: 12px !important; } }</style>"
 
 
 MAX_UPLOAD = "2mb"  # a 400×400 canvas PNG is ~10 kB; anything near this limit is not a drawing
@@ -318,13 +324,13 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                     adversarial_label = gr.Label(num_top_classes=3, label="Model on the twin", elem_id="adversarial-label")
             with gr.Tab("Rounds") as rounds_tab:
                 rounds_info = gr.Markdown(elem_id="rounds-status")
-                rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, elem_id="rounds-table")
+                rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, wrap=True, elem_id="rounds-table")
                 gr.Markdown(ROUND_LEGEND, elem_id="rounds-legend")
                 rounds_plot = gr.LinePlot(
                     x="round", y="accuracy", color="metric", title="Accuracy by round", y_lim=[0, 1], sort=ROUND_ORDER, visible=False, elem_id="rounds-plot"
                 )
                 gr.Markdown(MATRIX_LEGEND, elem_id="fooled-by-round-legend")
-                fooled_by_round = gr.Dataframe(headers=["model round"], interactive=False, elem_id="fooled-by-round")
+                fooled_by_round = gr.Dataframe(headers=["model round"], interactive=False, wrap=True, elem_id="fooled-by-round")
                 # Only signed-in people have names to show; without sign-in the table would stay empty.
                 contributors = gr.Dataframe(
                     headers=CONTRIBUTOR_HEADERS, interactive=False, label="Top contributors (signed in)", visible=services.sign_in, elem_id="contributors"
@@ -495,7 +501,7 @@ def main(argv=None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the final Hub push on `kill`
     demo = build_demo(services, upload_cache_schedule(args.keep_uploads_hours))
     try:
-        demo.queue(default_concurrency_limit=8).launch(server_name=args.host, server_port=args.port, css=CSS, show_error=True, max_file_size=MAX_UPLOAD)
+        demo.queue(default_concurrency_limit=8).launch(server_name=args.host, server_port=args.port, css=CSS, head=PHONE_MARGINS, show_error=True, max_file_size=MAX_UPLOAD)
     finally:
         stop_restoring.set()
         if sync is not None:

@@ -84,6 +84,8 @@ def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin_and_follows_epsil
 
 def test_on_a_phone_a_finger_draws_without_scrolling_the_page_and_the_drawing_can_be_flagged(app_url):
     with phone_page(app_url) as phone:
+        for tab in ("Fool the model", "Validate", "Machine adversary", "Rounds"):  # in the tab bar, not behind a "…" menu
+            expect(phone.get_by_role("tab", name=tab)).to_be_visible()
         canvas = phone.locator("#drawing canvas").first.bounding_box()
         assert canvas["width"] <= phone.viewport_size["width"]  # the drawing square fits the screen
         ready_to_draw(phone)
@@ -93,3 +95,5 @@ def test_on_a_phone_a_finger_draws_without_scrolling_the_page_and_the_drawing_ca
         phone.locator('#digit input[value="1"]').check()
         phone.locator("#flag").click()
         expect(phone.locator("#flag-result")).to_contain_text("You fooled the model!", timeout=15_000)
+        phone.get_by_role("tab", name="Rounds").tap()  # one tap away
+        expect(phone.locator("#rounds-status")).to_contain_text("Fooling examples this round", timeout=15_000)

@@ -37,6 +37,9 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         y_ticks = [float(t) for t in labels[labels.index("round") + 1 : labels.index("accuracy")]]
         assert lowest - 0.1 <= y_ticks[0] <= lowest and y_ticks[-1] == 1.0, (y_ticks, shown)
         expect(maintainer.locator("#fooled-by-round")).to_contain_text("fooled round 0 (2)")  # the 5th and 10th people's are held out
+        # On a 1200-px page every column of the table is in sight: long headers wrap between words, nothing scrolls sideways.
+        scrolled = maintainer.evaluate("() => [...document.querySelectorAll('#rounds-table *')].filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className)")
+        assert scrolled == [], scrolled
 
         # The person's next flag is collected against round 1, and their page says so.
         person.locator('#digit input[value="3"]').check()
