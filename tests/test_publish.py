@@ -1,9 +1,12 @@
 """Publishing rounds to a Hub model repo, against the local Hub-compatible server (tests/hub_server.py)."""
 
+import json
 import os
 import subprocess
 import sys
 import time
+
+import torch
 
 from model.checkpoint import load_checkpoint
 from tests.conftest import REPO_ROOT
@@ -47,6 +50,20 @@ def test_each_accepted_round_is_a_tagged_commit_that_loads_back(state_with_round
             assert (folder / "model.safetensors").read_bytes() == (local / "model.safetensors").read_bytes()
             _model, metadata = load_checkpoint(folder)
             assert metadata["round"] == round_
+
+        # Someone who finds the repo on the Hub, without this project's code, runs the card's snippet as written.
+        snippet = card.split("```python\n")[1].split("```")[0]
+        check = "torch.manual_seed(0)\nprint(json.dumps(model(torch.rand(4, 1, 28, 28)).tolist()))\n"
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "PYTHONPATH")} | {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")}
+        no_project = "import importlib.util\nassert importlib.util.find_spec('model') is None and importlib.util.find_spec('training') is None\n"
+        ran = subprocess.run([sys.executable, "-c", no_project + snippet + "import json\n" + check], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0, ran.stderr
+        round_1, _ = load_checkpoint(state_with_round1 / "checkpoints" / "round-1")
+        torch.manual_seed(0)
+        expected = round_1.eval()(torch.rand(4, 1, 28, 28))
+        assert torch.allclose(torch.tensor(json.loads(ran.stdout.splitlines()[-1])), expected, atol=1e-5)
 
         # a second run finds both tags and pushes nothing
         commits = len(hub.commits)

@@ -5,7 +5,8 @@
 The repo's main branch holds the live model (the last accepted round) with a model card
 listing every round's metrics, and each round is one commit tagged `round-N`, so any round
 loads back with `download_round(repo, N)` (or `MNIST_Model.from_pretrained(repo,
-revision="round-N")`). Publishing is idempotent: rounds already tagged are skipped, so a
+revision="round-N")`); each commit also carries `network.py`, so the card's snippet loads a round
+without this project's code. Publishing is idempotent: rounds already tagged are skipped, so a
 failed push is simply retried. The app does this in the background after each accepted round
 when started with --hub-model. The token is passed to the client, never logged or stored.
 Importable without gradio or datasets.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
 
+import model.network as network_module
 from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
 from flagging.hub_sync import check_repo_id
 from flagging.store import write_durably
@@ -33,6 +35,9 @@ from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log
 log = logging.getLogger("dadc.publish")
 
 CHECKPOINT_FILES = ["config.json", WEIGHTS_FILE, METADATA_FILE]
+# The architecture travels with the weights (it imports only torch and huggingface_hub), so a round
+# loads from the Hub without this project's code; the model card shows how.
+NETWORK_SOURCE = Path(network_module.__file__)
 
 
 def round_tag(round_: int) -> str:
@@ -82,16 +87,40 @@ def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int) -> str:
             "(dynamic adversarial data collection). The main branch holds the live model, round "
             f"{up_to_round}; each round is tagged `round-N`.",
             "",
+            "## Use",
+            "",
+            "With `torch` and `huggingface_hub` alone: the architecture, `network.py`, comes with the weights.",
+            "",
             "```python",
-            "from training.publish import download_round",
-            "from model.checkpoint import load_checkpoint",
-            f'model, metadata = load_checkpoint(download_round("{repo_id}", {up_to_round}))',
+            "import sys",
+            "",
+            "import torch",
+            "from huggingface_hub import snapshot_download",
+            "",
+            f'folder = snapshot_download("{repo_id}", revision="{round_tag(up_to_round)}")  # any round-N; without revision, the live model',
+            "sys.path.insert(0, folder)",
+            "from network import MNIST_Model",
+            "",
+            "model = MNIST_Model.from_pretrained(folder).eval()",
+            "digits = torch.zeros(1, 1, 28, 28)  # replace with your 28×28 digits (see Input)",
+            "print(model(digits).argmax(1))  # the model returns log-probabilities of 0–9",
             "```",
+            "",
+            "**Input**: a batch of 28×28 images, shape (B, 1, 28, 28), floats in [0, 1] with the ink at 1 on a",
+            "background of 0, made as MNIST was: the digit's longest side scaled to 20 px and its centre of mass",
+            "at the centre. The normalisation is inside the model. The app turns canvas drawings into this",
+            "(`model/preprocess.py` of the app's code); with its code, `load_checkpoint(download_round(repo, N))`",
+            "(`model.checkpoint`, `training.publish`) also returns the round's metadata.",
+            "",
+            "## Rounds",
             "",
             "| round | MNIST test accuracy | held-out people's examples | FGSM ε=0.1 accuracy |",
             "| --- | --- | --- | --- |",
             *rows,
             "",
+            "MNIST test accuracy: on the 10,000 MNIST test images. Held-out people's examples: accuracy on the",
+            "examples of every 5th person to flag, whom no round trained on, measured when the round was trained",
+            "(how many examples that was follows the figure). FGSM ε=0.1: white-box, on the MNIST test images.",
             f"Every retraining attempt, accepted or rejected, is a line of `{ROUNDS_LOG}`.",
             "",
         ]
@@ -109,6 +138,7 @@ def publish_pending(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
             continue
         operations = [CommitOperationAdd(name, str(path / name)) for name in CHECKPOINT_FILES if (path / name).is_file()]
         operations.append(CommitOperationAdd("README.md", model_card(metrics, repo_id, round_).encode()))
+        operations.append(CommitOperationAdd(NETWORK_SOURCE.name, str(NETWORK_SOURCE)))
         if (state_dir / ROUNDS_LOG).is_file():
             operations.append(CommitOperationAdd(ROUNDS_LOG, (state_dir / ROUNDS_LOG).read_bytes()))
         accuracy = metrics.get(round_, {}).get("mnist_test_accuracy")
