@@ -456,6 +456,10 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
 
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # One line per HTTP request (each file of a Hub restore or push, Gradio's own calls) would bury the
+    # app's own lines: a restore of 40 flags logged 190 of them. Failures still show, as warnings.
+    for client in ("httpx", "httpx2"):  # Gradio's HTTP client, huggingface_hub's
+        logging.getLogger(client).setLevel(logging.WARNING)
     args = parse_args(argv, __doc__)
     torch.set_num_threads(1)  # one 28×28 forward pass gains nothing from more threads; requests run in parallel
     # Refuse decompression bombs before they are decoded: twice MAX_SIDE² pixels raises in PIL.

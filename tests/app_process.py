@@ -66,10 +66,13 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_app(state_dir, *extra_args, env=None, script="app.py"):
-    """Yield the URL of `python app.py` serving from `state_dir`; stop it afterwards."""
+def running_app(state_dir, *extra_args, env=None, script="app.py", output: list | None = None):
+    """Yield the URL of `python app.py` serving from `state_dir`; stop it afterwards (and append what it
+    printed to `output`, when given)."""
     proc, url = start_app(state_dir, *extra_args, env=env, script=script)
     try:
         yield url
     finally:
         stop_app(proc)
+        if output is not None:
+            output.append(proc.stdout.read())

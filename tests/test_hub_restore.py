@@ -51,7 +51,8 @@ def test_a_restarted_space_gets_its_flags_and_rounds_back_and_goes_on_from_the_l
     new.mkdir()
     (new / "mnist").symlink_to(state_dir / "mnist")
     flags_on_hold = hub.held_downloads[f"datasets/{DATASET}"] = threading.Event()
-    with running_app(new, "--retrain-threshold", "10", *HUB_ARGS, "--hub-endpoint", hub.url, env={"HF_TOKEN": TOKEN}) as url:
+    output = []
+    with running_app(new, "--retrain-threshold", "10", *HUB_ARGS, "--hub-endpoint", hub.url, env={"HF_TOKEN": TOKEN}, output=output) as url:
         # The app serves the last published round before the flags are back: a popular Space has many
         # thousands of them, too many to keep people waiting while they download.
         client = Client(url, verbose=False)
@@ -81,6 +82,10 @@ def test_a_restarted_space_gets_its_flags_and_rounds_back_and_goes_on_from_the_l
         assert (new / name).read_bytes() == (old / name).read_bytes()
     assert (new / "rounds.jsonl").read_bytes() == (old / "rounds.jsonl").read_bytes()
     assert sorted(load_flags(new / "flags")["id"]) == sorted(load_flags(old / "flags")["id"])
+    # The log says what came back, in a line or two: not one line per file downloaded (81 here) or request.
+    log = output[0]
+    assert "restored rounds [0, 1] from dadc/mnist-rounds" in log and f"restored 81 files of {new / 'flags'} from dataset repo {DATASET}" in log, log
+    assert "HTTP Request" not in log and len(log.splitlines()) < 60, log
 
 
 def test_only_missing_files_are_downloaded_and_local_ones_are_never_replaced(hub_with_a_spaces_history, tmp_path):
