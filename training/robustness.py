@@ -41,15 +41,19 @@ class AttackSpec:
     loss: str = "ce"
 
 
+def restarts_text(n: int) -> str:
+    return "1 restart" if n == 1 else f"{n} restarts"
+
+
 def standard_attacks(restarts: int) -> list[AttackSpec]:
     return [
         AttackSpec("clean", "clean"),
         AttackSpec("FGSM ε=0.1", "fgsm", 0.1),
         AttackSpec("FGSM ε=0.2", "fgsm", 0.2),
         AttackSpec("FGSM ε=0.3", "fgsm", 0.3),
-        AttackSpec(f"PGD-40 ε=0.3, {restarts} restarts", "pgd", 0.3, 40, restarts),
-        AttackSpec(f"PGD-100 ε=0.3, {restarts} restarts", "pgd", 0.3, 100, restarts),
-        AttackSpec(f"PGD-40 margin loss ε=0.3, {restarts} restarts", "pgd", 0.3, 40, restarts, "margin"),
+        AttackSpec(f"PGD-40 ε=0.3, {restarts_text(restarts)}", "pgd", 0.3, 40, restarts),
+        AttackSpec(f"PGD-100 ε=0.3, {restarts_text(restarts)}", "pgd", 0.3, 100, restarts),
+        AttackSpec(f"PGD-40 margin loss ε=0.3, {restarts_text(restarts)}", "pgd", 0.3, 40, restarts, "margin"),
     ]
 
 
@@ -62,15 +66,15 @@ TARGETS = {
         ("clean", "min", 0.985, "issue target"),
     ],
     ("pgd", "robust"): [
-        ("PGD-100 ε=0.3, {restarts} restarts", "min", 0.896, "Madry et al. 89.62% (50 restarts)"),
+        ("PGD-100 ε=0.3, {restarts}", "min", 0.896, "Madry et al. 89.62% (50 restarts)"),
         ("clean", "min", 0.985, "issue target"),
     ],
     ("fast", "robust"): [
-        ("PGD-100 ε=0.3, {restarts} restarts", "min", 0.896, "the PGD-trained model's target, for comparison"),
+        ("PGD-100 ε=0.3, {restarts}", "min", 0.896, "the PGD-trained model's target, for comparison"),
         ("clean", "min", 0.985, "issue target"),
     ],
     ("distill", "reference"): [
-        ("PGD-40 margin loss ε=0.3, {restarts} restarts", "max", 0.0, "Carlini & Wagner: 100% attack success at T = 1"),
+        ("PGD-40 margin loss ε=0.3, {restarts}", "max", 0.0, "Carlini & Wagner: 100% attack success at T = 1"),
     ],
 }
 
@@ -80,7 +84,7 @@ def target_results(train_config: dict, rows: list[dict], restarts: int) -> list[
     measured = {r["attack"]: r["white_box_accuracy"] for r in rows}
     out = []
     for attack, kind, bound, source in TARGETS.get((train_config.get("method"), train_config.get("architecture")), []):
-        attack = attack.format(restarts=restarts)
+        attack = attack.format(restarts=restarts_text(restarts))
         value = measured[attack]
         if kind == "range":
             met, text = bound[0] <= value <= bound[1], f"{bound[0]:.0%}–{bound[1]:.0%}"
@@ -165,8 +169,8 @@ def evaluate_robustness(model, base, x, y, restarts: int = 10, seed: int = 0) ->
         return correct(model, perturb(model, x, y, AttackSpec("", "pgd", eps, steps, restarts_, loss), seed), y)
 
     pgd10, pgd40_1 = rate(pgd_correct(0.3, 10, 1)), rate(pgd_correct(0.3, 40, 1))
-    pgd40_r, pgd100_r = acc[f"PGD-40 ε=0.3, {restarts} restarts"], acc[f"PGD-100 ε=0.3, {restarts} restarts"]
-    margin_r = acc[f"PGD-40 margin loss ε=0.3, {restarts} restarts"]
+    pgd40_r, pgd100_r = acc[f"PGD-40 ε=0.3, {restarts_text(restarts)}"], acc[f"PGD-100 ε=0.3, {restarts_text(restarts)}"]
+    margin_r = acc[f"PGD-40 margin loss ε=0.3, {restarts_text(restarts)}"]
     # At a large ε the strongest attack must win; cross-entropy alone stalls on a saturated softmax.
     large_eps = rate(pgd_correct(0.5, 40, 1) & pgd_correct(0.5, 40, 1, "margin"))
     tolerance = 2 / len(y)  # one or two examples either way is noise, not masking
