@@ -47,7 +47,7 @@ from serving.rounds_tab import (  # noqa: E402
 )
 from serving.services import Services  # noqa: E402
 from serving.settings import REQUIRE_SIGN_IN, parse_args, sign_in_shown  # noqa: E402
-from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher  # noqa: E402
+from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher, warn_not_restored  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import restore_rounds  # noqa: E402
 from training.rounds import RoundConfig, RoundRunner  # noqa: E402
@@ -475,7 +475,7 @@ def main(argv=None) -> None:
             restore_rounds(hub_api(args), args.hub_model, state_dir)
             rounds_back = True
         except Exception as e:  # the Hub is down or refuses: serve now, restore in the background
-            log.warning("could not restore from the Hub (%s); retrying in %s s", type(e).__name__, args.hub_retry_seconds)
+            warn_not_restored(args, e)
             restoring = not_restored_yet(args, e)
     if args.hub_dataset and not restoring:
         restoring = FLAGS_BEING_RESTORED
@@ -490,9 +490,7 @@ def main(argv=None) -> None:
     if restoring:
         if rounds is not None:
             rounds.paused = restoring  # never a second lineage of rounds under names the Hub already has
-        # After a failed first attempt the thread waits before its own, as between any two attempts.
-        wait_first = restoring != FLAGS_BEING_RESTORED
-        threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, sync, stop_restoring, rounds_back, wait_first), name="hub-restore", daemon=True).start()
+        threading.Thread(target=keep_restoring, args=(args, state_dir, live, rounds, sync, stop_restoring, rounds_back), name="hub-restore", daemon=True).start()
     maintainers = frozenset(u.strip() for u in args.maintainers.split(",") if u.strip())
     sign_in = sign_in_shown(args)
     if maintainers and not sign_in:

@@ -10,7 +10,7 @@ PGD-100 target is judged on all the images measured.
 import json
 from pathlib import Path
 
-from training.robustness import TRANSFER_CHECK, restarts_text, target_results, transfer_check
+from training.robustness import PGD100 as PGD100_ROW, TRANSFER_CHECK, target_results, transfer_check, with_restarts
 
 REPORTS = Path(__file__).resolve().parent.parent / "docs" / "robustness"
 MODELS = {
@@ -28,7 +28,7 @@ MODELS = {
 
 
 RESTARTS = 10
-PGD100 = f"PGD-100 ε=0.3, {restarts_text(RESTARTS)}"
+PGD100 = with_restarts(PGD100_ROW, RESTARTS)
 
 
 def pgd100_all_measured(name: str, report: dict) -> tuple[int, int]:

@@ -42,13 +42,18 @@ def not_restored_yet(args, error: Exception, rounds_back: bool = False) -> str:
     return f"the {missing} on the Hub are not restored yet ({type(error).__name__}); retrying every {args.hub_retry_seconds:g} s"
 
 
-def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, sync: HubSync | None, stop: threading.Event, rounds_back: bool, wait_first: bool = False) -> None:
+def warn_not_restored(args, error: Exception) -> None:
+    log.warning("could not restore from the Hub (%s); retrying in %s s", type(error).__name__, args.hub_retry_seconds)
+
+
+def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, sync: HubSync | None, stop: threading.Event, rounds_back: bool) -> None:
     """Restore in the background, retrying until the Hub answers: the rounds first, served as soon as they
     are back, then the flags; then let rounds resume (paused meanwhile: never a second lineage of rounds
-    under names the Hub has). `wait_first`: an attempt has just failed, so the first one here waits."""
+    under names the Hub has). Rounds not back yet means the attempt made before serving has just failed:
+    the first attempt here waits its period, as between any two."""
     # A Space without persistent storage restarts from an empty disk: without this it would serve a
     # retrained round 0 and number its next round after that, while the Hub holds the later rounds.
-    if wait_first and stop.wait(args.hub_retry_seconds):
+    if not rounds_back and stop.wait(args.hub_retry_seconds):
         return
     while True:
         try:
@@ -66,7 +71,7 @@ def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None,
                     sync.relearn_the_repo()  # the restored files are the repo's own: not pushed back
             break
         except Exception as e:
-            log.warning("could not restore from the Hub (%s); retrying in %s s", type(e).__name__, args.hub_retry_seconds)
+            warn_not_restored(args, e)
             if rounds is not None:
                 rounds.paused = not_restored_yet(args, e, rounds_back)
             if stop.wait(args.hub_retry_seconds):

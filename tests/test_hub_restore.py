@@ -13,13 +13,13 @@ from huggingface_hub.utils import filter_repo_objects
 from flagging.dataset import load_flags
 from flagging.hub_restore import download_patterns, restore_flags
 from flagging.store import FlagStore
-from tests.app_process import running_app
+from tests.app_process import running_app, start_app, stop_app
 from tests.conftest import copy_of_round0_state
 from tests.hub_server import LocalHub
 from tests.test_hub_sync import REPO as DATASET
 from tests.test_hub_sync import push_once, wait_for
 from tests.test_rounds import rounds_view
-from training.publish import publish_pending
+from training.publish import publish_pending, restore_rounds
 
 TOKEN = "hf_restore_test_token"
 MODEL = "dadc/mnist-rounds"
@@ -191,9 +191,6 @@ def test_a_hub_that_is_down_at_start_pauses_retraining_until_the_restore_succeed
 def test_a_hub_that_is_down_at_start_is_tried_once_then_after_each_retry_period(hub_with_a_spaces_history, state_dir, tmp_path):
     """The attempt made before serving counts: the background restore waits its period before the next
     one, instead of asking a failing Hub again at once and logging the outage twice."""
-    from tests.app_process import start_app, stop_app
-    from training.publish import restore_rounds
-
     hub, _old = hub_with_a_spaces_history
     hub.fail_with = 500
     before = len(hub.requests)

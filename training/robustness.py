@@ -41,8 +41,13 @@ class AttackSpec:
     loss: str = "ce"
 
 
-def restarts_text(n: int) -> str:
-    return "1 restart" if n == 1 else f"{n} restarts"
+# The PGD rows of the table, named once: `with_restarts(PGD40, 10)` is "PGD-40 ε=0.3, 10 restarts".
+PGD40, PGD100, PGD40_MARGIN = "PGD-40 ε=0.3, {restarts}", "PGD-100 ε=0.3, {restarts}", "PGD-40 margin loss ε=0.3, {restarts}"
+
+
+def with_restarts(label: str, n: int) -> str:
+    """A row's name with its number of restarts filled in (names without one are returned as they are)."""
+    return label.format(restarts="1 restart" if n == 1 else f"{n} restarts")
 
 
 def standard_attacks(restarts: int) -> list[AttackSpec]:
@@ -51,9 +56,9 @@ def standard_attacks(restarts: int) -> list[AttackSpec]:
         AttackSpec("FGSM ε=0.1", "fgsm", 0.1),
         AttackSpec("FGSM ε=0.2", "fgsm", 0.2),
         AttackSpec("FGSM ε=0.3", "fgsm", 0.3),
-        AttackSpec(f"PGD-40 ε=0.3, {restarts_text(restarts)}", "pgd", 0.3, 40, restarts),
-        AttackSpec(f"PGD-100 ε=0.3, {restarts_text(restarts)}", "pgd", 0.3, 100, restarts),
-        AttackSpec(f"PGD-40 margin loss ε=0.3, {restarts_text(restarts)}", "pgd", 0.3, 40, restarts, "margin"),
+        AttackSpec(with_restarts(PGD40, restarts), "pgd", 0.3, 40, restarts),
+        AttackSpec(with_restarts(PGD100, restarts), "pgd", 0.3, 100, restarts),
+        AttackSpec(with_restarts(PGD40_MARGIN, restarts), "pgd", 0.3, 40, restarts, "margin"),
     ]
 
 
@@ -66,15 +71,15 @@ TARGETS = {
         ("clean", "min", 0.985, "issue target"),
     ],
     ("pgd", "robust"): [
-        ("PGD-100 ε=0.3, {restarts}", "min", 0.896, "Madry et al. 89.62% (50 restarts)"),
+        (PGD100, "min", 0.896, "Madry et al. 89.62% (50 restarts)"),
         ("clean", "min", 0.985, "issue target"),
     ],
     ("fast", "robust"): [
-        ("PGD-100 ε=0.3, {restarts}", "min", 0.896, "the PGD-trained model's target, for comparison"),
+        (PGD100, "min", 0.896, "the PGD-trained model's target, for comparison"),
         ("clean", "min", 0.985, "issue target"),
     ],
     ("distill", "reference"): [
-        ("PGD-40 margin loss ε=0.3, {restarts}", "max", 0.0, "Carlini & Wagner: 100% attack success at T = 1"),
+        (PGD40_MARGIN, "max", 0.0, "Carlini & Wagner: 100% attack success at T = 1"),
     ],
 }
 
@@ -84,7 +89,7 @@ def target_results(train_config: dict, rows: list[dict], restarts: int) -> list[
     measured = {r["attack"]: r["white_box_accuracy"] for r in rows}
     out = []
     for attack, kind, bound, source in TARGETS.get((train_config.get("method"), train_config.get("architecture")), []):
-        attack = attack.format(restarts=restarts_text(restarts))
+        attack = with_restarts(attack, restarts)
         value = measured[attack]
         if kind == "range":
             met, text = bound[0] <= value <= bound[1], f"{bound[0]:.0%}–{bound[1]:.0%}"
@@ -169,8 +174,7 @@ def evaluate_robustness(model, base, x, y, restarts: int = 10, seed: int = 0) ->
         return correct(model, perturb(model, x, y, AttackSpec("", "pgd", eps, steps, restarts_, loss), seed), y)
 
     pgd10, pgd40_1 = rate(pgd_correct(0.3, 10, 1)), rate(pgd_correct(0.3, 40, 1))
-    pgd40_r, pgd100_r = acc[f"PGD-40 ε=0.3, {restarts_text(restarts)}"], acc[f"PGD-100 ε=0.3, {restarts_text(restarts)}"]
-    margin_r = acc[f"PGD-40 margin loss ε=0.3, {restarts_text(restarts)}"]
+    pgd40_r, pgd100_r, margin_r = (acc[with_restarts(label, restarts)] for label in (PGD40, PGD100, PGD40_MARGIN))
     # At a large ε the strongest attack must win; cross-entropy alone stalls on a saturated softmax.
     large_eps = rate(pgd_correct(0.5, 40, 1) & pgd_correct(0.5, 40, 1, "margin"))
     tolerance = 2 / len(y)  # one or two examples either way is noise, not masking
