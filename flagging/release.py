@@ -47,6 +47,19 @@ and not judged junk are here, each with its agreed label. {counts}
   validators agreed with the author), `incorrect` (they gave another digit) or `unvalidated`.
 - `prediction`, `model_round`: what the model live at the time read it as; `fooled`: `label` ≠ `prediction`.
   Per round, the examples that fooled round *r*'s model are `model_round == r and fooled`.
+
+## Load it
+
+```python
+import datasets
+
+test = datasets.load_dataset("{load_name}", split="test").with_format("torch", columns=["image", "label"])[:]
+images = test["image"].float() / 255  # (N, 1, 28, 28) in [0, 1], ink at 1: the input of the rounds' models
+labels = test["label"]
+```
+
+A round's model (its Hub repo's card shows how to load one) scores
+`(model(images).argmax(1) == labels).float().mean()` on it.
 """
 
 
@@ -92,8 +105,9 @@ def replaceable(out: Path) -> bool:
     return {p.relative_to(out).as_posix() for p in out.rglob("*") if not p.is_dir()} <= RELEASE_FILES
 
 
-def write_release(store: FlagStore, votes_required: int, out: Path, trained_on: frozenset[str]) -> dict[str, int]:
-    """Write the release folder (parquet per split + card) in one rename; returns the rows per split."""
+def write_release(store: FlagStore, votes_required: int, out: Path, trained_on: frozenset[str], repo_id: str | None = None) -> dict[str, int]:
+    """Write the release folder (parquet per split + card) in one rename; returns the rows per split.
+    The card's snippet loads it from `repo_id` when it is to be pushed there, else from `out`."""
     import datasets
 
     features = datasets.Features(
@@ -122,10 +136,10 @@ def write_release(store: FlagStore, votes_required: int, out: Path, trained_on: 
         for split, split_rows in rows.items():
             columns = {name: [row[name] for row in split_rows] for name in features}
             datasets.Dataset.from_dict(columns, features=features).to_parquet(staging / "data" / f"{split}.parquet")
-        validation = f"{votes_required} agreeing votes, or a maintainer's" if votes_required else "validation was off: every example counts, with its author's label"
+        validation = f"{votes_required} agreeing vote{'s' * (votes_required > 1)}, or a maintainer's" if votes_required else "validation was off: every example counts, with its author's label"
         fooled = sum(row["fooled"] for split_rows in rows.values() for row in split_rows)
         counts = f"{len(rows['train'])} training and {len(rows['test'])} test examples, {fooled} of which fooled the model."
-        (staging / "README.md").write_text(CARD.format(validation=validation, counts=counts))
+        (staging / "README.md").write_text(CARD.format(validation=validation, counts=counts, load_name=repo_id or out.as_posix()))
         if out.exists():  # moved aside, not deleted, until the new release is in place
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
             os.rename(out, old / out.name)
@@ -172,7 +186,7 @@ def main(argv=None) -> int:
         return 2
     store = FlagStore(state_dir / "flags", state_dir / "locks")
     try:
-        counts = write_release(store, args.validation_votes, args.out, trained_example_ids(state_dir))
+        counts = write_release(store, args.validation_votes, args.out, trained_example_ids(state_dir), repo_id=args.push)
     finally:
         store.close()
     print(f"wrote {args.out}: {counts['train']} train, {counts['test']} test examples")

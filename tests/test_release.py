@@ -7,6 +7,7 @@ import sys
 
 import datasets
 import pytest
+import torch
 
 from flagging.release import main
 from flagging.store import FlagStore
@@ -44,7 +45,8 @@ def test_a_release_holds_verified_examples_with_their_agreed_label_and_the_round
     with open(shard / in_order[4].model_input_file_name, "rb") as f:
         assert test[0]["image"].size == (28, 28) and test.with_format(None).cast_column("image", datasets.Image(decode=False))[0]["image"]["bytes"] == f.read()
     card = (out / "README.md").read_text()
-    assert "1 agreeing votes" in card and "3 training and 1 test examples, 3 of which fooled the model" in card
+    assert "(1 agreeing vote, or a maintainer's)" in card and "3 training and 1 test examples, 3 of which fooled the model" in card
+    assert f'datasets.load_dataset("{out.as_posix()}", split="test")' in card  # not pushed: its snippet loads the folder
 
     # again after more votes: the release is replaced whole, no leftovers
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
@@ -80,10 +82,17 @@ def test_a_release_is_pushed_to_a_hub_dataset_repo_and_loads_from_there(fresh_st
         assert pushed.returncode == 0, pushed.stderr
         assert "hf_release_token" not in pushed.stdout + pushed.stderr and "Bearer hf_release_token" in hub.auth_headers
         assert sorted(hub.files["datasets/dadc/digits-verified"]) == ["README.md", "data/test.parquet", "data/train.parquet"]
-        # someone else loads it from the Hub by name (validation off: all 10, every 5th person's in test)
-        load = "import datasets, json; ds = datasets.load_dataset('dadc/digits-verified'); print(json.dumps({s: list(ds[s]['label']) for s in ds}))"
-        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")}
-        loaded = subprocess.run([sys.executable, "-c", load], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+        # someone else finds it on the Hub and runs the card's snippet as written, outside this project
+        card = hub.files["datasets/dadc/digits-verified"]["README.md"].decode()
+        snippet = card.split("```python\n")[1].split("```")[0]
+        check = "import json\nprint(json.dumps({'train': list(datasets.load_dataset('dadc/digits-verified', split='train')['label']), 'test': labels.tolist(), 'images': images.tolist()}))\n"
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "PYTHONPATH")} | {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")}
+        loaded = subprocess.run([sys.executable, "-c", snippet + check], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
         assert loaded.returncode == 0, loaded.stderr
-    labels = hard_examples[1][:10].tolist()
-    assert json.loads(loaded.stdout.strip().splitlines()[-1]) == {"train": [labels[i] for i in range(10) if i % 5 != 4], "test": [labels[4], labels[9]]}
+    images, labels = hard_examples[0][:10], hard_examples[1][:10].tolist()
+    got = json.loads(loaded.stdout.strip().splitlines()[-1])  # validation off: all 10, every 5th person's in test
+    assert got["train"] == [labels[i] for i in range(10) if i % 5 != 4] and got["test"] == [labels[4], labels[9]]
+    # the images come out as the model's input: (N, 1, 28, 28) in [0, 1], exactly the stored 28×28 images
+    assert torch.equal(torch.tensor(got["images"]), torch.from_numpy(images[[4, 9]]).float().unsqueeze(1) / 255)
