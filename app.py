@@ -297,7 +297,8 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                 )
                 with gr.Row():
                     with gr.Column():
-                        example_image = gr.Image(label="Someone's drawing", interactive=False, height=300, elem_id="example")
+                        # someone else's drawing: to look at, not to download or share on from here
+                        example_image = gr.Image(label="Someone's drawing", interactive=False, height=300, buttons=["fullscreen"], elem_id="example")
                     with gr.Column():
                         example_question = gr.Markdown(elem_id="question")
                         example_id = gr.Textbox(visible=False)

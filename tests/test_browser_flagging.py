@@ -37,6 +37,9 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
         validator.get_by_role("tab", name="Validate").click()
         expect(validator.locator("#question")).to_contain_text("Is this a 1?", timeout=15_000)
         expect(validator.locator("#example img")).to_be_visible()
+        expect(validator.locator("#example").get_by_role("button", name="Fullscreen")).to_be_visible()
+        for offer in ("Download", "Share"):  # someone else's drawing is not passed on from here
+            expect(validator.locator("#example").get_by_role("button", name=offer)).to_have_count(0)
         validator.screenshot(path=str(fresh_state / "validate.png"))
 
         # A refused vote (Incorrect with no digit picked) says why in a toast and changes nothing:
