@@ -191,7 +191,7 @@ def next_example(services: Services, request: gr.Request, username: str = ""):
     if record is None:
         return None, "### Nothing to validate right now", "", "Come back when other people have fooled the model."
     image = Image.open(store.data_dir / record.shard / record.drawing_file_name)
-    return image, f"### Is this a {record.label}?", record.id, ""
+    return image, f"### Is this {'an' if record.label == 8 else 'a'} {record.label}?", record.id, ""
 
 
 def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str, request: gr.Request, username: str = ""):

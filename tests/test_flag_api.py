@@ -163,9 +163,9 @@ def test_one_person_flagging_faster_than_anyone_draws_is_told_to_wait_and_nothin
 def test_a_second_vote_by_the_same_person_is_refused_and_k_votes_need_k_people(fresh_state, tmp_path):
     with running_app(fresh_state, "--validation-votes", "2") as url:
         author, voter, another = (Client(url, verbose=False) for _ in range(3))
-        flag_id_prefix = receipt(flag(author, distinct_drawing(1, tmp_path / "1.png"), "4"))  # a 1 called a 4: fooled
+        flag_id_prefix = receipt(flag(author, distinct_drawing(1, tmp_path / "1.png"), "8"))  # a 1 called an 8: fooled
         _image, question, flag_id, _status = voter.predict(api_name="/next_example")
-        assert question == "### Is this a 4?" and flag_id.startswith(flag_id_prefix)
+        assert question == "### Is this an 8?" and flag_id.startswith(flag_id_prefix)
         assert "Thanks, vote saved" in voter.predict(flag_id, None, "", api_name="/vote_correct")[3]
         with pytest.raises(Exception, match="You already voted on this example: press Next example."):
             voter.predict(flag_id, None, "", api_name="/vote_correct")  # a double click, or a script
