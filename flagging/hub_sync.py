@@ -89,6 +89,7 @@ class HubSync:
         every_minutes: push interval (CommitScheduler accepts fractions, which tests use).
         endpoint: the Hub URL (default: huggingface_hub's, i.e. $HF_ENDPOINT or huggingface.co).
         retry_seconds: wait between attempts to reach the Hub at start-up.
+        private: create the repo private when it does not exist yet (an existing repo keeps its visibility).
 
     >>> sync = HubSync(store.root, "me/digits", token, store.lock, every_minutes=5)
     >>> sync.start(); ...; sync.stop()
@@ -104,12 +105,13 @@ class HubSync:
         every_minutes: float = 5,
         endpoint: str | None = None,
         retry_seconds: float = 30,
+        private: bool = False,
     ):
         check_repo_id(repo_id)
         if not every_minutes > 0:
             raise ValueError(f"every_minutes must be positive, not {every_minutes!r}")
         self.folder, self.repo_id, self.lock = Path(folder), repo_id, lock
-        self.every_minutes, self.retry_seconds = every_minutes, retry_seconds
+        self.every_minutes, self.retry_seconds, self.private = every_minutes, retry_seconds, private
         self._api = HfApi(endpoint=endpoint, token=token)
         self._scheduler: CommitScheduler | None = None
         self._stopped = threading.Event()
@@ -130,6 +132,7 @@ class HubSync:
                     every=self.every_minutes,
                     hf_api=self._api,
                     ignore_patterns=IGNORE_PATTERNS,
+                    private=self.private or None,  # None: the Hub's default (public, unless the organisation's is private)
                 )
                 scheduler.lock = self.lock  # one lock for writers and the push listing
                 self._scheduler = scheduler

@@ -18,6 +18,9 @@ def sign_in_shown(args) -> bool:
     return args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
 
 
+YES, NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
 def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
     env = os.environ.get
     # Defaults from the environment are strings on purpose: argparse converts them with the option's
@@ -51,6 +54,12 @@ def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
         help="'Sign in with Hugging Face' button; auto = on when the Space has OAuth (hf_oauth: true sets OAUTH_CLIENT_ID) (default auto)",
     )
     p.add_argument("--hub-dataset", default=env("DADC_HUB_DATASET", ""), help="dataset repo 'namespace/name' to push flags to; needs HF_TOKEN in the environment (default off)")
+    p.add_argument(
+        "--hub-dataset-private",
+        action="store_true",
+        default=env("DADC_HUB_DATASET_PRIVATE", "").strip().lower() in YES,
+        help="create the dataset repo private (it holds every attempt, junk included, with usernames); an existing repo keeps its visibility (env DADC_HUB_DATASET_PRIVATE=1)",
+    )
     p.add_argument("--hub-model", default=env("DADC_HUB_MODEL", ""), help="model repo 'namespace/name' to publish each accepted round to (tag round-N); needs HF_TOKEN (default off)")
     p.add_argument("--push-every-minutes", type=float, default=env("DADC_PUSH_EVERY_MINUTES", "5"), help="Hub push interval (default 5)")
     p.add_argument("--hub-endpoint", default=env("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
@@ -79,6 +88,8 @@ def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
     for option, value in (("--max-held-out-drop", args.max_held_out_drop), ("--max-robust-drop", args.max_robust_drop)):
         if problem := drop_problem(option, value):
             p.error(problem)
+    if env("DADC_HUB_DATASET_PRIVATE", "").strip().lower() not in YES + NO:
+        p.error(f"DADC_HUB_DATASET_PRIVATE must be 1 or 0 (true/false, yes/no, on/off), not {env('DADC_HUB_DATASET_PRIVATE')!r}")
     # argparse checks `choices` only for values given on the command line, not for defaults from the environment.
     checked = (("DADC_RETRAIN_METHOD", args.retrain_method, RETRAIN_METHODS), ("DADC_RETRAIN_FROM", args.retrain_from, RETRAIN_STARTS), ("DADC_SIGN_IN", args.sign_in, ("auto", "on", "off")), ("DADC_REQUIRE_SIGN_IN", args.require_sign_in, tuple(REQUIRE_SIGN_IN)))
     for name, value, choices in checked:

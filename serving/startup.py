@@ -118,7 +118,7 @@ def start_hub_sync(args, store: FlagStore | None) -> HubSync | None:
     if store is None:
         log.warning("the flag store is unavailable: not pushing to the Hub")
         return None
-    sync = HubSync(store.root, args.hub_dataset, token, store.lock, every_minutes=args.push_every_minutes, endpoint=args.hub_endpoint, retry_seconds=args.hub_retry_seconds)
+    sync = HubSync(store.root, args.hub_dataset, token, store.lock, every_minutes=args.push_every_minutes, endpoint=args.hub_endpoint, retry_seconds=args.hub_retry_seconds, private=args.hub_dataset_private)
     sync.start()
     return sync
 

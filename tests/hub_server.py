@@ -35,7 +35,7 @@ class LocalHub:
         self.failing_repos: dict[str, int] = {}  # "namespace/name" → the status its calls answer
         self.held_downloads: dict[str, threading.Event] = {}  # repo key → downloads from it wait until set
         self.downloads_left: int | None = None  # file downloads (GET) that succeed before the rest fail
-        self.created: dict[str, dict] = {}  # repo key → the create request (type, sdk, private)
+        self.created: dict[str, dict] = {}  # repo key → the create request (type, sdk, visibility)
         self.space_secrets: dict[str, dict[str, str]] = {}  # "spaces/ns/name" → {key: value}
         self.space_variables: dict[str, dict[str, str]] = {}
         self.lock = threading.Lock()

@@ -123,12 +123,12 @@ def test_an_unwritable_state_directory_at_start_disables_only_flagging(fresh_sta
             still_serving(client, tmp_path)
 
 
-def test_the_app_pushes_flags_to_a_hub_dataset_and_never_shows_the_token(fresh_state, tmp_path):
+def test_the_app_pushes_flags_to_a_private_hub_dataset_and_never_shows_the_token(fresh_state, tmp_path):
     from tests.hub_server import LocalHub
 
     token = "hf_appTOKENneverShown987"
     with LocalHub() as hub:
-        env = {"HF_TOKEN": token, "HF_HUB_DISABLE_XET": "1"}
+        env = {"HF_TOKEN": token, "HF_HUB_DISABLE_XET": "1", "DADC_HUB_DATASET_PRIVATE": "1"}  # as a Space's variable
         proc, url = start_app(fresh_state, "--hub-dataset", "dadc/flags", "--push-every-minutes", "0.02", "--hub-endpoint", hub.url, env=env)
         try:
             message = flag(Client(url, verbose=False), distinct_drawing(6, tmp_path / "d.png"), "8")
@@ -141,6 +141,7 @@ def test_the_app_pushes_flags_to_a_hub_dataset_and_never_shows_the_token(fresh_s
             metadata = next(v for p, v in pushed.items() if p.endswith("metadata.jsonl"))
             assert rid in metadata.decode() and token not in metadata.decode()
             assert "README.md" in pushed
+            assert hub.created["datasets/dadc/flags"]["visibility"] == "private"  # every attempt, junk and usernames included
         finally:
             stop_app(proc)
         log = proc.stdout.read()

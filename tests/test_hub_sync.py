@@ -63,6 +63,7 @@ def test_the_store_arrives_in_the_dataset_repo_byte_for_byte(store, hub):
     sync.push_now()
     assert hub.files[f"datasets/{REPO}"] == local_files(store)
     assert f"Bearer {TOKEN}" in hub.auth_headers  # the real client authenticated with the token
+    assert hub.created[f"datasets/{REPO}"].get("visibility") != "private"  # the Hub's default unless asked (see test_flag_api)
     sync.stop()
 
 
