@@ -29,7 +29,7 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         expect(rows).to_have_count(2, timeout=15_000)
         assert [c.strip() for c in rows.first.locator("[role=gridcell]").all_text_contents()][:4] == ["0", "10", "10", "10"]
         # two rounds: the accuracy plot appears, with round 1's held-out accuracy (which round 0 has not)
-        expect(maintainer.locator("#rounds-plot")).to_contain_text("held-out people's examples")
+        expect(maintainer.locator("#rounds-plot")).to_contain_text("held-out people's")
         # Its accuracy axis starts just below the lowest accuracy plotted, not at 0, where a change of a point is flat.
         shown = [[c.strip() for c in row.locator("[role=gridcell]").all_text_contents()][6:9] for row in rows.all()]
         lowest = min(float(cell.rstrip("%")) / 100 for row in shown for cell in row if cell.endswith("%"))
@@ -40,6 +40,13 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         # On a 1200-px page every column of the table is in sight: long headers wrap between words, nothing scrolls sideways.
         scrolled = maintainer.evaluate("() => [...document.querySelectorAll('#rounds-table *')].filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className)")
         assert scrolled == [], scrolled
+        # On a phone (390 px) the plot's legend stays inside the plot: its last entry is not cut off.
+        maintainer.set_viewport_size({"width": 390, "height": 844})
+        maintainer.wait_for_timeout(500)
+        plot_right = maintainer.evaluate("() => document.querySelector('#rounds-plot').getBoundingClientRect().right")
+        legend = maintainer.evaluate("() => [...document.querySelectorAll('#rounds-plot .role-legend text')].map(t => [t.textContent, t.getBoundingClientRect().right])")
+        assert len(legend) >= 4 and all(right <= plot_right for _, right in legend), (plot_right, legend)  # title + 3 series
+        maintainer.set_viewport_size({"width": 1200, "height": 900})  # back to the desktop the rest is about
 
         # The person's next flag is collected against round 1, and their page says so.
         person.locator('#digit input[value="3"]').check()
