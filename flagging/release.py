@@ -9,7 +9,9 @@ retraining rounds do: only verified, non-junk examples, each with its agreed lab
 `train` and `test`, where `test` is exactly the held-out examples (those of every 5th person in
 order of arrival) that no round's model was ever trained on. Written as data/{train,test}.parquet
 with a dataset card, so `datasets.load_dataset(DIR)` (or the Hub repo) loads it; `--push` uploads
-the folder as one commit. The card names no `configs`: with them, `datasets` caches a local folder
+the folder as one commit (removing a split the Hub copy has and this release lacks). A split with
+no examples is left out, since `datasets` refuses a folder with an empty parquet file; with nothing
+verified at all, nothing is written. The card names no `configs`: with them, `datasets` caches a local folder
 under a key that ignores its files, and a later release in the same folder would load as the
 earlier one.
 """
@@ -37,7 +39,7 @@ pretty_name: DADC handwritten digits, verified
 
 Digits people drew in a browser while trying to fool an MNIST model, retrained on them round after
 round (dynamic adversarial data collection). Only examples verified by other people ({validation})
-and not judged junk are here, each with its agreed label. {counts}
+and not judged junk are here, each with its agreed label. {counts}{no_test}
 
 - `test`: the examples of every 5th person in order of arrival (a signed-in name, else a browser
   session), held out by the retraining rounds: no round's model was trained on any of them, so
@@ -53,14 +55,24 @@ and not judged junk are here, each with its agreed label. {counts}
 ```python
 import datasets
 
-test = datasets.load_dataset("{load_name}", split="test").with_format("torch", columns=["image", "label"])[:]
-images = test["image"].float() / 255  # (N, 1, 28, 28) in [0, 1], ink at 1: the input of the rounds' models
-labels = test["label"]
+{split} = datasets.load_dataset("{load_name}", split="{split}").with_format("torch", columns=["image", "label"])[:]
+images = {split}["image"].float() / 255  # (N, 1, 28, 28) in [0, 1], ink at 1: the input of the rounds' models
+labels = {split}["label"]
 ```
 
 A round's model (its Hub repo's card shows how to load one) scores
 `(model(images).argmax(1) == labels).float().mean()` on it.
 """
+
+
+NO_TEST = """
+
+There is no `test` split yet: none of the held-out people's examples is verified (or fewer than 5
+people have flagged)."""
+
+
+class NothingToRelease(ValueError):
+    """No verified, non-junk example yet: a release would be an empty dataset, which `datasets` cannot load."""
 
 
 def release_rows(store: FlagStore, votes_required: int, trained_on: frozenset[str]) -> dict[str, list[dict]]:
@@ -128,18 +140,23 @@ def write_release(store: FlagStore, votes_required: int, out: Path, trained_on: 
     if not replaceable(out):
         raise FileExistsError(f"{out} holds files that are not a release")
     rows = release_rows(store, votes_required, trained_on)
+    if not any(rows.values()):
+        raise NothingToRelease("nothing to release: no verified, non-junk examples yet")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))  # never a half-written release
     old = None
     try:
         (staging / "data").mkdir()
         for split, split_rows in rows.items():
+            if not split_rows:  # an empty parquet file makes `datasets` refuse the whole folder
+                continue
             columns = {name: [row[name] for row in split_rows] for name in features}
             datasets.Dataset.from_dict(columns, features=features).to_parquet(staging / "data" / f"{split}.parquet")
         validation = f"{votes_required} agreeing vote{'s' * (votes_required > 1)}, or a maintainer's" if votes_required else "validation was off: every example counts, with its author's label"
         fooled = sum(row["fooled"] for split_rows in rows.values() for row in split_rows)
         counts = f"{len(rows['train'])} training and {len(rows['test'])} test examples, {fooled} of which fooled the model."
-        (staging / "README.md").write_text(CARD.format(validation=validation, counts=counts, load_name=repo_id or out.as_posix()))
+        card = CARD.format(validation=validation, counts=counts, no_test="" if rows["test"] else NO_TEST, split="test" if rows["test"] else "train", load_name=repo_id or out.as_posix())
+        (staging / "README.md").write_text(card)
         if out.exists():  # moved aside, not deleted, until the new release is in place
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
             os.rename(out, old / out.name)
@@ -160,7 +177,8 @@ def push_release(folder: Path, repo_id: str, endpoint: str | None = None) -> str
 
     api = HfApi(endpoint=endpoint, token=os.environ.get("HF_TOKEN") or None)
     api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
-    return api.upload_folder(folder_path=folder, repo_id=repo_id, repo_type="dataset", commit_message="Verified release").oid
+    # delete_patterns: a split the new release lacks must not stay behind from an earlier one
+    return api.upload_folder(folder_path=folder, repo_id=repo_id, repo_type="dataset", commit_message="Verified release", delete_patterns=["data/*"]).oid
 
 
 def main(argv=None) -> int:
@@ -187,6 +205,9 @@ def main(argv=None) -> int:
     store = FlagStore(state_dir / "flags", state_dir / "locks")
     try:
         counts = write_release(store, args.validation_votes, args.out, trained_example_ids(state_dir), repo_id=args.push)
+    except NothingToRelease as e:
+        print(f"error: {e} in {state_dir / 'flags'}; nothing was written", file=sys.stderr)
+        return 2
     finally:
         store.close()
     print(f"wrote {args.out}: {counts['train']} train, {counts['test']} test examples")

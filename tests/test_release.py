@@ -64,6 +64,25 @@ def test_a_release_holds_verified_examples_with_their_agreed_label_and_the_round
     assert sorted(p.relative_to(fresh_state) for p in fresh_state.rglob("*")) == before
 
 
+def test_a_release_without_held_out_examples_still_loads_and_an_empty_one_is_refused(fresh_state, hard_examples, tmp_path, capsys):
+    flag_as_people_would(fresh_state, hard_examples, 4)  # 4 people: the 5th person, the first held out, has not come yet
+    out = tmp_path / "release"
+    assert main(["--state-dir", str(fresh_state), "--out", str(out)]) == 0
+    assert "4 train, 0 test examples" in capsys.readouterr().out
+    ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))  # an empty test file would make this refuse the folder
+    assert list(ds) == ["train"] and ds["train"]["label"] == hard_examples[1][:4].tolist()
+    card = (out / "README.md").read_text()
+    assert "There is no `test` split yet" in card and 'split="train"' in card and 'split="test"' not in card
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    # nothing verified (validation on, nobody voted): refused, and the earlier release stays as it was
+    assert main(["--state-dir", str(fresh_state), "--validation-votes", "1", "--out", str(out)]) == 2
+    assert "nothing to release: no verified, non-junk examples yet" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert main(["--state-dir", str(fresh_state), "--validation-votes", "1", "--out", str(tmp_path / "new")]) == 2
+    assert not (tmp_path / "new").exists()
+
+
 def test_a_release_is_pushed_to_a_hub_dataset_repo_and_loads_from_there(fresh_state, hard_examples, tmp_path):
     flag_as_people_would(fresh_state, hard_examples, 10)
     out = tmp_path / "release"
@@ -91,6 +110,16 @@ def test_a_release_is_pushed_to_a_hub_dataset_repo_and_loads_from_there(fresh_st
         env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "PYTHONPATH")} | {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")}
         loaded = subprocess.run([sys.executable, "-c", snippet + check], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
         assert loaded.returncode == 0, loaded.stderr
+
+        # a maintainer junks both held-out examples: the next release has no test split, and neither has the Hub copy
+        store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+        in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
+        for record in (in_order[4], in_order[9]):
+            store.add_vote({"flag_id": record.id, "verdict": "junk", "corrected_label": -1, "reason": "a scribble", "session_hash": "m", "username": "maintainer", "is_maintainer": True})
+        store.close()
+        again = subprocess.run(command + ["--hub-endpoint", hub.url], cwd=REPO_ROOT, env={**os.environ, "HF_TOKEN": "hf_release_token"}, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and "8 train, 0 test examples" in again.stdout, again.stderr
+        assert sorted(hub.files["datasets/dadc/digits-verified"]) == ["README.md", "data/train.parquet"]
     images, labels = hard_examples[0][:10], hard_examples[1][:10].tolist()
     got = json.loads(loaded.stdout.strip().splitlines()[-1])  # validation off: all 10, every 5th person's in test
     assert got["train"] == [labels[i] for i in range(10) if i % 5 != 4] and got["test"] == [labels[4], labels[9]]
