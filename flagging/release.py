@@ -67,8 +67,8 @@ A round's model (its Hub repo's card shows how to load one) scores
 
 NO_TEST = """
 
-There is no `test` split yet: none of the held-out people's examples is verified (or fewer than 5
-people have flagged)."""
+There is no `test` split yet: no held-out person's example has been verified and kept (not junk), or
+fewer than 5 people have flagged."""
 
 
 class NothingToRelease(ValueError):
