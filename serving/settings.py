@@ -54,10 +54,11 @@ def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
         help="'Sign in with Hugging Face' button; auto = on when the Space has OAuth (hf_oauth: true sets OAUTH_CLIENT_ID) (default auto)",
     )
     p.add_argument("--hub-dataset", default=env("DADC_HUB_DATASET", ""), help="dataset repo 'namespace/name' to push flags to; needs HF_TOKEN in the environment (default off)")
+    private = env("DADC_HUB_DATASET_PRIVATE", "").strip().lower()  # read once: the default and its check
     p.add_argument(
         "--hub-dataset-private",
         action="store_true",
-        default=env("DADC_HUB_DATASET_PRIVATE", "").strip().lower() in YES,
+        default=private in YES,
         help="create the dataset repo private (it holds every attempt, junk included, with usernames); an existing repo keeps its visibility (env DADC_HUB_DATASET_PRIVATE=1)",
     )
     p.add_argument("--hub-model", default=env("DADC_HUB_MODEL", ""), help="model repo 'namespace/name' to publish each accepted round to (tag round-N); needs HF_TOKEN (default off)")
@@ -88,7 +89,7 @@ def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
     for option, value in (("--max-held-out-drop", args.max_held_out_drop), ("--max-robust-drop", args.max_robust_drop)):
         if problem := drop_problem(option, value):
             p.error(problem)
-    if env("DADC_HUB_DATASET_PRIVATE", "").strip().lower() not in YES + NO:
+    if private not in YES + NO:
         p.error(f"DADC_HUB_DATASET_PRIVATE must be 1 or 0 (true/false, yes/no, on/off), not {env('DADC_HUB_DATASET_PRIVATE')!r}")
     # argparse checks `choices` only for values given on the command line, not for defaults from the environment.
     checked = (("DADC_RETRAIN_METHOD", args.retrain_method, RETRAIN_METHODS), ("DADC_RETRAIN_FROM", args.retrain_from, RETRAIN_STARTS), ("DADC_SIGN_IN", args.sign_in, ("auto", "on", "off")), ("DADC_REQUIRE_SIGN_IN", args.require_sign_in, tuple(REQUIRE_SIGN_IN)))

@@ -15,8 +15,9 @@ from tests.conftest import REPO_ROOT, flag_as_people_would
 from tests.hub_server import LocalHub
 
 
-def vote(store, record, verdict, corrected=-1, reason=""):
-    store.add_vote({"flag_id": record.id, "verdict": verdict, "corrected_label": corrected, "reason": reason, "session_hash": "validator", "username": "", "is_maintainer": False})
+def vote(store, record, verdict, corrected=-1, reason="", maintainer=False):
+    who = {"session_hash": "maintainer", "username": "maintainer"} if maintainer else {"session_hash": "validator", "username": ""}
+    store.add_vote({"flag_id": record.id, "verdict": verdict, "corrected_label": corrected, "reason": reason, **who, "is_maintainer": maintainer})
 
 
 def test_a_release_holds_verified_examples_with_their_agreed_label_and_the_rounds_held_out_split(fresh_state, hard_examples, tmp_path, capsys):
@@ -115,7 +116,7 @@ def test_a_release_is_pushed_to_a_hub_dataset_repo_and_loads_from_there(fresh_st
         store = FlagStore(fresh_state / "flags", fresh_state / "locks")
         in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
         for record in (in_order[4], in_order[9]):
-            store.add_vote({"flag_id": record.id, "verdict": "junk", "corrected_label": -1, "reason": "a scribble", "session_hash": "m", "username": "maintainer", "is_maintainer": True})
+            vote(store, record, "junk", reason="a scribble", maintainer=True)
         store.close()
         again = subprocess.run(command + ["--hub-endpoint", hub.url], cwd=REPO_ROOT, env={**os.environ, "HF_TOKEN": "hf_release_token"}, capture_output=True, text=True, timeout=300)
         assert again.returncode == 0 and "8 train, 0 test examples" in again.stdout, again.stderr
