@@ -481,7 +481,7 @@ def main(argv=None) -> None:
     if args.hub_dataset and not restoring:
         restoring = FLAGS_BEING_RESTORED
     live = load_live_model(state_dir)
-    store, problem = open_store(state_dir)
+    store, problem = open_store(state_dir, args.hub_dataset)
     flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
     publisher = start_publisher(args, state_dir)
     on_accepted = publisher.request if publisher else None

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from bench.stats import write_result
-from flagging.store import DATASET_CARD, FlagRecord, dedupe_key
+from flagging.store import FlagRecord, dataset_card, dedupe_key
 
 
 def tiny_png(seed: int) -> bytes:
@@ -38,7 +38,7 @@ FIRST_FLAG = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 def write_store(root: Path, records: int, shards: int) -> None:
     (root / "data").mkdir(parents=True)
-    (root / "README.md").write_text(DATASET_CARD)
+    (root / "README.md").write_text(dataset_card(root.as_posix()))
     pngs = [tiny_png(i) for i in range(64)]
     for s in range(shards):
         shard = root / "data" / f"bench-{s:03d}"

@@ -1,6 +1,6 @@
 """An append-only store of flagged drawings in Hugging Face `imagefolder` layout.
 
-    <root>/README.md                     dataset card (configs: flags, votes)
+    <root>/README.md                     dataset card: how to load the flags and the votes
     <root>/data/<shard>/metadata.jsonl   one shard per writer process: records, one JSON line each
     <root>/data/<shard>/<id>.png         the raw canvas
     <root>/data/<shard>/<id>-input.png   the 28×28 model input
@@ -40,16 +40,18 @@ METADATA = "metadata.jsonl"
 # images per record, plus metadata.jsonl).
 SHARD_MAX_RECORDS = 4_999
 
-DATASET_CARD = """---
+def dataset_card(name: str) -> str:
+    """The store's dataset card; its snippet loads `name`: the Hub repo the store is pushed to, else its folder.
+
+    No `configs`: `datasets` reads all of a repo's configs with one builder (a `votes` config of JSON
+    lines loaded no rows under the image folder's), and caches a local folder that has them under a
+    key that ignores its files (a second load returned the first load's flags).
+    """
+    return f"""---
 license: cc-by-4.0
 task_categories:
 - image-classification
 pretty_name: DADC handwritten digits
-configs:
-- config_name: default
-  data_dir: data
-- config_name: votes
-  data_files: votes/*.jsonl
 ---
 # Adversarially collected handwritten digits
 
@@ -57,10 +59,35 @@ Digits drawn by people in a browser while trying to fool an MNIST model, with th
 gave, the model's prediction and probabilities, and whether it was fooled. Collected with
 dynamic adversarial data collection (DADC): the model is retrained on these round after round.
 
-- `drawing`: the raw canvas (PNG); `model_input`: the 28×28 image the model saw (white ink on black).
-- `label`: the digit the person says they drew; `prediction`, `probabilities`, `model_round`: the model's answer.
-- `fooled`: prediction ≠ label. The `votes` config holds other people's validation votes.
+Every attempt is here as it came, with its author's label: nothing is verified and junk is
+included. The votes beside it are other people's validation votes; a verified release
+(`python -m flagging.release`) is the data to train and test on.
+
+## Load it
+
+```python
+import datasets
+
+flags = datasets.load_dataset("{name}", split="train")  # one row per attempt
+votes = datasets.load_dataset("{name}", data_files="votes/*.jsonl", split="train")  # one row per vote
+```
+
+- flags: `drawing`, the raw canvas (PNG); `model_input`, the 28×28 image the model saw (white ink on
+  black); `label`, the digit the person says they drew; `prediction`, `probabilities`, `model_round`,
+  the model's answer; `fooled`, prediction ≠ label; `username`, the Hugging Face name of a signed-in
+  person (else empty); `session_hash`, the browser session; `id`, `created_at`, `dedupe_key`.
+- votes: `flag_id`, the `id` of the attempt voted on; `verdict`, `correct`, `incorrect` or `junk`;
+  `corrected_label`, the right digit for `incorrect` (else -1); `reason`, why it is junk;
+  `is_maintainer`, a maintainer's vote decides alone; `username`, `session_hash`, `created_at`.
+
+The votes need their own `data_files`: without them `datasets` reads this folder as images with their
+metadata, and the votes are neither.
 """
+
+
+# The card of the first stores declared the votes as a config, which `datasets` could not load (see
+# the card's last lines): a store holding it gets the current card when it opens.
+FIRST_CARD_SHA256 = "614adc94a3d56ec0c6cd4dfa7f3820d6a213d403552a5ace0b2d247513d1580e"
 
 
 class StoreError(RuntimeError):
@@ -167,7 +194,7 @@ class FlagStore:
     >>> record, duplicate = store.append(fields, drawing_png, input_png)
     """
 
-    def __init__(self, root: Path, lock_dir: Path):
+    def __init__(self, root: Path, lock_dir: Path, card_name: str | None = None):
         self.root = Path(root)
         self.data_dir = self.root / "data"
         self.votes_dir = self.root / "votes"
@@ -175,9 +202,7 @@ class FlagStore:
         self.lock = threading.Lock()  # shared with the Hub sync: no push sees a half-written record
         for d in (self.data_dir, self.votes_dir, self.lock_dir):
             d.mkdir(parents=True, exist_ok=True)
-        card = self.root / "README.md"
-        if not card.exists():
-            write_durably(card, DATASET_CARD.encode())
+        self._write_card(card_name)
         self._repair_abandoned_shards()
         # State: everything read so far from every shard, and how far each file was read.
         self.records: dict[str, FlagRecord] = {}
@@ -190,6 +215,21 @@ class FlagStore:
         self._shard_lock_fd: int | None = None
         self._shard_count = 0
         self.refresh()
+
+    def _write_card(self, name: str | None) -> None:
+        """Write the dataset card if it is missing, is the first stores' card, or loads another name than
+        `name` (the Hub repo the app now pushes to). Tools that only read the store pass no name and
+        leave a card as it is."""
+        card = self.root / "README.md"
+        current = card.read_bytes() if card.exists() else None
+        wanted = dataset_card(name or self.root.as_posix()).encode()
+        if current is None or hashlib.sha256(current).hexdigest() == FIRST_CARD_SHA256 or (name and current != wanted):
+            try:
+                write_durably(card, wanted)
+            except OSError as e:
+                if current is None:
+                    raise
+                log.warning("could not update the dataset card %s: %s", card, e.strerror or e)
 
     # --- writer shard and crash repair ---
 

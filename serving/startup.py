@@ -100,9 +100,10 @@ def load_live_model(state_dir) -> LiveModel:
         ) from None
 
 
-def open_store(state_dir) -> tuple[FlagStore | None, str]:
+def open_store(state_dir, hub_dataset: str | None = None) -> tuple[FlagStore | None, str]:
+    """The flag store, its card loading `hub_dataset` when set; (None, why) if the state directory cannot be written."""
     try:
-        return FlagStore(state_dir / "flags", state_dir / "locks"), ""
+        return FlagStore(state_dir / "flags", state_dir / "locks", card_name=hub_dataset or None), ""
     except OSError as e:
         log.error("flag store unavailable: %s", e)
         return None, f"the state directory cannot be written ({e.strerror or e})"

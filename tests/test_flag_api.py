@@ -140,7 +140,7 @@ def test_the_app_pushes_flags_to_a_private_hub_dataset_and_never_shows_the_token
             assert any(rid in p and p.endswith("-input.png") for p in pushed)
             metadata = next(v for p, v in pushed.items() if p.endswith("metadata.jsonl"))
             assert rid in metadata.decode() and token not in metadata.decode()
-            assert "README.md" in pushed
+            assert 'datasets.load_dataset("dadc/flags", split="train")' in pushed["README.md"].decode()  # the card loads this repo
             assert hub.created["datasets/dadc/flags"]["visibility"] == "private"  # every attempt, junk and usernames included
         finally:
             stop_app(proc)

@@ -1,10 +1,16 @@
 """Pushing the flag store to a Hub dataset repo, with the real huggingface_hub client against a
 local Hub-compatible server: files arrive intact, faults lose nothing, the token never leaks."""
 
+import io
+import json
 import logging
+import os
+import subprocess
+import sys
 import time
 
 import pytest
+from PIL import Image
 
 from flagging.hub_sync import HubSync
 from flagging.store import FlagStore
@@ -65,6 +71,34 @@ def test_the_store_arrives_in_the_dataset_repo_byte_for_byte(store, hub):
     assert f"Bearer {TOKEN}" in hub.auth_headers  # the real client authenticated with the token
     assert hub.created[f"datasets/{REPO}"].get("visibility") != "private"  # the Hub's default unless asked (see test_flag_api)
     sync.stop()
+
+
+def test_the_repo_loads_with_its_cards_snippet_flags_and_votes_alike(tmp_path, hub):
+    """Someone finds the dataset repo on the Hub and runs its card's snippet as written, outside this project."""
+    store = FlagStore(tmp_path / "flags", tmp_path / "locks", card_name=REPO)  # as the app opens it with --hub-dataset
+    first, _ = store.append(fields(label=1, prediction=7, username="ana"), png(1), png(2, (28, 28)))
+    second, _ = store.append(fields(label=4, prediction=4, session="s2"), png(3), png(4, (28, 28)))
+    store.add_vote({"flag_id": first.id, "verdict": "incorrect", "corrected_label": 7, "reason": "", "session_hash": "s9", "username": "bo", "is_maintainer": False})
+    push_once(store, hub.url)
+    store.close()
+
+    card = hub.files[f"datasets/{REPO}"]["README.md"].decode()
+    snippet = card.split("```python\n")[1].split("```")[0]
+    check = (
+        "import io, json\n"
+        "print(json.dumps({'flags': sorted([r['id'], r['label'], r['fooled'], r['username'], r['model_input'].size] for r in flags),"
+        " 'input': next(r['model_input'] for r in flags if r['id'] == %r).tobytes().hex(),"
+        " 'votes': [[v['flag_id'], v['verdict'], v['corrected_label'], v['username']] for v in votes]}))\n" % first.id
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "PYTHONPATH")} | {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")}
+    loaded = subprocess.run([sys.executable, "-c", snippet + check], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr
+    got = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert got["flags"] == sorted([[first.id, 1, True, "ana", [28, 28]], [second.id, 4, False, "", [28, 28]]])
+    assert got["input"] == Image.open(io.BytesIO(png(2, (28, 28)))).tobytes().hex()  # the model's input, pixel for pixel
+    assert got["votes"] == [[first.id, "incorrect", 7, "bo"]]
 
 
 def test_a_failing_hub_loses_nothing_and_a_later_push_catches_up(store, hub):

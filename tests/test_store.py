@@ -2,7 +2,10 @@
 
 import contextlib
 import io
+import json
+import os
 import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -11,7 +14,7 @@ from PIL import Image
 
 import flagging.store as store_module
 from flagging.dataset import load_flags
-from flagging.store import FlagStore, StoreError
+from flagging.store import FlagStore, StoreError, dataset_card
 
 
 def png(seed: int, size=(40, 40)) -> bytes:
@@ -185,3 +188,61 @@ def test_fooling_counts_per_round_follow_every_writer_and_never_count_a_duplicat
     reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
     assert reopened.fooled_by_round == {0: 1, 1: 1}
     reopened.close()
+
+
+# The card the first stores were written with: its `votes` config made `datasets` refuse to load the votes.
+FIRST_CARD = """---
+license: cc-by-4.0
+task_categories:
+- image-classification
+pretty_name: DADC handwritten digits
+configs:
+- config_name: default
+  data_dir: data
+- config_name: votes
+  data_files: votes/*.jsonl
+---
+# Adversarially collected handwritten digits
+
+Digits drawn by people in a browser while trying to fool an MNIST model, with the label they
+gave, the model's prediction and probabilities, and whether it was fooled. Collected with
+dynamic adversarial data collection (DADC): the model is retrained on these round after round.
+
+- `drawing`: the raw canvas (PNG); `model_input`: the 28×28 image the model saw (white ink on black).
+- `label`: the digit the person says they drew; `prediction`, `probabilities`, `model_round`: the model's answer.
+- `fooled`: prediction ≠ label. The `votes` config holds other people's validation votes.
+"""
+
+
+def run_card_snippet(card: str, tmp_path, env=None) -> dict:
+    """Run the card's snippet as written, in a folder outside this project; the flags' ids and the votes' flag ids."""
+    snippet = card.split("```python\n")[1].split("```")[0]
+    check = "import json\nprint(json.dumps({'flags': sorted(flags['id']), 'votes': list(votes['flag_id'])}))\n"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "PYTHONPATH")} | {"HF_HOME": str(tmp_path / "hf-home")} | (env or {})
+    loaded = subprocess.run([sys.executable, "-c", snippet + check], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr
+    return json.loads(loaded.stdout.strip().splitlines()[-1])
+
+
+def test_the_dataset_card_loads_the_flags_and_the_votes_of_the_folder_or_the_repo_it_names(tmp_path):
+    root = tmp_path / "flags"
+    root.mkdir()
+    (root / "README.md").write_text(FIRST_CARD)  # a store made before the fix: its card is replaced when it opens
+    store = FlagStore(root, tmp_path / "locks")
+    record, _ = store.append(fields(), png(1), png(2))
+    store.add_vote({"flag_id": record.id, "verdict": "correct", "corrected_label": -1, "reason": "", "session_hash": "s9", "username": "", "is_maintainer": False})
+    store.close()
+    card = (root / "README.md").read_text()
+    assert card == dataset_card(root.as_posix()) and "config_name: votes" not in card
+    assert run_card_snippet(card, tmp_path) == {"flags": [record.id], "votes": [record.id]}
+    store = FlagStore(root, tmp_path / "locks")
+    later, _ = store.append(fields(session="s2"), png(3), png(4))
+    store.close()
+    assert run_card_snippet(card, tmp_path) == {"flags": sorted([record.id, later.id]), "votes": [record.id]}  # not the first load's cache
+
+    FlagStore(root, tmp_path / "locks", card_name="you/dadc-digits").close()  # the app, pushing to that repo
+    assert (root / "README.md").read_text() == dataset_card("you/dadc-digits")
+    FlagStore(root, tmp_path / "locks").close()  # a tool that only reads the store leaves the app's card as it is
+    assert (root / "README.md").read_text() == dataset_card("you/dadc-digits")
