@@ -5,6 +5,7 @@
     <root>/data/<shard>/<id>.png         the raw canvas
     <root>/data/<shard>/<id>-input.png   the 28×28 model input
     <root>/votes/<shard>.jsonl           validation votes
+    <root>/removals/<shard>.jsonl        drawings a maintainer removed for good (ids and reasons, no images)
 
 `datasets.load_dataset("imagefolder", data_dir=<root>/data)` loads it at any moment.
 
@@ -13,6 +14,11 @@ is appended with one write and fsynced, under the store lock, before `append` re
 crash can leave a temp file, an image without its line, or a partial last line; `FlagStore`
 repairs those in shards whose writer is gone (its lock file is free) when it opens.
 Several processes may write to one root: each holds an exclusive lock on its own shard.
+
+Removal: the one exception to append-only. A removal line is appended first; then the record's
+line is cut from its shard's metadata (the file is rewritten aside and renamed over) and its two
+images are deleted, by the shard's writer or, for a shard whose writer is gone, by whoever opens
+it; every process forgets the record as soon as it reads the removal line.
 """
 
 from __future__ import annotations
@@ -124,6 +130,16 @@ class Vote:
     created_at: str
 
 
+@dataclass(frozen=True)
+class Removal:
+    id: str
+    flag_id: str
+    shard: str  # the shard holding the record's line and images
+    reason: str
+    username: str  # the maintainer who removed it
+    created_at: str
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -183,6 +199,16 @@ def read_complete_lines(path: Path, offset: int = 0) -> tuple[list[dict], int]:
     return rows, offset + end
 
 
+def is_line_of(line: bytes, ids: set[str]) -> bool:
+    """Whether a metadata line is the record of one of `ids` (a torn line is nobody's)."""
+    if not any(i.encode() in line for i in ids):
+        return False
+    try:
+        return json.loads(line)["id"] in ids
+    except (json.JSONDecodeError, KeyError):
+        return False
+
+
 class FlagStore:
     """The flagged-examples store: append records and votes, read them back, all process-safe.
 
@@ -198,19 +224,24 @@ class FlagStore:
         self.root = Path(root)
         self.data_dir = self.root / "data"
         self.votes_dir = self.root / "votes"
+        self.removals_dir = self.root / "removals"
         self.lock_dir = Path(lock_dir)
         self.lock = threading.Lock()  # shared with the Hub sync: no push sees a half-written record
-        for d in (self.data_dir, self.votes_dir, self.lock_dir):
+        for d in (self.data_dir, self.votes_dir, self.removals_dir, self.lock_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._write_card(card_name)
         self._repair_abandoned_shards()
         # State: everything read so far from every shard, and how far each file was read.
         self.records: dict[str, FlagRecord] = {}
         self.votes: list[Vote] = []
+        self.removals: list[Removal] = []
+        self.removed: set[str] = set()
         # Fooling records per model round, counted as records come in: retraining checks it after every flag.
         self.fooled_by_round: Counter[int] = Counter()
         self._by_dedupe_key: dict[str, str] = {}
         self._offsets: dict[Path, int] = {}
+        self._inodes: dict[Path, int] = {}  # a metadata file cut by a removal is a new file: read it again
+        self._not_yet_erased: dict[str, str] = {}  # removed id → its shard, until its line and images are gone
         self._shard: str | None = None
         self._shard_lock_fd: int | None = None
         self._shard_count = 0
@@ -293,13 +324,23 @@ class FlagStore:
     def refresh(self) -> None:
         """Read whatever any writer (this process or another) appended since the last call."""
         with self.lock:
-            for path in sorted(self.data_dir.glob(f"*/{METADATA}")):
+            for path in sorted(self.removals_dir.glob("*.jsonl")):  # first: a removed record is never read in
                 rows, self._offsets[path] = read_complete_lines(path, self._offsets.get(path, 0))
                 for row in rows:
-                    self._remember(FlagRecord(**row, shard=path.parent.name))
+                    self._forget(Removal(**row))
+            for path in sorted(self.data_dir.glob(f"*/{METADATA}")):
+                with contextlib.suppress(FileNotFoundError):
+                    stat = path.stat()
+                    if self._inodes.setdefault(path, stat.st_ino) != stat.st_ino or stat.st_size < self._offsets.get(path, 0):
+                        self._inodes[path], self._offsets[path] = stat.st_ino, 0  # rewritten by a removal: read it whole
+                rows, self._offsets[path] = read_complete_lines(path, self._offsets.get(path, 0))
+                for row in rows:
+                    if row["id"] not in self.removed:
+                        self._remember(FlagRecord(**row, shard=path.parent.name))
             for path in sorted(self.votes_dir.glob("*.jsonl")):
                 rows, self._offsets[path] = read_complete_lines(path, self._offsets.get(path, 0))
                 self.votes.extend(Vote(**row) for row in rows)
+            self._erase_what_is_ours()
 
     def _remember(self, record: FlagRecord) -> None:
         """Index a record read or written for the first time (called under `self.lock`)."""
@@ -308,6 +349,65 @@ class FlagStore:
         self.records[record.id] = record
         self._by_dedupe_key.setdefault(record.dedupe_key, record.id)
         self.fooled_by_round[record.model_round] += record.fooled
+
+    def _forget(self, removal: Removal) -> None:
+        """Drop a removed record from everything read (called under `self.lock`)."""
+        if removal.flag_id in self.removed:
+            return
+        self.removals.append(removal)
+        self.removed.add(removal.flag_id)
+        self._not_yet_erased[removal.flag_id] = removal.shard
+        record = self.records.pop(removal.flag_id, None)
+        if record is not None:
+            if self._by_dedupe_key.get(record.dedupe_key) == record.id:
+                del self._by_dedupe_key[record.dedupe_key]
+            self.fooled_by_round[record.model_round] -= record.fooled
+
+    def _erase_what_is_ours(self) -> None:
+        """Cut removed records out of this process's shard and of shards whose writer is gone; another
+        live writer's shard is left to that writer (called under `self.lock`)."""
+        for shard in sorted(set(self._not_yet_erased.values())):
+            ids = {i for i, s in self._not_yet_erased.items() if s == shard}
+            fd = None if shard == self._shard else self._try_lock(shard)
+            if shard != self._shard and fd is None:
+                continue
+            try:
+                self._erase(self.data_dir / shard, ids)
+            except OSError as e:  # a read-only or full disk: the record stays forgotten, erased at a later refresh
+                log.warning("could not erase removed drawings from %s yet: %s", shard, e.strerror or e)
+                continue
+            finally:
+                if fd is not None:
+                    os.close(fd)
+            for i in ids:
+                del self._not_yet_erased[i]
+
+    def _erase(self, shard_dir: Path, ids: set[str]) -> None:
+        """The metadata without the lines of `ids` (rewritten aside, renamed over), then their images."""
+        metadata = shard_dir / METADATA
+        if metadata.exists():
+            lines = metadata.read_bytes().splitlines(keepends=True)
+            kept = [line for line in lines if not is_line_of(line, ids)]
+            if len(kept) != len(lines):
+                write_durably(metadata, b"".join(kept))  # a new file: every reader reads it again (`refresh`)
+        for i in ids:
+            for name in (f"{i}.png", f"{i}-input.png"):
+                (shard_dir / name).unlink(missing_ok=True)
+        if shard_dir.exists():
+            fsync_path(shard_dir)
+
+    def find(self, id_or_prefix: str) -> FlagRecord:
+        """The record whose id is or starts with `id_or_prefix` (the 8 characters a flag's receipt shows);
+        KeyError with a message saying why not."""
+        wanted = id_or_prefix.strip().lower()
+        self.refresh()
+        if len(wanted) < 8:
+            raise KeyError(f"give at least the 8 characters of the receipt, not {id_or_prefix!r}")
+        with self.lock:
+            matches = [r for i, r in self.records.items() if i.startswith(wanted)]
+        if len(matches) != 1:
+            raise KeyError(f"no stored drawing has the id {wanted}" if not matches else f"{len(matches)} drawings' ids start with {wanted}: give more of it")
+        return matches[0]
 
     # --- writing ---
 
@@ -362,3 +462,23 @@ class FlagStore:
             self.votes.append(vote)
             self._offsets[path] = path.stat().st_size
             return vote
+
+    def remove(self, flag_id: str, reason: str, username: str) -> Removal:
+        """Remove a record for good: its line and images leave the store (see the module's docstring).
+
+        Raises KeyError for an unknown id, StoreError when the removal cannot be recorded.
+        """
+        self.refresh()
+        with self.lock:
+            record = self.records[flag_id]
+            removal = Removal(id=uuid.uuid4().hex, flag_id=flag_id, shard=record.shard, reason=reason, username=username, created_at=utc_now())
+            try:
+                shard_dir = self._writer_shard()
+                path = self.removals_dir / f"{shard_dir.name}.jsonl"
+                append_line_durably(path, asdict(removal))
+            except OSError as e:
+                raise StoreError(f"Could not record the removal: {e.strerror or e}. Nothing was removed.") from e
+            self._offsets[path] = path.stat().st_size
+            self._forget(removal)
+            self._erase_what_is_ours()
+            return removal

@@ -246,3 +246,66 @@ def test_the_dataset_card_loads_the_flags_and_the_votes_of_the_folder_or_the_rep
     assert (root / "README.md").read_text() == dataset_card("you/dadc-digits")
     FlagStore(root, tmp_path / "locks").close()  # a tool that only reads the store leaves the app's card as it is
     assert (root / "README.md").read_text() == dataset_card("you/dadc-digits")
+
+
+def shard_files(store, record) -> list[str]:
+    return sorted(p.name for p in (store.data_dir / record.shard).iterdir())
+
+
+def test_a_removed_drawing_leaves_the_store_its_files_and_every_reader(tmp_path, store):
+    offensive, _ = store.append(fields(label=1, prediction=7), png(1), png(2))
+    kept, _ = store.append(fields(session="s2"), png(3), png(4))
+    store.add_vote({"flag_id": offensive.id, "verdict": "correct", "corrected_label": -1, "reason": "", "session_hash": "s9", "username": "", "is_maintainer": False})
+    reader = FlagStore(tmp_path / "flags", tmp_path / "locks")  # another process's view, read before the removal
+    assert offensive.id in reader.records and store.fooled_by_round[0] == 2
+
+    store.remove(offensive.id, "offensive", "mo")
+    assert offensive.id not in store.records and store.fooled_by_round[0] == 1
+    assert shard_files(store, kept) == sorted(["metadata.jsonl", kept.drawing_file_name, kept.model_input_file_name])
+    assert offensive.id not in (store.data_dir / kept.shard / "metadata.jsonl").read_text()
+    assert sorted(load_flags(store.root)["id"]) == [kept.id]  # the folder still loads, without it
+    reader.refresh()
+    assert sorted(reader.records) == [kept.id] and reader.fooled_by_round[0] == 1
+    later, _ = store.append(fields(session="s3"), png(5), png(6))  # appended to the rewritten file
+    reader.refresh()
+    assert sorted(reader.records) == sorted([kept.id, later.id])  # read from the new file, not from the old one's offset
+    reader.close()
+    store.close()
+    reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    assert sorted(reopened.records) == sorted([kept.id, later.id])
+    assert [(r.flag_id, r.reason, r.username) for r in reopened.removals] == [(offensive.id, "offensive", "mo")]
+    again, duplicate = reopened.append(fields(label=1, prediction=7), png(1), png(2))  # the same drawing, flagged anew
+    assert not duplicate and again.id != offensive.id
+    reopened.close()
+
+
+def test_a_removal_in_another_live_writers_shard_is_erased_by_that_writer(tmp_path, store):
+    record, _ = store.append(fields(), png(1), png(2))  # `store` is alive and owns the shard
+    other = FlagStore(tmp_path / "flags", tmp_path / "locks")  # e.g. a second app process
+    other.remove(record.id, "its author asked", "mo")
+    assert record.id not in other.records
+    assert record.drawing_file_name in shard_files(store, record)  # not cut from under its writer
+    store.refresh()  # the writer's next read
+    assert record.id not in store.records and record.drawing_file_name not in shard_files(store, record)
+    other.close()
+
+
+def test_a_removal_whose_process_died_before_erasing_is_finished_at_the_next_open(tmp_path, store):
+    record, _ = store.append(fields(), png(1), png(2))
+    kept, _ = store.append(fields(session="s2"), png(3), png(4))
+    store.close()  # its writer is gone
+    removal = {"id": "r1", "flag_id": record.id, "shard": record.shard, "reason": "offensive", "username": "mo", "created_at": "t"}
+    (tmp_path / "flags" / "removals" / "dead.jsonl").write_text(json.dumps(removal) + "\n")  # recorded, never erased
+    reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    assert sorted(reopened.records) == [kept.id]
+    assert shard_files(reopened, kept) == sorted(["metadata.jsonl", kept.drawing_file_name, kept.model_input_file_name])
+    reopened.close()
+
+
+def test_a_drawing_is_found_by_the_id_its_receipt_shows(store):
+    record, _ = store.append(fields(), png(1), png(2))
+    assert store.find(record.id[:8]) == record and store.find(f" {record.id.upper()} ") == record
+    with pytest.raises(KeyError, match="at least the 8 characters"):
+        store.find(record.id[:4])
+    with pytest.raises(KeyError, match="no stored drawing has the id 00000000"):
+        store.find("00000000")
