@@ -233,6 +233,30 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
     return image, question, next_id, f"Thanks, vote saved. {status}".strip(), None, ""
 
 
+def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr.Request, username: str = ""):
+    """A maintainer removes a drawing for good (an offensive one, one its author wants gone); the
+    Validate tab then shows the next example, since the one shown may be the one removed."""
+    store = services.store
+    if store is None:
+        raise user_error(f"Removing is unavailable: {services.store_problem}.")
+    if not is_maintainer(services, username):
+        raise user_error("Only a maintainer (signed in with Hugging Face, listed in --maintainers) can remove drawings.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise user_error("Say why it goes (e.g. 'offensive', 'its author asked'), then press Remove for good.")
+    try:
+        record = store.find(drawing_id or "")
+        store.remove(record.id, reason[:200], username)
+    except KeyError as e:
+        raise user_error(f"Nothing removed: {e.args[0]}.") from None
+    except StoreError as e:
+        raise user_error(str(e)) from None
+    hub = " Its copy in the Hub dataset goes at the next push." if services.pushes_flags else ""
+    done = f"Removed `{record.id[:8]}` for good ({reason[:200]}): it is out of the dataset, validation and training, and its files are deleted.{hub}"
+    image, question, next_id, status = next_example(services, request, username)
+    return image, question, next_id, f"{done} {status}".strip(), ""
+
+
 # --- the UI ---
 
 
@@ -310,6 +334,16 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                         reason_input = gr.Textbox(label="If junk: why?", max_length=200, elem_id="junk-reason")
                         next_button = gr.Button("Next example")
                         vote_status = gr.Markdown(elem_id="vote-status")
+                        # Shown to maintainers only (see on_maintainer_tools); the server checks again on every removal.
+                        with gr.Accordion("Maintainers: remove a drawing for good", open=False, visible=False, elem_id="remove-panel") as remove_panel:
+                            gr.Markdown(
+                                "For an offensive drawing, or one whose author asks: it leaves the dataset, validation and "
+                                "training, and its files are deleted (models already trained on it stay as they are). "
+                                "The id is the one its receipt shows (*saved as* …); the drawing shown above is filled in."
+                            )
+                            remove_id = gr.Textbox(label="Drawing id", max_length=32, elem_id="remove-id")
+                            remove_reason = gr.Textbox(label="Why", max_length=200, elem_id="remove-reason")
+                            remove_button = gr.Button("Remove for good", variant="stop", elem_id="remove")
             with gr.Tab("Machine adversary") as adversary_tab:
                 gr.Markdown(
                     "A machine can fool the model too: FGSM nudges every pixel of your drawing by ±ε in the direction "
@@ -395,6 +429,12 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         def on_next_example(request: gr.Request, profile: gr.OAuthProfile | None):
             return next_example(services, request, username_of(request, profile))
 
+        def on_maintainer_tools(request: gr.Request, profile: gr.OAuthProfile | None):
+            return gr.Accordion(visible=is_maintainer(services, username_of(request, profile)))
+
+        def on_remove(drawing_id, reason, request: gr.Request, profile: gr.OAuthProfile | None):
+            return remove_drawing(services, drawing_id, reason, request, username_of(request, profile))
+
         def on_vote(verdict):
             def handler(flag_id, corrected, reason, request: gr.Request, profile: gr.OAuthProfile | None):
                 return vote(services, verdict, flag_id, corrected, reason, request, username_of(request, profile))
@@ -422,7 +462,12 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
 
         example_outputs = [example_image, example_question, example_id, vote_status]
         vote_outputs = example_outputs + [corrected_input, reason_input]
-        validate_tab.select(on_next_example, outputs=example_outputs, api_visibility="private")
+        validate_tab.select(on_next_example, outputs=example_outputs, api_visibility="private").then(
+            on_maintainer_tools, outputs=remove_panel, api_visibility="private", show_progress="hidden"
+        )
+        # The example shown is the one a maintainer most likely removes: its id fills the box, in the browser alone.
+        example_id.change(None, js="(id) => id ? id.slice(0, 8) : ''", inputs=example_id, outputs=remove_id)
+        remove_button.click(on_remove, inputs=[remove_id, remove_reason], outputs=example_outputs + [remove_reason], api_name="remove", show_progress_on=vote_status)
         next_button.click(on_next_example, outputs=example_outputs, api_name="next_example")
         vote_inputs = [example_id, corrected_input, reason_input]
         # show_progress_on: a refused vote (no digit picked, no reason given) shows its message in a toast and
@@ -497,7 +542,7 @@ def main(argv=None) -> None:
     if maintainers and not sign_in:
         log.warning("--maintainers is set but sign-in is off: nobody can be recognised as a maintainer")
     flag_limit = FlagRateLimit(args.max_flags_per_minute) if args.max_flags_per_minute else None
-    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in, flag_limit, REQUIRE_SIGN_IN[args.require_sign_in])
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in, flag_limit, REQUIRE_SIGN_IN[args.require_sign_in], pushes_flags=sync is not None)
     freeze_loaded_objects()
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count

@@ -20,9 +20,11 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
+from flagging.store import removals_in
+
 log = logging.getLogger(__name__)
 
-RESTORED_FOLDERS = ("data/", "votes/")  # the records, their images and the votes; the card is rewritten locally
+RESTORED_FOLDERS = ("data/", "votes/", "removals/")  # records, images, votes, removals; the card is rewritten locally
 
 
 def download_patterns(missing: list[str], remote: list[str]) -> list[str]:
@@ -57,7 +59,9 @@ def restore_flags(api: HfApi, repo_id: str, store_root: Path) -> int:
     if not api.repo_exists(repo_id, repo_type="dataset"):
         return 0  # a first start: nothing was pushed yet
     remote = [p for p in api.list_repo_files(repo_id, repo_type="dataset") if p.startswith(RESTORED_FOLDERS)]
-    missing = [p for p in remote if not (store_root / p).exists()]
+    # A drawing removed here before the Hub heard of it is missing on purpose: never bring it back.
+    removed = {r.flag_id for r in removals_in(store_root)}
+    missing = [p for p in remote if not (store_root / p).exists() and Path(p).name.removesuffix(".png").removesuffix("-input") not in removed]
     if not missing:
         return 0
     # Same file system: renames are atomic. Kept when the download fails: the Hub client skips every

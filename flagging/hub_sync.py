@@ -14,9 +14,11 @@ import logging
 import threading
 from pathlib import Path
 
-from huggingface_hub import CommitScheduler, HfApi
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, CommitScheduler, HfApi
 from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 from huggingface_hub.hf_api import RepoFile
+
+from flagging.store import removals_in
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +26,24 @@ log = logging.getLogger(__name__)
 IGNORE_PATTERNS = ["**/*.tmp", "*.tmp", "**/.*", ".*"]
 
 
-# Files that are written once (images) or only appended to (metadata, votes): a local file as big as
-# the repo's copy is that copy.
-APPEND_ONLY_FOLDERS = ("data/", "votes/")
+# Files that are written once (images) or only appended to (metadata, votes, removals): a local file
+# as big as the repo's copy is that copy. (A removal rewrites a metadata file shorter: see `push_removals`.)
+APPEND_ONLY_FOLDERS = ("data/", "votes/", "removals/")
 
 
-def already_on_hub(api: HfApi, repo_id: str, folder: Path) -> dict[Path, float]:
-    """{local path: mtime} of the store's append-only files not to push: those whose copy in the dataset
-    repo is complete, and those the repo holds longer than this disk (which lost data: pushing them
-    would cut the repo's copy short; their shard's writer is gone, so they never grow here again)."""
+def repo_files(api: HfApi, repo_id: str) -> dict[str, int]:
+    """{path: size} of every file in the dataset repo; {} for a repo nothing was pushed to yet."""
     try:
-        remote = {f.path: f.size for f in api.list_repo_tree(repo_id, repo_type="dataset", recursive=True) if isinstance(f, RepoFile)}
+        return {f.path: f.size for f in api.list_repo_tree(repo_id, repo_type="dataset", recursive=True) if isinstance(f, RepoFile)}
     except (EntryNotFoundError, RevisionNotFoundError):
-        return {}  # an empty repo: nothing pushed yet
+        return {}
+
+
+def already_on_hub(remote: dict[str, int], folder: Path) -> dict[Path, float]:
+    """{local path: mtime} of the store's append-only files not to push, given the repo's files `remote`:
+    those whose copy in the dataset repo is complete, and those the repo holds longer than this disk
+    (which lost data: pushing them would cut the repo's copy short; their shard's writer is gone, so
+    they never grow here again)."""
     known = {}
     for relpath, size in remote.items():
         if not relpath.startswith(APPEND_ONLY_FOLDERS):
@@ -46,7 +53,8 @@ def already_on_hub(api: HfApi, repo_id: str, folder: Path) -> dict[Path, float]:
         except FileNotFoundError:
             continue
         if stat.st_size < size:
-            log.warning("%s is shorter here than in %s: keeping the repo's copy, not pushing this one", relpath, repo_id)
+            # a disk that lost data; or a removal not pushed yet, which pushes the file itself (`push_removals`)
+            log.warning("%s is shorter here than in the dataset repo: keeping the repo's copy, not pushing this one", relpath)
         if stat.st_size <= size:  # one stat: if it grows after this, its mtime changes and it is pushed
             known[folder / relpath] = stat.st_mtime
     return known
@@ -63,12 +71,48 @@ class StoreScheduler(CommitScheduler):
     """
 
     knows_the_repo = False
+    on_hub: set[str] = set()  # the repo's files as last listed, plus those pushed since
 
     def push_to_hub(self):
         if not self.knows_the_repo:
-            self.last_uploaded.update(already_on_hub(self.api, self.repo_id, self.folder_path))
+            remote = repo_files(self.api, self.repo_id)
+            self.last_uploaded.update(already_on_hub(remote, self.folder_path))
+            self.on_hub = set(remote)
             self.knows_the_repo = True
-        return super().push_to_hub()
+        self.push_removals()
+        commit = super().push_to_hub()
+        self.on_hub |= {path.relative_to(self.folder_path).as_posix() for path in self.last_uploaded}
+        return commit
+
+    def push_removals(self) -> None:
+        """One commit that deletes from the repo the images of drawings removed here, with their shards'
+        metadata as it is now (without their lines). Only once this disk has erased them: a removal in
+        another live writer's shard waits for that writer. The Hub keeps earlier commits (see README)."""
+        with self.lock:
+            deletes, shards = [], {}
+            for removal in removals_in(self.folder_path):
+                shard = self.folder_path / "data" / removal.shard
+                images = [f"data/{removal.shard}/{removal.flag_id}{end}" for end in (".png", "-input.png")]
+                pending = [p for p in images if p in self.on_hub and not (self.folder_path / p).exists()]
+                if not pending:
+                    continue
+                if shard.name not in shards:
+                    shards[shard.name] = (shard / "metadata.jsonl").read_bytes() if (shard / "metadata.jsonl").exists() else None
+                if removal.flag_id.encode() in (shards[shard.name] or b""):
+                    continue  # its line is still there: not erased yet
+                deletes += pending
+            if not deletes:
+                return
+            metadata = {name: data for name, data in shards.items() if data is not None}
+            mtimes = {name: (self.folder_path / "data" / name / "metadata.jsonl").stat().st_mtime for name in metadata}
+        operations = [CommitOperationDelete(path) for path in deletes]
+        operations += [CommitOperationAdd(path_in_repo=f"data/{name}/metadata.jsonl", path_or_fileobj=data) for name, data in metadata.items()]
+        self.api.create_commit(self.repo_id, operations, commit_message=f"Remove {len(deletes) // 2 or 1} drawing(s) a maintainer took down", repo_type=self.repo_type, revision=self.revision)
+        self.on_hub -= set(deletes)
+        for path in deletes:
+            self.last_uploaded.pop(self.folder_path / path, None)
+        for name, mtime in mtimes.items():
+            self.last_uploaded[self.folder_path / "data" / name / "metadata.jsonl"] = mtime
 
 
 def check_repo_id(repo_id: str) -> str:

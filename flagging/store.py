@@ -199,6 +199,11 @@ def read_complete_lines(path: Path, offset: int = 0) -> tuple[list[dict], int]:
     return rows, offset + end
 
 
+def removals_in(root: Path) -> list[Removal]:
+    """Every removal recorded in the store at `root` (complete lines of its removals/*.jsonl)."""
+    return [Removal(**row) for path in sorted(Path(root).glob("removals/*.jsonl")) for row in read_complete_lines(path)[0]]
+
+
 def is_line_of(line: bytes, ids: set[str]) -> bool:
     """Whether a metadata line is the record of one of `ids` (a torn line is nobody's)."""
     if not any(i.encode() in line for i in ids):

@@ -137,11 +137,12 @@ ROUNDS_REBUILD_SECONDS = 2
 
 
 def dashboard_signature(services: Services) -> str:
-    """Changes whenever the Rounds tab would: a flag or vote arrives, a round starts, ends or publishes."""
+    """Changes whenever the Rounds tab would: a flag, vote or removal arrives, a round starts, ends or publishes."""
     if services.store is None:
         return rounds_status(services)
-    services.store.refresh()  # incremental: picks up other app processes' flags and votes
-    return f"{rounds_status(services)}\n{len(services.store.records)} records, {len(services.store.votes)} votes"
+    store = services.store
+    store.refresh()  # incremental: picks up other app processes' flags, votes and removals
+    return f"{rounds_status(services)}\n{len(store.records)} records, {len(store.votes)} votes, {len(store.removals)} removals"
 
 
 def shared_rounds_data(services: Services, rebuild: bool = False, reuse_for_s: float = 0.0) -> tuple[str, tuple]:

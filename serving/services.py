@@ -32,6 +32,7 @@ class Services:
     # What only signed-in people may do ("flag", "vote"): an anonymous session is free to make, so on a
     # public Space a script could otherwise be any number of people (votes, the held-out split, limits).
     needs_sign_in: frozenset[str] = frozenset()
+    pushes_flags: bool = False  # the store is pushed to a Hub dataset repo (a removal then leaves it too)
     # What the Rounds tab's matrix has computed so far, {model round: {example id: class}}: each rebuild
     # then classifies only new examples (see training.round_matrix).
     matrix_predictions: dict = field(default_factory=dict)

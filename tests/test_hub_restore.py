@@ -109,6 +109,26 @@ def test_only_missing_files_are_downloaded_and_local_ones_are_never_replaced(hub
     assert not (tmp_path / "other").exists()
 
 
+def test_a_drawing_removed_here_is_never_restored_and_leaves_the_hub_at_the_next_push(hub_with_a_spaces_history, tmp_path):
+    hub, _ = hub_with_a_spaces_history
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    restore_flags(api, DATASET, tmp_path / "flags")
+    store = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    removed = next(iter(store.records.values()))
+    store.remove(removed.id, "offensive", "mo")  # then the app restarts before its next push
+    store.close()
+    assert restore_flags(api, DATASET, tmp_path / "flags") == 0  # missing on purpose: not brought back
+    assert not list((tmp_path / "flags").glob(f"data/*/{removed.id}*"))
+
+    push_flags(tmp_path / "flags", hub)  # the restarted app's first push
+    assert not any(removed.id in path for path in hub.files[f"datasets/{DATASET}"])
+    restore_flags(api, DATASET, tmp_path / "elsewhere" / "flags")  # a Space restarting from an empty disk
+    elsewhere = FlagStore(tmp_path / "elsewhere" / "flags", tmp_path / "elsewhere" / "locks")
+    assert removed.id not in elsewhere.records and len(elsewhere.records) == 39
+    assert [r.flag_id for r in elsewhere.removals] == [removed.id]
+    elsewhere.close()
+
+
 def test_a_restore_cut_off_halfway_resumes_where_it_stopped(hub_with_a_spaces_history, tmp_path):
     """A big store over a flaky link (or under the Hub's rate limits): each attempt must build on the last."""
     hub, old = hub_with_a_spaces_history

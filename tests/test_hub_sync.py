@@ -101,6 +101,34 @@ def test_the_repo_loads_with_its_cards_snippet_flags_and_votes_alike(tmp_path, h
     assert got["votes"] == [[first.id, "incorrect", 7, "bo"]]
 
 
+def test_a_removed_drawing_leaves_the_repo_at_the_next_push_once_its_writer_erased_it(tmp_path, store, hub):
+    offensive, _ = store.append(fields(), png(1), png(2))
+    kept, _ = store.append(fields(session="s2"), png(3), png(4))
+    sync = start_sync(store, hub.url)
+    assert wait_for(lambda: sync.connected)
+    sync.push_now()
+    assert any(offensive.id in path for path in hub.files[f"datasets/{REPO}"])
+
+    store.remove(offensive.id, "offensive", "mo")  # this process writes the shard: erased at once
+    sync.push_now()
+    assert hub.files[f"datasets/{REPO}"] == local_files(store)  # its images and its line gone, the removal recorded
+    assert not any(offensive.id in path for path in hub.files[f"datasets/{REPO}"])
+    assert any("Remove 1 drawing" in commit["message"] for commit in hub.commits)
+    sync.stop()
+
+    other_writer = FlagStore(store.root, tmp_path / "locks")
+    later, _ = other_writer.append(fields(session="s3"), png(5), png(6))  # in its own shard, and alive
+    push_once(store, hub.url)  # the app restarts: it lists the repo again
+    store.remove(later.id, "its author asked", "mo")  # not erased yet: its writer has not read the removal
+    push_once(store, hub.url)
+    on_hub = hub.files[f"datasets/{REPO}"]
+    assert later.id.encode() in on_hub[f"data/{later.shard}/metadata.jsonl"] and f"data/{later.shard}/{later.drawing_file_name}" in on_hub  # never half gone
+    other_writer.refresh()  # the writer erases it
+    push_once(store, hub.url)
+    assert hub.files[f"datasets/{REPO}"] == local_files(store) and not any(later.id in path for path in hub.files[f"datasets/{REPO}"])
+    other_writer.close()
+
+
 def test_a_failing_hub_loses_nothing_and_a_later_push_catches_up(store, hub):
     sync = start_sync(store, hub.url)
     assert wait_for(lambda: sync.connected)

@@ -1,0 +1,60 @@
+"""A maintainer removes a drawing for good (an offensive one, one whose author asks): from the Validate
+tab, signed in with Hugging Face as on a Space (the real OAuth flow against tests/oauth_provider.py),
+with the id its receipt shows. Nobody else can, by the page or the API."""
+
+import re
+
+import pytest
+from gradio_client import Client
+from playwright.sync_api import expect
+
+from flagging.store import FlagStore
+from tests.app_process import running_app
+from tests.browser import browser
+from tests.conftest import flag_as_people_would
+from tests.oauth_provider import OAuthProvider
+
+
+def test_a_signed_in_maintainer_removes_a_drawing_for_good_and_nobody_else_can(fresh_state, hard_examples):
+    flag_as_people_would(fresh_state, hard_examples, 2)  # two people's fooling examples
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    records = dict(store.records)
+    store.close()
+    with OAuthProvider("mia") as provider, running_app(fresh_state, "--maintainers", "mia", env=provider.space_env()) as url, browser() as new_page:
+        stranger = new_page(url)  # not signed in: no removal panel, and the API refuses
+        stranger.get_by_role("tab", name="Validate").click()
+        expect(stranger.locator("#question")).to_contain_text("Is this", timeout=15_000)
+        expect(stranger.locator("#remove-panel")).to_be_hidden()
+        with pytest.raises(Exception, match="Only a maintainer"):
+            Client(url, verbose=False).predict(next(iter(records))[:8], "spite", api_name="/remove")
+
+        page = new_page(url)
+        page.locator("#sign-in").click()  # to the provider and back, as on a Space
+        expect(page.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
+        page.get_by_role("tab", name="Validate").click()
+        expect(page.locator("#question")).to_contain_text("Is this", timeout=15_000)
+        panel = page.locator("#remove-panel")
+        expect(panel).to_be_visible(timeout=15_000)
+        panel.get_by_text("Maintainers: remove a drawing for good").click()  # open the accordion
+        drawing_id = page.locator("#remove-id textarea, #remove-id input").first
+        expect(drawing_id).to_have_value(re.compile("^[0-9a-f]{8}$"), timeout=15_000)  # the example shown
+        shown = next(r for i, r in records.items() if i.startswith(drawing_id.input_value()))
+        other = next(r for r in records.values() if r.id != shown.id)
+
+        page.locator("#remove").click()  # no reason given: refused, nothing removed
+        expect(page.get_by_text("Say why it goes").first).to_be_visible(timeout=15_000)
+        page.locator("#remove-reason textarea, #remove-reason input").first.fill("offensive")
+        page.locator("#remove").click()
+        expect(page.locator("#vote-status")).to_contain_text(f"Removed {shown.id[:8]} for good (offensive)", timeout=15_000)
+        expect(page.locator("#question")).to_contain_text(f"Is this {'an' if other.label == 8 else 'a'} {other.label}?")  # on to the other one
+        expect(drawing_id).to_have_value(other.id[:8])
+        stranger.get_by_role("button", name="Next example").click()  # every open page stops showing it
+        expect(stranger.locator("#question")).to_contain_text(f"{other.label}?", timeout=15_000)
+        assert provider.logins == ["mia"]
+
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    assert list(store.records) == [other.id]
+    assert [(r.flag_id, r.reason, r.username) for r in store.removals] == [(shown.id, "offensive", "mia")]
+    assert sorted(p.name for p in (store.data_dir / shown.shard).iterdir() if shown.id in p.name) == []  # its files are gone
+    assert shown.id not in (store.data_dir / shown.shard / "metadata.jsonl").read_text()
+    store.close()
