@@ -334,7 +334,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                         reason_input = gr.Textbox(label="If junk: why?", max_length=200, elem_id="junk-reason")
                         next_button = gr.Button("Next example")
                         vote_status = gr.Markdown(elem_id="vote-status")
-                        # Shown to maintainers only (see on_maintainer_tools); the server checks again on every removal.
+                        # Shown to maintainers only (see on_validate_tab); the server checks again on every removal.
                         with gr.Accordion("Maintainers: remove a drawing for good", open=False, visible=False, elem_id="remove-panel") as remove_panel:
                             gr.Markdown(
                                 "For an offensive drawing, or one whose author asks: it leaves the dataset, validation and "
@@ -429,8 +429,9 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         def on_next_example(request: gr.Request, profile: gr.OAuthProfile | None):
             return next_example(services, request, username_of(request, profile))
 
-        def on_maintainer_tools(request: gr.Request, profile: gr.OAuthProfile | None):
-            return gr.Accordion(visible=is_maintainer(services, username_of(request, profile)))
+        def on_validate_tab(request: gr.Request, profile: gr.OAuthProfile | None):
+            username = username_of(request, profile)  # one request: the next example, and the removal panel for a maintainer
+            return *next_example(services, request, username), gr.Accordion(visible=is_maintainer(services, username))
 
         def on_remove(drawing_id, reason, request: gr.Request, profile: gr.OAuthProfile | None):
             return remove_drawing(services, drawing_id, reason, request, username_of(request, profile))
@@ -462,9 +463,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
 
         example_outputs = [example_image, example_question, example_id, vote_status]
         vote_outputs = example_outputs + [corrected_input, reason_input]
-        validate_tab.select(on_next_example, outputs=example_outputs, api_visibility="private").then(
-            on_maintainer_tools, outputs=remove_panel, api_visibility="private", show_progress="hidden"
-        )
+        validate_tab.select(on_validate_tab, outputs=example_outputs + [remove_panel], api_visibility="private")
         # The example shown is the one a maintainer most likely removes: its id fills the box, in the browser alone.
         example_id.change(None, js="(id) => id ? id.slice(0, 8) : ''", inputs=example_id, outputs=remove_id)
         remove_button.click(on_remove, inputs=[remove_id, remove_reason], outputs=example_outputs + [remove_reason], api_name="remove", show_progress_on=vote_status)

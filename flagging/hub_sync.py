@@ -71,13 +71,13 @@ class StoreScheduler(CommitScheduler):
     """
 
     knows_the_repo = False
-    on_hub: set[str] = set()  # the repo's files as last listed, plus those pushed since
+    on_hub: frozenset[str] = frozenset()  # the repo's files as last listed, plus those pushed since
 
     def push_to_hub(self):
         if not self.knows_the_repo:
             remote = repo_files(self.api, self.repo_id)
             self.last_uploaded.update(already_on_hub(remote, self.folder_path))
-            self.on_hub = set(remote)
+            self.on_hub = frozenset(remote)
             self.knows_the_repo = True
         self.push_removals()
         commit = super().push_to_hub()
@@ -89,25 +89,23 @@ class StoreScheduler(CommitScheduler):
         metadata as it is now (without their lines). Only once this disk has erased them: a removal in
         another live writer's shard waits for that writer. The Hub keeps earlier commits (see README)."""
         with self.lock:
-            deletes, shards = [], {}
+            deletes, removed, shards = [], 0, {}  # shards: {name: its metadata now, None if it has none}
             for removal in removals_in(self.folder_path):
-                shard = self.folder_path / "data" / removal.shard
+                metadata = self.folder_path / "data" / removal.shard / "metadata.jsonl"
                 images = [f"data/{removal.shard}/{removal.flag_id}{end}" for end in (".png", "-input.png")]
                 pending = [p for p in images if p in self.on_hub and not (self.folder_path / p).exists()]
                 if not pending:
                     continue
-                if shard.name not in shards:
-                    shards[shard.name] = (shard / "metadata.jsonl").read_bytes() if (shard / "metadata.jsonl").exists() else None
-                if removal.flag_id.encode() in (shards[shard.name] or b""):
+                now = metadata.read_bytes() if metadata.exists() else None
+                if removal.flag_id.encode() in (now or b""):
                     continue  # its line is still there: not erased yet
-                deletes += pending
+                deletes, removed, shards[removal.shard] = deletes + pending, removed + 1, now
             if not deletes:
                 return
-            metadata = {name: data for name, data in shards.items() if data is not None}
-            mtimes = {name: (self.folder_path / "data" / name / "metadata.jsonl").stat().st_mtime for name in metadata}
+            mtimes = {name: (self.folder_path / "data" / name / "metadata.jsonl").stat().st_mtime for name, now in shards.items() if now is not None}
         operations = [CommitOperationDelete(path) for path in deletes]
-        operations += [CommitOperationAdd(path_in_repo=f"data/{name}/metadata.jsonl", path_or_fileobj=data) for name, data in metadata.items()]
-        self.api.create_commit(self.repo_id, operations, commit_message=f"Remove {len(deletes) // 2 or 1} drawing(s) a maintainer took down", repo_type=self.repo_type, revision=self.revision)
+        operations += [CommitOperationAdd(path_in_repo=f"data/{name}/metadata.jsonl", path_or_fileobj=shards[name]) for name in mtimes]
+        self.api.create_commit(self.repo_id, operations, commit_message=f"Remove {removed} drawing(s) a maintainer took down", repo_type=self.repo_type, revision=self.revision)
         self.on_hub -= set(deletes)
         for path in deletes:
             self.last_uploaded.pop(self.folder_path / path, None)

@@ -85,6 +85,8 @@ votes = datasets.load_dataset("{name}", data_files="votes/*.jsonl", split="train
 - votes: `flag_id`, the `id` of the attempt voted on; `verdict`, `correct`, `incorrect` or `junk`;
   `corrected_label`, the right digit for `incorrect` (else -1); `reason`, why it is junk;
   `is_maintainer`, a maintainer's vote decides alone; `username`, `session_hash`, `created_at`.
+- `removals/*.jsonl` lists the drawings a maintainer removed for good (offensive, or their author asked):
+  `flag_id`, `reason`, `username`, `created_at`; their line and images are gone from `data/`.
 
 The votes need their own `data_files`: without them `datasets` reads this folder as images with their
 metadata, and the votes are neither.
