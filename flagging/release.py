@@ -79,7 +79,7 @@ def release_rows(store: FlagStore, votes_required: int, trained_on: frozenset[st
     """{split: rows}, each row the record's fields, its images' bytes and the decision on it.
     `trained_on`: the examples the rounds' models trained on, which stay in `train`."""
     store.refresh()
-    splits = dict(zip(SPLITS, held_out_split(store.records.values(), list(store.votes), votes_required, trained_on=trained_on)))
+    splits = dict(zip(SPLITS, held_out_split(store.records.values(), list(store.votes), votes_required, trained_on=trained_on, removed=list(store.removals))))
     out = {}
     for split, items in splits.items():
         rows = []

@@ -140,6 +140,20 @@ class Removal:
     reason: str
     username: str  # the maintainer who removed it
     created_at: str
+    # Its place in the line of people (validation.held_out_split), so that a removal moves nobody between
+    # training and held-out: when it was flagged, and a token of who flagged it (not the name itself).
+    flagged_at: str = ""
+    person: str = ""
+
+
+def person_key(username: str, session_hash: str) -> str:
+    """Who drew a record, as far as the app can tell: the signed-in name, else the browser session."""
+    return f"user:{username}" if username else f"session:{session_hash}"
+
+
+def person_token(key: str) -> str:
+    """A person key that can be compared but not read (what a removal keeps of its author)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def utc_now() -> str:
@@ -478,7 +492,16 @@ class FlagStore:
         self.refresh()
         with self.lock:
             record = self.records[flag_id]
-            removal = Removal(id=uuid.uuid4().hex, flag_id=flag_id, shard=record.shard, reason=reason, username=username, created_at=utc_now())
+            removal = Removal(
+                id=uuid.uuid4().hex,
+                flag_id=flag_id,
+                shard=record.shard,
+                reason=reason,
+                username=username,
+                created_at=utc_now(),
+                flagged_at=record.created_at,
+                person=person_token(person_key(record.username, record.session_hash)),
+            )
             try:
                 shard_dir = self._writer_shard()
                 path = self.removals_dir / f"{shard_dir.name}.jsonl"

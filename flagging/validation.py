@@ -12,7 +12,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from flagging.store import FlagRecord, Vote
+from flagging.store import FlagRecord, Vote, person_key, person_token
 
 VERDICTS = ("correct", "incorrect", "junk")
 HOLDOUT_EVERY = 5  # one person in 5, in order of arrival, is held out: never trained on, the rounds' test set
@@ -73,30 +73,32 @@ def person_of(record: FlagRecord) -> str:
     return person_key(record.username, record.session_hash)
 
 
-def person_key(username: str, session_hash: str) -> str:
-    return f"user:{username}" if username else f"session:{session_hash}"
-
-
 def is_held_out(position: int, every: int) -> bool:
     """The every-th person in order of arrival: a person held out once stays held out."""
     return position % every == every - 1
 
 
-def held_out_split(records, votes: list[Vote], votes_required: int, holdout_every: int = HOLDOUT_EVERY, trained_on=frozenset()) -> tuple[list, list]:
+def held_out_split(records, votes: list[Vote], votes_required: int, holdout_every: int = HOLDOUT_EVERY, trained_on=frozenset(), removed=()) -> tuple[list, list]:
     """(training, held-out) (record, agreed label) pairs: every verified, non-junk example.
 
     Every example of every `holdout_every`-th person, in order of their first flag, is held out, so
     held-out accuracy is accuracy on people the model never learned from. Positions count every
-    record, verified or not: the store only grows, so a person's position never changes. Examples
-    in `trained_on` (what a live model has already trained on: stores whose early rounds split by
+    record, verified or not, and every `removed` one (store.Removal: a removed drawing keeps its
+    place in line): the store only grows, so a person's position never changes. Examples in
+    `trained_on` (what a live model has already trained on: stores whose early rounds split by
     example) stay in training, so no round is ever gated on what its parent learned.
     """
     in_order = sorted(records, key=lambda r: (r.created_at, r.id))
-    people = dict.fromkeys(person_of(r) for r in in_order)  # in order of first flag
+    # With removals, people are compared by token: that is all a removal keeps of its author.
+    who = {r.id: person_token(person_of(r)) if removed else person_of(r) for r in in_order}
+    line = [(r.created_at, r.id, who[r.id]) for r in in_order]
+    if removed:
+        line = sorted(line + [(g.flagged_at, g.flag_id, g.person) for g in removed])
+    people = dict.fromkeys(person for *_, person in line)  # in order of first flag
     held_out_people = {person for position, person in enumerate(people) if is_held_out(position, holdout_every)}
     split: dict[bool, list] = {False: [], True: []}
     for record, label in verified_examples(in_order, votes, votes_required):
-        split[person_of(record) in held_out_people and record.id not in trained_on].append((record, label))
+        split[who[record.id] in held_out_people and record.id not in trained_on].append((record, label))
     return split[False], split[True]
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 import flagging.store as store_module
 from flagging.dataset import load_flags
-from flagging.store import FlagStore, StoreError, dataset_card
+from flagging.store import FlagStore, StoreError, dataset_card, person_key, person_token
 
 
 def png(seed: int, size=(40, 40)) -> bytes:
@@ -274,6 +274,9 @@ def test_a_removed_drawing_leaves_the_store_its_files_and_every_reader(tmp_path,
     reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
     assert sorted(reopened.records) == sorted([kept.id, later.id])
     assert [(r.flag_id, r.reason, r.username) for r in reopened.removals] == [(offensive.id, "offensive", "mo")]
+    # its place in the line of people (held-out split), without its author's session or name
+    assert (reopened.removals[0].flagged_at, reopened.removals[0].person) == (offensive.created_at, person_token(person_key("", "s1")))
+    assert '"s1"' not in next((tmp_path / "flags" / "removals").glob("*.jsonl")).read_text()
     again, duplicate = reopened.append(fields(label=1, prediction=7), png(1), png(2))  # the same drawing, flagged anew
     assert not duplicate and again.id != offensive.id
     reopened.close()

@@ -2,7 +2,7 @@
 
 import random
 
-from flagging.store import FlagRecord, Vote
+from flagging.store import FlagRecord, Removal, Vote, person_key, person_token
 from flagging.validation import Decision, decide, held_out_split, next_to_validate, round_counts, top_contributors, verified_examples
 
 
@@ -111,6 +111,17 @@ def test_every_drawing_of_a_held_out_person_is_held_out_and_a_name_spans_session
     # alice is the 5th person to flag: both her drawings, from two browsers, are held out, and nobody else's
     assert [r.id for r, _ in held_out] == ["r4", "r6"]
     assert [r.id for r, _ in train] == ["r0", "r1", "r2", "r3", "r5", "r7"]
+
+
+def test_a_removed_drawing_keeps_its_place_in_line_so_nobody_changes_sides():
+    records = people_taking_turns()
+    first = records[0]  # p1's first drawing, removed for good; p1 comes back later (r5)
+    removed = Removal("x", first.id, "shard", "offensive", "mo", "t", flagged_at=first.created_at, person=person_token(person_key("", "p1")))
+    train, held_out = held_out_split(records[1:], [], votes_required=0, holdout_every=5, removed=[removed])
+    assert [r.id for r, _ in held_out] == ["r4", "r6"]  # still alice, the 5th to flag
+    assert [r.id for r, _ in train] == ["r1", "r2", "r3", "r5", "r7"]
+    _, forgotten = held_out_split(records[1:], [], votes_required=0, holdout_every=5)  # what forgetting its place would do
+    assert [r.id for r, _ in forgotten] == ["r5"]  # p1 would become the 5th: alice trained on, p1 held out
 
 
 def test_an_example_a_model_already_trained_on_is_never_held_out():

@@ -87,7 +87,7 @@ class Examples:
 def split_examples(store: FlagStore, state_dir: Path, votes_required: int, holdout_every: int) -> tuple[list, list]:
     """(training, held-out) as (record, agreed label) pairs: every verified, non-junk example in the store."""
     store.refresh()
-    return held_out_split(store.records.values(), list(store.votes), votes_required, holdout_every, trained_example_ids(state_dir))
+    return held_out_split(store.records.values(), list(store.votes), votes_required, holdout_every, trained_example_ids(state_dir), list(store.removals))
 
 
 def trained_example_ids(state_dir: Path) -> frozenset[str]:
