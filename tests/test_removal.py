@@ -1,6 +1,7 @@
 """A maintainer removes a drawing for good (an offensive one, one whose author asks): from the Validate
 tab, signed in with Hugging Face as on a Space (the real OAuth flow against tests/oauth_provider.py),
-with the id its receipt shows. Nobody else can, by the page or the API."""
+with the id its receipt shows; the app's push then takes it out of the Hub dataset (the local Hub).
+Nobody else can remove anything, by the page or the API."""
 
 import re
 
@@ -12,7 +13,10 @@ from flagging.store import FlagStore
 from tests.app_process import running_app
 from tests.browser import browser
 from tests.conftest import flag_as_people_would
+from tests.hub_server import LocalHub
 from tests.oauth_provider import OAuthProvider
+from tests.test_hub_restore import push_flags
+from tests.test_hub_sync import REPO
 
 
 def test_a_signed_in_maintainer_removes_a_drawing_for_good_and_nobody_else_can(fresh_state, hard_examples):
@@ -20,7 +24,26 @@ def test_a_signed_in_maintainer_removes_a_drawing_for_good_and_nobody_else_can(f
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
     records = dict(store.records)
     store.close()
-    with OAuthProvider("mia") as provider, running_app(fresh_state, "--maintainers", "mia", env=provider.space_env()) as url, browser() as new_page:
+    with LocalHub() as hub, OAuthProvider("mia") as provider:
+        push_flags(fresh_state / "flags", hub)  # the Hub dataset already holds both
+        shown, other = remove_one_from_the_validate_tab(fresh_state, records, hub, provider)
+        on_hub = hub.files[f"datasets/{REPO}"]  # the app's final push at stop: its removal commit included
+        assert not any(shown.id in path for path in on_hub) and shown.id.encode() not in on_hub[f"data/{shown.shard}/metadata.jsonl"]
+        assert any(other.id in path for path in on_hub) and on_hub[f"data/{shown.shard}/metadata.jsonl"] == (fresh_state / "flags" / "data" / shown.shard / "metadata.jsonl").read_bytes()
+
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    assert list(store.records) == [other.id]
+    assert [(r.flag_id, r.reason, r.username) for r in store.removals] == [(shown.id, "offensive", "mia")]
+    assert sorted(p.name for p in (store.data_dir / shown.shard).iterdir() if shown.id in p.name) == []  # its files are gone
+    assert shown.id not in (store.data_dir / shown.shard / "metadata.jsonl").read_text()
+    store.close()
+
+
+def remove_one_from_the_validate_tab(fresh_state, records, hub, provider):
+    """Mia, signed in as a maintainer, removes the drawing the Validate tab shows her; (removed, the other)."""
+    hub_args = ("--hub-dataset", REPO, "--hub-endpoint", hub.url, "--push-every-minutes", "60")
+    env = provider.space_env() | {"HF_TOKEN": "hf_removal_test_token", "HF_HUB_DISABLE_XET": "1"}
+    with running_app(fresh_state, "--maintainers", "mia", *hub_args, env=env) as url, browser() as new_page:
         stranger = new_page(url)  # not signed in: no removal panel, and the API refuses
         stranger.get_by_role("tab", name="Validate").click()
         expect(stranger.locator("#question")).to_contain_text("Is this", timeout=15_000)
@@ -46,15 +69,10 @@ def test_a_signed_in_maintainer_removes_a_drawing_for_good_and_nobody_else_can(f
         page.locator("#remove-reason textarea, #remove-reason input").first.fill("offensive")
         page.locator("#remove").click()
         expect(page.locator("#vote-status")).to_contain_text(f"Removed {shown.id[:8]} for good (offensive)", timeout=15_000)
+        expect(page.locator("#vote-status")).to_contain_text("Its copy in the Hub dataset goes at the next push")
         expect(page.locator("#question")).to_contain_text(f"Is this {'an' if other.label == 8 else 'a'} {other.label}?")  # on to the other one
         expect(drawing_id).to_have_value(other.id[:8])
         stranger.get_by_role("button", name="Next example").click()  # every open page stops showing it
         expect(stranger.locator("#question")).to_contain_text(f"{other.label}?", timeout=15_000)
         assert provider.logins == ["mia"]
-
-    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
-    assert list(store.records) == [other.id]
-    assert [(r.flag_id, r.reason, r.username) for r in store.removals] == [(shown.id, "offensive", "mia")]
-    assert sorted(p.name for p in (store.data_dir / shown.shard).iterdir() if shown.id in p.name) == []  # its files are gone
-    assert shown.id not in (store.data_dir / shown.shard / "metadata.jsonl").read_text()
-    store.close()
+    return shown, other
