@@ -5,8 +5,9 @@
 Starts the app on a fresh state directory holding a copy of the round-0 model, then:
 app.png: a person draws a 1 with a long up-stroke (as much of Europe writes it), the model
 reads a 7, and the person flags it as a 1; validate.png: someone else is asked "Is this a 1?";
-adversary.png: the person draws a 7 and looks at its FGSM twin at ε = 0.25. Prints what the
-model said on each, for the captions.
+adversary.png: the person draws a 7 and looks at its FGSM twin at ε = 0.25; remove.png: a
+maintainer signed in with Hugging Face about to remove the 1 for good. Prints what the model said
+on each, for the captions.
 """
 
 import argparse
@@ -22,6 +23,7 @@ from data.state_dir import resolve_state_dir  # noqa: E402
 from tests.app_process import running_app  # noqa: E402
 from tests.browser import browser, draw_with_mouse, ready_to_draw, top_guess  # noqa: E402
 from tests.conftest import copy_of_round0_state  # noqa: E402
+from tests.oauth_provider import OAuthProvider  # noqa: E402
 from training.prepare import ensure_round0  # noqa: E402
 
 
@@ -68,6 +70,19 @@ def main(argv=None) -> int:
             person.screenshot(path=str(args.out / "adversary.png"))
             twin = person.locator("#adversarial-label [data-testid=label-output-value]").inner_text()
             print(f"adversary.png: a 7 and its FGSM twin at ε = 0.25, read as {twin}")
+
+        # remove.png: the same state (the European 1 is there to validate), served as on a Space whose
+        # maintainer, mia, signs in with Hugging Face (a local OpenID provider) and opens the removal panel.
+        with OAuthProvider("mia") as provider, running_app(state, "--maintainers", "mia", env=provider.space_env()) as url, browser(width=1200, height=1000) as new_page:
+            maintainer = new_page(url)
+            maintainer.locator("#sign-in").click()
+            expect(maintainer.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
+            maintainer.get_by_role("tab", name="Validate").click()
+            expect(maintainer.locator("#remove-panel")).to_be_visible(timeout=15_000)
+            maintainer.locator("#remove-panel").get_by_text("Maintainers: remove a drawing for good").click()
+            maintainer.locator("#remove-reason textarea, #remove-reason input").first.fill("its author asked")
+            maintainer.screenshot(path=str(args.out / "remove.png"), full_page=True)
+            print(f"remove.png: {maintainer.locator('#question').inner_text()}, drawing {maintainer.locator('#remove-id textarea, #remove-id input').first.input_value()}")
     return 0
 
 
