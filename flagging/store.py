@@ -474,15 +474,19 @@ class FlagStore:
         """Store one validation vote durably."""
         with self.lock:
             vote = Vote(id=uuid.uuid4().hex, created_at=utc_now(), **vote_fields)
-            try:
-                shard_dir = self._writer_shard()
-                path = self.votes_dir / f"{shard_dir.name}.jsonl"
-                append_line_durably(path, asdict(vote))
-            except OSError as e:
-                raise StoreError(f"Could not save your vote: {e.strerror or e}.") from e
+            self._append_to_own_log(self.votes_dir, vote, "Could not save your vote: {}.")
             self.votes.append(vote)
-            self._offsets[path] = path.stat().st_size
             return vote
+
+    def _append_to_own_log(self, folder: Path, row, failure: str) -> None:
+        """Append `row` durably to this writer's file in `folder` (votes/, removals/); StoreError with
+        `failure` filled in if it cannot (called under `self.lock`)."""
+        try:
+            path = folder / f"{self._writer_shard().name}.jsonl"
+            append_line_durably(path, asdict(row))
+        except OSError as e:
+            raise StoreError(failure.format(e.strerror or e)) from e
+        self._offsets[path] = path.stat().st_size
 
     def remove(self, flag_id: str, reason: str, username: str) -> Removal:
         """Remove a record for good: its line and images leave the store (see the module's docstring).
@@ -502,13 +506,7 @@ class FlagStore:
                 flagged_at=record.created_at,
                 person=person_token(person_key(record.username, record.session_hash)),
             )
-            try:
-                shard_dir = self._writer_shard()
-                path = self.removals_dir / f"{shard_dir.name}.jsonl"
-                append_line_durably(path, asdict(removal))
-            except OSError as e:
-                raise StoreError(f"Could not record the removal: {e.strerror or e}. Nothing was removed.") from e
-            self._offsets[path] = path.stat().st_size
+            self._append_to_own_log(self.removals_dir, removal, "Could not record the removal: {}. Nothing was removed.")
             self._forget(removal)
             self._erase_what_is_ours()
             return removal

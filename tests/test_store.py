@@ -154,7 +154,9 @@ def test_a_read_only_store_refuses_with_a_message(tmp_path):
         subprocess.run(["mount", "-o", "remount,ro", str(state)], check=True)
         with pytest.raises(StoreError, match="Read-only file system"):
             store.append(fields(session="s2"), png(3), png(4))
-        assert [r.id for r in store.records.values()] == [kept.id]
+        with pytest.raises(StoreError, match="Could not record the removal: Read-only file system. Nothing was removed."):
+            store.remove(kept.id, "offensive", "mo")
+        assert [r.id for r in store.records.values()] == [kept.id] and store.removals == []
         store.close()
 
 
