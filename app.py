@@ -190,12 +190,17 @@ def next_example(services: Services, request: gr.Request, username: str = ""):
     )
     if record is None:
         return None, "### Nothing to validate right now", "", "Come back when other people have fooled the model."
-    image = Image.open(store.data_dir / record.shard / record.drawing_file_name)
+    try:
+        image = Image.open(store.data_dir / record.shard / record.drawing_file_name)
+    except FileNotFoundError:  # removed by a maintainer in another process just now
+        return None, "### Nothing to validate right now", "", "Press Next example."
     return image, f"### Is this {'an' if record.label == 8 else 'a'} {record.label}?", record.id, ""
 
 
 def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str, request: gr.Request, username: str = ""):
     store = services.store
+    if store is not None and flag_id in store.removed:
+        raise user_error("A maintainer removed this drawing: press Next example.")
     if store is None or not flag_id or flag_id not in store.records:
         raise user_error("There is no example to vote on: press Next example.")
     if problem := sign_in_problem(services, "vote", username):
