@@ -14,7 +14,8 @@ from PIL import Image
 
 import flagging.store as store_module
 from flagging.dataset import load_flags
-from flagging.store import FlagStore, StoreError, dataset_card, person_key, person_token
+from flagging.store import FlagStore, StoreError, dataset_card, person_key, person_token, removals_in
+from tests.conftest import REPO_ROOT
 
 
 def png(seed: int, size=(40, 40)) -> bytes:
@@ -314,3 +315,43 @@ def test_a_drawing_is_found_by_the_id_its_receipt_shows(store):
         store.find(record.id[:4])
     with pytest.raises(KeyError, match="no stored drawing has the id 00000000"):
         store.find("00000000")
+
+
+def remove_from_the_command_line(state_dir, *args):
+    command = [sys.executable, "-m", "flagging.remove", *args, "--state-dir", str(state_dir)]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_a_maintainer_without_sign_in_removes_a_drawing_from_the_command_line(tmp_path, store):
+    asked, _ = store.append(fields(label=1, prediction=7, username="ana"), png(1), png(2))
+    offensive, _ = store.append(fields(session="s2"), png(3), png(4))
+
+    refused = [
+        remove_from_the_command_line(tmp_path, asked.id[:8], "--reason", " "),  # a reason is required
+        remove_from_the_command_line(tmp_path, "00000000", "--reason", "its author asked"),
+        remove_from_the_command_line(tmp_path, asked.id[:4], "--reason", "its author asked"),
+    ]
+    assert [r.returncode for r in refused] == [2, 2, 2]
+    assert "--reason must say why" in refused[0].stderr and "no stored drawing has the id 00000000" in refused[1].stderr
+    assert "at least the 8 characters" in refused[2].stderr
+    assert removals_in(store.root) == [] and asked.drawing_file_name in shard_files(store, asked)  # nothing recorded, nothing deleted
+
+    # `store` is a live app's writer of the drawing's shard: it is forgotten at once, erased by that writer
+    removed = remove_from_the_command_line(tmp_path, asked.id[:8], "--reason", "its author asked", "--by", "mo")
+    assert removed.returncode == 0, removed.stderr
+    assert f"removed {asked.id[:8]} for good: a 1 read as 7" in removed.stdout and "by ana" in removed.stdout
+    assert "an app is writing" in removed.stdout
+    assert [(r.flag_id, r.reason, r.username) for r in removals_in(store.root)] == [(asked.id, "its author asked", "mo")]
+    store.refresh()
+    assert sorted(store.records) == [offensive.id] and asked.drawing_file_name not in shard_files(store, asked)
+
+    again = remove_from_the_command_line(tmp_path, asked.id[:8], "--reason", "its author asked")
+    assert again.returncode == 2 and f"{asked.id[:8]} was already removed on" in again.stderr and len(removals_in(store.root)) == 1
+
+    store.close()  # no app running: the command erases the drawing itself
+    removed = remove_from_the_command_line(tmp_path, offensive.id, "--reason", "offensive")
+    assert removed.returncode == 0 and "its line and images are gone" in removed.stdout
+    assert shard_files(store, offensive) == ["metadata.jsonl"]
+    reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    assert reopened.records == {} and len(reopened.removals) == 2
+    reopened.close()

@@ -1,0 +1,73 @@
+"""Remove a drawing for good from the command line (where nobody signs in to the app as a maintainer).
+
+    python -m flagging.remove ID --reason "its author asked" [--by NAME] [--state-dir DIR]
+
+ID is the drawing's id or its first 8 characters (the receipt its author got: "saved as 1a2b3c4d").
+The same removal as the Validate tab's maintainer panel (`FlagStore.remove`): every reader of the
+store forgets the drawing at once; its line and images are deleted now, or, when an app process
+is writing the drawing's shard, by that process at its next refresh; an app pushing to the Hub
+(`--hub-dataset`) deletes the Hub copy at its next push. Exit 0 removed, 2 nothing removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flagging.store import FlagStore, StoreError
+
+MAX_REASON = 200  # as the app's reason box
+
+
+def already_removed(store: FlagStore, id_or_prefix: str) -> str:
+    """Why `id_or_prefix` names a drawing removed before, or ''."""
+    wanted = id_or_prefix.strip().lower()
+    for removal in store.removals:
+        if len(wanted) >= 8 and removal.flag_id.startswith(wanted):
+            return f"{removal.flag_id[:8]} was already removed on {removal.created_at[:10]} ({removal.reason})"
+    return ""
+
+
+def main(argv=None) -> int:
+    from data.state_dir import resolve_state_dir
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("id", help="the drawing's id, or at least its first 8 characters")
+    p.add_argument("--reason", required=True, help=f"why it goes, for a public audience (pushed with the removal; at most {MAX_REASON} characters)")
+    p.add_argument("--by", default="", help="who removes it, as recorded with the removal (default: nobody named)")
+    p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
+    args = p.parse_args(argv)
+    reason = args.reason.strip()
+    if not reason:
+        p.error("--reason must say why it goes (e.g. 'offensive', 'its author asked')")
+    if len(reason) > MAX_REASON:
+        p.error(f"--reason is {len(reason)} characters; keep it to {MAX_REASON}")
+    state_dir = resolve_state_dir(args.state_dir)
+    if not (state_dir / "flags" / "data").is_dir():
+        print(f"error: no flagged examples in {state_dir / 'flags'}", file=sys.stderr)
+        return 2
+    store = FlagStore(state_dir / "flags", state_dir / "locks")
+    try:
+        record = store.find(args.id)
+        store.remove(record.id, reason, args.by.strip())
+    except KeyError as e:
+        print(f"error: {already_removed(store, args.id) or e.args[0]}; nothing removed", file=sys.stderr)
+        return 2
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    shard = store.data_dir / record.shard
+    author = record.username or "an anonymous session"
+    print(f"removed {record.id[:8]} for good: a {record.label} read as {record.prediction}, flagged {record.created_at[:19]} by {author}")
+    if (shard / record.drawing_file_name).exists():
+        print(f"an app is writing {shard}: every reader forgets the drawing now, and that app deletes its line and images at its next refresh (a flag, a vote, an open Rounds tab)")
+    else:
+        print(f"its line and images are gone from {shard}")
+    print("an app pushing to the Hub (--hub-dataset) deletes the Hub copy at its next push")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
