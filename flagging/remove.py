@@ -19,15 +19,6 @@ from flagging.store import FlagStore, StoreError
 MAX_REASON = 200  # as the app's reason box
 
 
-def already_removed(store: FlagStore, id_or_prefix: str) -> str:
-    """Why `id_or_prefix` names a drawing removed before, or ''."""
-    wanted = id_or_prefix.strip().lower()
-    for removal in store.removals:
-        if len(wanted) >= 8 and removal.flag_id.startswith(wanted):
-            return f"{removal.flag_id[:8]} was already removed on {removal.created_at[:10]} ({removal.reason})"
-    return ""
-
-
 def main(argv=None) -> int:
     from data.state_dir import resolve_state_dir
 
@@ -51,7 +42,7 @@ def main(argv=None) -> int:
         record = store.find(args.id)
         store.remove(record.id, reason, args.by.strip())
     except KeyError as e:
-        print(f"error: {already_removed(store, args.id) or e.args[0]}; nothing removed", file=sys.stderr)
+        print(f"error: {e.args[0]}; nothing removed", file=sys.stderr)
         return 2
     except StoreError as e:
         print(f"error: {e}", file=sys.stderr)

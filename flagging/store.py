@@ -426,9 +426,14 @@ class FlagStore:
             raise KeyError(f"give at least the 8 characters of the receipt, not {id_or_prefix!r}")
         with self.lock:
             matches = [r for i, r in self.records.items() if i.startswith(wanted)]
-        if len(matches) != 1:
-            raise KeyError(f"no stored drawing has the id {wanted}" if not matches else f"{len(matches)} drawings' ids start with {wanted}: give more of it")
-        return matches[0]
+            removed = next((r for r in self.removals if r.flag_id.startswith(wanted)), None)
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise KeyError(f"{len(matches)} drawings' ids start with {wanted}: give more of it")
+        if removed:
+            raise KeyError(f"{wanted} was already removed on {removed.created_at[:10]} ({removed.reason})")
+        raise KeyError(f"no stored drawing has the id {wanted}")
 
     # --- writing ---
 

@@ -315,6 +315,9 @@ def test_a_drawing_is_found_by_the_id_its_receipt_shows(store):
         store.find(record.id[:4])
     with pytest.raises(KeyError, match="no stored drawing has the id 00000000"):
         store.find("00000000")
+    store.remove(record.id, "offensive", "mo")
+    with pytest.raises(KeyError, match=rf"{record.id[:8]} was already removed on \d{{4}}-\d\d-\d\d \(offensive\)"):
+        store.find(record.id[:8])
 
 
 def remove_from_the_command_line(state_dir, *args):
