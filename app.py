@@ -29,7 +29,7 @@ from PIL import Image  # noqa: E402
 from data.state_dir import resolve_state_dir  # noqa: E402
 from flagging.callback import DIGITS, DatasetFlagger, FlagInputError  # noqa: E402
 from flagging.rate_limit import FlagRateLimit  # noqa: E402
-from flagging.store import StoreError  # noqa: E402
+from flagging.store import MAX_REMOVAL_REASON, StoreError  # noqa: E402
 from flagging.validation import has_voted, next_to_validate, person_key  # noqa: E402
 from model.predict import top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
@@ -251,13 +251,13 @@ def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr
         raise user_error("Say why it goes (e.g. 'offensive', 'its author asked'), then press Remove for good.")
     try:
         record = store.find(drawing_id or "")
-        store.remove(record.id, reason[:200], username)
+        store.remove(record.id, reason[:MAX_REMOVAL_REASON], username)
     except KeyError as e:
         raise user_error(f"Nothing removed: {e.args[0]}.") from None
     except StoreError as e:
         raise user_error(str(e)) from None
     hub = " Its copy in the Hub dataset goes at the next push." if services.pushes_flags else ""
-    done = f"Removed `{record.id[:8]}` for good ({reason[:200]}): it is out of the dataset, validation and training, and its files are deleted.{hub}"
+    done = f"Removed `{record.id[:8]}` for good ({reason[:MAX_REMOVAL_REASON]}): it is out of the dataset, validation and training, and its files are deleted.{hub}"
     image, question, next_id, status = next_example(services, request, username)
     return image, question, next_id, f"{done} {status}".strip(), ""
 
@@ -347,7 +347,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                                 "The id is the one its receipt shows (*saved as* …); the drawing shown above is filled in."
                             )
                             remove_id = gr.Textbox(label="Drawing id", max_length=32, elem_id="remove-id")
-                            remove_reason = gr.Textbox(label="Why", max_length=200, elem_id="remove-reason")
+                            remove_reason = gr.Textbox(label="Why", max_length=MAX_REMOVAL_REASON, elem_id="remove-reason")
                             remove_button = gr.Button("Remove for good", variant="stop", elem_id="remove")
             with gr.Tab("Machine adversary") as adversary_tab:
                 gr.Markdown(

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flagging.store import FlagStore, StoreError
-
-MAX_REASON = 200  # as the app's reason box
+from flagging.store import MAX_REMOVAL_REASON, FlagStore, StoreError
 
 
 def main(argv=None) -> int:
@@ -24,15 +22,15 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("id", help="the drawing's id, or at least its first 8 characters")
-    p.add_argument("--reason", required=True, help=f"why it goes, for a public audience (pushed with the removal; at most {MAX_REASON} characters)")
+    p.add_argument("--reason", required=True, help=f"why it goes, for a public audience (pushed with the removal; at most {MAX_REMOVAL_REASON} characters)")
     p.add_argument("--by", default="", help="who removes it, as recorded with the removal (default: nobody named)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
     reason = args.reason.strip()
     if not reason:
         p.error("--reason must say why it goes (e.g. 'offensive', 'its author asked')")
-    if len(reason) > MAX_REASON:
-        p.error(f"--reason is {len(reason)} characters; keep it to {MAX_REASON}")
+    if len(reason) > MAX_REMOVAL_REASON:
+        p.error(f"--reason is {len(reason)} characters; keep it to {MAX_REMOVAL_REASON}")
     state_dir = resolve_state_dir(args.state_dir)
     if not (state_dir / "flags" / "data").is_dir():
         print(f"error: no flagged examples in {state_dir / 'flags'}", file=sys.stderr)

@@ -132,6 +132,10 @@ class Vote:
     created_at: str
 
 
+# A removal's reason is pushed with it, for a public audience: a sentence, not an essay.
+MAX_REMOVAL_REASON = 200
+
+
 @dataclass(frozen=True)
 class Removal:
     id: str
