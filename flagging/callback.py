@@ -37,7 +37,13 @@ class FlagOutcome:
         r = self.record
         receipt = f"(saved as `{r.id[:8]}`)"
         if self.duplicate:
-            return f"Already saved: this exact drawing with this label is in the dataset {receipt}."
+            # Most often a double-clicked Flag: the second answer replaces the first, so it repeats the outcome.
+            outcome = (
+                f"it fooled the model (it said {r.prediction}, you drew {r.label})"
+                if r.fooled
+                else f"the model read it right (it said {r.prediction})"
+            )
+            return f"Already saved: this exact drawing with this label is in the dataset, and {outcome} {receipt}."
         if r.fooled:
             return (
                 f"**You fooled the model!** It said {r.prediction}, you drew {r.label}. "

@@ -45,6 +45,8 @@ def test_fooling_and_non_fooling_flags_are_stored_with_the_servers_prediction(ap
     assert "The model got it right" in right
     again = flag(client, drawing, "4")  # a retry of the first
     assert "Already saved" in again and receipt(again) == receipt(fooled)
+    assert "it fooled the model (it said 1, you drew 4)" in again  # a double-click's second answer still says so
+    assert "the model read it right (it said 1)" in flag(client, drawing, "1")
     rows = {r["id"][:8]: r for r in stored(state)}
     assert set(rows) == {receipt(fooled), receipt(right)}
     first = rows[receipt(fooled)]
