@@ -11,11 +11,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "DADC_STATE_DIR"
 
 
-def resolve_state_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """Return the state directory (created if missing) as an absolute path."""
+def resolve_state_dir(explicit: str | os.PathLike | None = None, create: bool = True) -> Path:
+    """Return the state directory as an absolute path, created if missing unless `create` is False:
+    tools that only read what the app wrote leave a mistyped --state-dir uncreated."""
     chosen = explicit or os.environ.get(ENV_VAR) or REPO_ROOT / "state"
     path = Path(chosen).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

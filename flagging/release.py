@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from flagging.store import FlagStore
+from flagging.store import FlagStore, open_collected_store
 from flagging.validation import held_out_split
 
 SPLITS = ("train", "test")
@@ -198,11 +198,12 @@ def main(argv=None) -> int:
         p.error("--push needs HF_TOKEN in the environment")
     if not replaceable(args.out):
         p.error(f"{args.out} holds files that are not a release: give a new or empty folder, or an earlier release")
-    state_dir = resolve_state_dir(args.state_dir)
-    if not (state_dir / "flags" / "data").is_dir():
-        print(f"error: no flagged examples in {state_dir / 'flags'}", file=sys.stderr)
+    state_dir = resolve_state_dir(args.state_dir, create=False)
+    try:
+        store = open_collected_store(state_dir)
+    except FileNotFoundError as e:
+        print(f"error: {e}; nothing was written", file=sys.stderr)
         return 2
-    store = FlagStore(state_dir / "flags", state_dir / "locks")
     try:
         counts = write_release(store, args.validation_votes, args.out, trained_example_ids(state_dir), repo_id=args.push)
     except NothingToRelease as e:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flagging.store import MAX_REMOVAL_REASON, FlagStore, StoreError
+from flagging.store import MAX_REMOVAL_REASON, StoreError, open_collected_store
 
 
 def main(argv=None) -> int:
@@ -31,11 +31,11 @@ def main(argv=None) -> int:
         p.error("--reason must say why it goes (e.g. 'offensive', 'its author asked')")
     if len(reason) > MAX_REMOVAL_REASON:
         p.error(f"--reason is {len(reason)} characters; keep it to {MAX_REMOVAL_REASON}")
-    state_dir = resolve_state_dir(args.state_dir)
-    if not (state_dir / "flags" / "data").is_dir():
-        print(f"error: no flagged examples in {state_dir / 'flags'}", file=sys.stderr)
+    try:
+        store = open_collected_store(resolve_state_dir(args.state_dir, create=False))
+    except FileNotFoundError as e:
+        print(f"error: {e}; nothing removed", file=sys.stderr)
         return 2
-    store = FlagStore(state_dir / "flags", state_dir / "locks")
     try:
         record = store.find(args.id)
         store.remove(record.id, reason, args.by.strip())

@@ -519,3 +519,12 @@ class FlagStore:
             self._forget(removal)
             self._erase_what_is_ours()
             return removal
+
+
+def open_collected_store(state_dir: Path) -> FlagStore:
+    """The store an app collected in `state_dir`, for the tools that read it (a release, a removal, the
+    round matrix). A folder without one is refused rather than given a new, empty store: it is most
+    likely a mistyped --state-dir, which is left as it was."""
+    if not (state_dir / "flags" / "data").is_dir():
+        raise FileNotFoundError(f"no flagged examples in {state_dir / 'flags'}: is {state_dir} the app's state directory?")
+    return FlagStore(state_dir / "flags", state_dir / "locks")

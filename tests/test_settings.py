@@ -32,3 +32,27 @@ def test_a_bad_setting_is_refused_at_start_with_its_name(tmp_path, args, env, me
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "state").exists()  # nothing was trained or written
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("training.round_matrix", (), "no flagged examples in {state}/flags: is {state} the app's state directory?"),
+        ("flagging.remove", ("1a2b3c4d", "--reason", "its author asked"), "no flagged examples in {state}/flags: is {state} the app's state directory?; nothing removed"),
+        ("flagging.release", ("--out", "{tmp}/release"), "no flagged examples in {state}/flags: is {state} the app's state directory?; nothing was written"),
+        ("training.rounds", (), "no model.safetensors in {state}/checkpoints/round-0"),
+        ("training.publish", ("--repo", "you/dadc-mnist"), "no checkpoints under {state}"),
+    ],
+)
+def test_a_maintainer_tool_given_a_mistyped_state_directory_says_so_and_creates_nothing(tmp_path, monkeypatch, capsys, command, args, message):
+    """A typo in --state-dir must not answer with an empty result (the round matrix once printed an empty
+    table and exit 0), nor leave an empty store behind for the next command to read as real."""
+    import importlib
+
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")  # publishing checks for a token first
+    state = tmp_path / "stat"  # meant: state
+    fill = {"state": state, "tmp": tmp_path}
+    argv = [a.format(**fill) for a in args] + ["--state-dir", str(state)]
+    assert importlib.import_module(command).main(argv) == 2
+    assert message.format(**fill) in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # neither the state directory nor a release was created

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    result = evaluate_on_mnist_test(model, resolve_state_dir(args.state_dir))
+    result = evaluate_on_mnist_test(model, resolve_state_dir(args.state_dir, create=False))
     result["model"] = str(args.model)
     result["round"] = metadata.get("round")
     print(json.dumps(result, indent=2))

@@ -249,7 +249,7 @@ def main(argv=None) -> int:
         check_repo_id(args.repo)
     except ValueError as e:
         p.error(str(e))
-    state_dir = resolve_state_dir(args.state_dir)
+    state_dir = resolve_state_dir(args.state_dir, create=False)
     if not accepted_rounds(state_dir):
         print(f"error: no checkpoints under {state_dir} (train round 0 with python -m training.train)", file=sys.stderr)
         return 2

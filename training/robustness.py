@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON instead of the table (default: table)")
     args = p.parse_args(argv)
     device = select_device(args.device)
-    state_dir = resolve_state_dir(args.state_dir)
+    state_dir = resolve_state_dir(args.state_dir, create=False)
     base_path = Path(args.base or round0_checkpoint_dir(state_dir))
     try:
         model, meta = load_checkpoint(args.model, device)

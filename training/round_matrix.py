@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from data.state_dir import resolve_state_dir
-from flagging.store import FlagStore
+from flagging.store import FlagStore, open_collected_store
 from model.checkpoint import CheckpointError, load_checkpoint
 from training.evaluate import predict_classes
 from training.rounds import RoundConfig, accepted_checkpoints, read_examples, split_examples
@@ -79,9 +79,9 @@ def main(argv=None) -> int:
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--validation-votes", type=bounded(int, 0), default=0, help="agreeing votes that verify an example; 0 = every example counts (default 0)")
     args = p.parse_args(argv)
-    state_dir = resolve_state_dir(args.state_dir)
+    state_dir = resolve_state_dir(args.state_dir, create=False)
     try:
-        store = FlagStore(state_dir / "flags", state_dir / "locks")
+        store = open_collected_store(state_dir)
         try:
             matrix = round_matrix(state_dir, store, args.validation_votes)
         finally:

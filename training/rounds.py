@@ -474,7 +474,7 @@ def main(argv=None) -> int:
     for option, value in (("--max-mnist-drop", args.max_mnist_drop), ("--max-held-out-drop", args.max_held_out_drop), ("--max-robust-drop", args.max_robust_drop)):
         if problem := drop_problem(option, value):
             p.error(problem)
-    state_dir = resolve_state_dir(args.state_dir)
+    state_dir = resolve_state_dir(args.state_dir, create=False)
     cfg = RoundConfig(start=args.start, steps=args.steps, new_per_batch=args.people_per_batch, lr=args.lr, max_mnist_drop=args.max_mnist_drop, max_held_out_drop=args.max_held_out_drop, max_robust_drop=args.max_robust_drop, method=args.method)
     try:
         parent, parent_meta = load_checkpoint(latest_model_dir(state_dir))
