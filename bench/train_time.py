@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.stats import write_result
-from training.train import select_device
+from training.train import device_option, select_device
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def run_training(state_dir: Path, device: str, target: float | None) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3, help="runs per setting (default 3)")
-    p.add_argument("--device", default="auto", help="training device (default auto)")
+    p.add_argument("--device", type=device_option, default="auto", help="training device (default auto)")
     args = p.parse_args(argv)
     device = select_device(args.device).type
     runs = {"cold, to 99.0%": [], "warm, to 99.0%": [], "warm, full default run": []}

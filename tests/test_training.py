@@ -162,3 +162,25 @@ def test_robustness_cli_refuses_zero_images_or_restarts(tmp_path):
     for option in ("--n", "--restarts"):
         out = run_module("training.robustness", "--model", str(tmp_path), option, "0")
         assert out.returncode == 2 and f"argument {option}: must be an integer >= 1" in out.stderr
+
+
+@pytest.mark.parametrize("module", ["training.train", "training.robustness"])
+def test_a_device_this_machine_lacks_is_refused_by_name_before_anything_runs(tmp_path, module):
+    """Not a driver's traceback once MNIST is loaded, nor (as the report said) a checkpoint 'damaged'."""
+    for device, message in (("tpu", "must be cpu, cuda, cuda:N or auto, not 'tpu'"), ("cuda:99", "'cuda:99': PyTorch sees")):
+        out = run_module(module, "--device", device, "--model" if module == "training.robustness" else "--out", str(tmp_path / "ckpt"))
+        assert out.returncode == 2 and f"argument --device: {message}" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_robustness_grid_a_bad_path_is_refused_first_or_costs_only_the_grid(state_dir, round0, tmp_path):
+    model = str(state_dir / "checkpoints" / "round-0")
+    out = run_module("training.robustness", "--model", model, "--grid", str(tmp_path / "missing" / "grid.png"))
+    assert out.returncode == 2 and f"--grid: there is no folder {tmp_path / 'missing'}" in out.stderr and not out.stdout
+    out = run_module("training.robustness", "--model", model, "--grid", str(tmp_path / "grid"))
+    assert out.returncode == 2 and "--grid: grid needs an image file extension, such as .png" in out.stderr and not out.stdout
+    # A path that cannot be written once the attacks ran (here a folder): the table is printed all the same.
+    (tmp_path / "grid.png").mkdir()
+    out = run_module("training.robustness", "--model", model, "--n", "20", "--restarts", "1", "--grid", str(tmp_path / "grid.png"))
+    assert out.returncode == 2 and f"could not write the grid {tmp_path / 'grid.png'}" in out.stderr and "Traceback" not in out.stderr
+    assert "PGD-40" in out.stdout and "sanity checks" in out.stdout.lower(), out.stdout

@@ -28,7 +28,7 @@ from data.state_dir import resolve_state_dir, round0_checkpoint_dir
 from model.checkpoint import CheckpointError, load_checkpoint
 from training.attacks import fgsm, pgd
 from training.evaluate import images_to_tensor, predict_classes
-from training.train import bounded, select_device
+from training.train import bounded, device_option, select_device
 
 
 @dataclass(frozen=True)
@@ -240,11 +240,19 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=bounded(int, 1), default=1000, help="test images to attack (default 1000; 10000 = all)")
     p.add_argument("--restarts", type=bounded(int, 1), default=10, help="PGD restarts (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
+    p.add_argument("--device", type=device_option, default="auto", help="cpu, cuda or auto (default auto)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--grid", default=None, help="also write a PNG grid of perturbed images here (default: none)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table (default: table)")
     args = p.parse_args(argv)
+    if args.grid:  # checked now, not after minutes of attacks
+        from PIL import Image
+
+        grid = Path(args.grid)
+        if grid.suffix.lower() not in Image.registered_extensions():
+            p.error(f"--grid: {grid.name} needs an image file extension, such as .png")
+        if not grid.parent.is_dir():
+            p.error(f"--grid: there is no folder {grid.parent} to write {grid.name} in")
     device = select_device(args.device)
     state_dir = resolve_state_dir(args.state_dir, create=False)
     base_path = Path(args.base or round0_checkpoint_dir(state_dir))
@@ -261,9 +269,13 @@ def main(argv=None) -> int:
     report["model"], report["base"] = str(args.model), str(base_path)
     report["train_config"] = meta.get("train_config", {})
     report["targets"] = target_results(report["train_config"], report["rows"], args.restarts)
-    if args.grid:
-        save_grid(model, base or model, x, y, Path(args.grid))
     print(json.dumps(report, indent=2) if args.json else format_table(report))
+    if args.grid:
+        try:
+            save_grid(model, base or model, x, y, Path(args.grid))
+        except OSError as e:  # the table above still stands: minutes of attacks are not lost to a bad path
+            print(f"error: could not write the grid {args.grid}: {e.strerror or e}", file=sys.stderr)
+            return 2
     return 0 if all(c["passed"] for c in report["sanity_checks"]) else 1
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -261,6 +262,20 @@ def bounded(kind: type, low: float, high: float | None = None, low_allowed: bool
     return parse
 
 
+def device_option(text: str) -> str:
+    """An argparse type for --device: auto, cpu, cuda or cuda:N, a GPU refused at once where PyTorch sees
+    none (rather than as a driver error once the data is loaded, or a checkpoint said to be damaged)."""
+    name = text.strip().lower()
+    if name in ("auto", "cpu"):
+        return name
+    if not re.fullmatch(r"cuda(:\d+)?", name):
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda, cuda:N or auto, not {text!r}")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if int(name.partition(":")[2] or 0) >= count:
+        raise argparse.ArgumentTypeError(f"{text!r}: PyTorch sees {count} CUDA GPU{'' if count == 1 else 's'} on this machine (use cpu or auto)")
+    return name
+
+
 def add_config_arguments(p: argparse.ArgumentParser, d: TrainConfig) -> None:
     """The options that make a TrainConfig, with `d` as their defaults (a recipe other than the default one)."""
     p.add_argument("--epochs", type=bounded(int, 1), default=d.epochs, help=f"epochs (default {d.epochs})")
@@ -279,7 +294,7 @@ def add_config_arguments(p: argparse.ArgumentParser, d: TrainConfig) -> None:
     p.add_argument("--pgd-steps", type=bounded(int, 1), default=d.pgd_steps, help=f"pgd: attack steps (default {d.pgd_steps})")
     p.add_argument("--pgd-step-size", type=bounded(float, 0, low_allowed=False), default=d.pgd_step_size, help=f"pgd: attack step size (default {d.pgd_step_size})")
     p.add_argument("--temperature", type=bounded(float, 0, low_allowed=False), default=d.temperature, help=f"distill: softmax temperature (default {d.temperature})")
-    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
+    p.add_argument("--device", type=device_option, default=d.device, help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
 
 
 def config_from_args(args: argparse.Namespace, d: TrainConfig) -> TrainConfig:
