@@ -504,7 +504,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
 
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int | None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # One line per HTTP request (each file of a Hub restore or push, Gradio's own calls) would bury the
     # app's own lines: a restore of 40 flags logged 190 of them. Failures still show, as warnings.
@@ -515,7 +515,11 @@ def main(argv=None) -> None:
     # Refuse decompression bombs before they are decoded: twice MAX_SIDE² pixels raises in PIL.
     Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
     warnings.simplefilter("error", Image.DecompressionBombWarning)
-    state_dir = resolve_state_dir(args.state_dir)
+    try:
+        state_dir = resolve_state_dir(args.state_dir)
+    except OSError as e:  # a file in the way, a folder this user may not create (a Space's /data without storage)
+        print(f"app.py: error: --state-dir (DADC_STATE_DIR): cannot use {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 2
     # What the Hub has and this disk lacks. The rounds (a few checkpoints) come back before serving, so
     # people play against the last published round from the start; the flags (two files each: a
     # popular Space has many thousands) come back in the background while the app serves.

@@ -4,6 +4,7 @@ Resolution order: an explicit argument (a CLI flag), then the DADC_STATE_DIR
 environment variable, then `state/` inside the repository (gitignored).
 """
 
+import errno
 import os
 from pathlib import Path
 
@@ -17,6 +18,8 @@ def resolve_state_dir(explicit: str | os.PathLike | None = None, create: bool = 
     chosen = explicit or os.environ.get(ENV_VAR) or REPO_ROOT / "state"
     path = Path(chosen).expanduser().resolve()
     if create:
+        if path.exists() and not path.is_dir():  # else mkdir's "File exists" reads as if all were well
+            raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(path))
         path.mkdir(parents=True, exist_ok=True)
     return path
 

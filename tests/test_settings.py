@@ -34,6 +34,15 @@ def test_a_bad_setting_is_refused_at_start_with_its_name(tmp_path, args, env, me
     assert not (tmp_path / "state").exists()  # nothing was trained or written
 
 
+def test_a_state_directory_that_is_a_file_is_refused_at_start_and_left_alone(tmp_path):
+    in_the_way = tmp_path / "state"
+    in_the_way.write_text("notes\n")
+    out = start_app_expecting_refusal("--state-dir", str(in_the_way))
+    assert out.returncode == 2 and f"--state-dir (DADC_STATE_DIR): cannot use {in_the_way}: a file, not a folder" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and in_the_way.read_text() == "notes\n"
+
+
+
 @pytest.mark.parametrize(
     ("command", "args", "message"),
     [

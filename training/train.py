@@ -317,7 +317,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfg = replace(config_from_args(args, TrainConfig()), max_steps=1 if args.dry_run else None)
-    state_dir = resolve_state_dir(args.state_dir)
+    try:
+        state_dir = resolve_state_dir(args.state_dir)
+    except OSError as e:  # a file in the way, a folder this user may not create
+        print(f"error: --state-dir: cannot use {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 2
     path, metadata = train_round0(state_dir, cfg, Path(args.out) if args.out else None, progress=not args.quiet)
     acc = metadata["metrics"]["mnist_test_accuracy"]
     print(f"saved {path} (MNIST test accuracy {acc:.4f})")
