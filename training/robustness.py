@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=bounded(int, 1), default=1000, help="test images to attack (default 1000; 10000 = all)")
     p.add_argument("--restarts", type=bounded(int, 1), default=10, help="PGD restarts (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--device", type=device_option, default="auto", help="cpu, cuda or auto (default auto)")
+    p.add_argument("--device", type=device_option, default="auto", help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--grid", default=None, help="also write a PNG grid of perturbed images here (default: none)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table (default: table)")
