@@ -134,9 +134,11 @@ def flag_drawing(services: Services, drawing, label, request: gr.Request, userna
         outcome = services.flagger.flag_drawing(drawing, label, session_hash=session_hash, username=username)
     except (DrawingError, FlagInputError, StoreError) as e:
         raise user_error(str(e)) from None
-    if services.rounds is not None and outcome.record.fooled and not outcome.duplicate and services.rounds.maybe_start():
+    if services.rounds is None or not outcome.record.fooled or outcome.duplicate:
+        return outcome.message
+    if services.rounds.maybe_start():
         return outcome.message + " **That was enough: retraining has started.** The new model goes live if it passes its checks."
-    return outcome.message
+    return f"{outcome.message} {services.rounds.progress_note()}"
 
 
 def attack_drawing(services: Services, drawing, eps: float):
@@ -535,7 +537,7 @@ def main(argv=None) -> int | None:
         restoring = FLAGS_BEING_RESTORED
     live = load_live_model(state_dir)
     store, problem = open_store(state_dir, args.hub_dataset)
-    flagger = DatasetFlagger(store, live, args.retrain_threshold) if store else None
+    flagger = DatasetFlagger(store, live) if store else None
     publisher = start_publisher(args, state_dir)
     on_accepted = publisher.request if publisher else None
     rounds = RoundRunner(state_dir, store, live, args.retrain_threshold, args.validation_votes, RoundConfig(method=args.retrain_method, start=args.retrain_from, max_held_out_drop=args.max_held_out_drop, max_robust_drop=args.max_robust_drop), on_accepted) if store else None

@@ -29,8 +29,6 @@ class FlagInputError(ValueError):
 class FlagOutcome:
     record: FlagRecord
     duplicate: bool
-    fooled_this_round: int
-    retrain_threshold: int
 
     @property
     def message(self) -> str:
@@ -45,10 +43,7 @@ class FlagOutcome:
             )
             return f"Already saved: this exact drawing with this label is in the dataset, and {outcome} {receipt}."
         if r.fooled:
-            return (
-                f"**You fooled the model!** It said {r.prediction}, you drew {r.label}. "
-                f"{min(self.fooled_this_round, self.retrain_threshold)} of {self.retrain_threshold} toward the next retraining round {receipt}."
-            )
+            return f"**You fooled the model!** It said {r.prediction}, you drew {r.label} {receipt}."
         return f"The model got it right (it said {r.prediction}): try something harder {receipt}."
 
 
@@ -75,15 +70,11 @@ class DatasetFlagger(gr.FlaggingCallback):
     Args:
         store: the open store.
         live: the live model; its current round is recorded with each example.
-        retrain_threshold: fooling examples per round that trigger the next retraining round.
     """
 
-    def __init__(self, store: FlagStore, live: LiveModel, retrain_threshold: int = 10):
-        if retrain_threshold < 1:
-            raise ValueError(f"retrain_threshold must be at least 1, not {retrain_threshold!r}")
+    def __init__(self, store: FlagStore, live: LiveModel):
         self.store = store
         self.live = live
-        self.retrain_threshold = retrain_threshold
 
     def setup(self, components, flagging_dir) -> None:
         """Nothing to prepare: the store is opened (and repaired) when the app starts."""
@@ -113,4 +104,4 @@ class DatasetFlagger(gr.FlaggingCallback):
             "username": username,
         }
         record, duplicate = self.store.append(fields, png_bytes(canvas), png_bytes(model_input))
-        return FlagOutcome(record, duplicate, self.store.fooled_by_round[record.model_round], self.retrain_threshold)
+        return FlagOutcome(record, duplicate)

@@ -10,14 +10,13 @@ from flagging.store import FlagStore
 from model.checkpoint import load_checkpoint
 from tests.conftest import flag_as_people_would
 from training.evaluate import images_to_tensor, predict_classes
-from training.rounds import RoundBusy, exclusive_round, latest_model_dir, main, read_rounds_log, retrain_due, run_round
+from training.rounds import RoundBusy, exclusive_round, latest_model_dir, main, read_rounds_log, retrain_due_at, run_round
 
 
 def test_retraining_is_due_at_the_threshold_and_again_after_each_rejected_candidate():
-    assert not retrain_due(9, threshold=10, failed_attempts=0)
-    assert retrain_due(10, threshold=10, failed_attempts=0)
-    assert not retrain_due(15, threshold=10, failed_attempts=1)
-    assert retrain_due(20, threshold=10, failed_attempts=1)
+    assert retrain_due_at(threshold=10, failed_attempts=0) == 10
+    assert retrain_due_at(threshold=10, failed_attempts=1) == 20
+    assert retrain_due_at(threshold=10, failed_attempts=2) == 30
 
 
 def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, hard_examples, round0):
@@ -69,7 +68,7 @@ def test_a_round_from_scratch_trains_a_new_model_on_mnist_and_the_people_example
     assert entry["metrics"]["mnist_test_accuracy"] >= entry["parent_metrics"]["mnist_test_accuracy"] - 0.003
 
 
-def test_a_candidate_that_fails_its_gates_is_recorded_and_never_goes_live(fresh_state, hard_examples):
+def test_a_candidate_that_fails_its_gates_is_recorded_and_never_goes_live(fresh_state, hard_examples, tmp_path):
     flag_as_people_would(fresh_state, hard_examples, 10)
     assert main(["--state-dir", str(fresh_state), "--lr", "0.5", "--people-per-batch", "8"]) == 1  # a learning rate that wrecks the model
 
@@ -77,6 +76,19 @@ def test_a_candidate_that_fails_its_gates_is_recorded_and_never_goes_live(fresh_
     assert not entry["accepted"] and entry["gate_failures"] and entry["config"]["new_per_batch"] == 8
     assert "checkpoint" not in entry and not (fresh_state / "checkpoints" / "round-1").exists()
     assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-0"
+
+    # The next attempt comes after another 10 fooling examples, and the person who flags one is told so
+    # (it once said "10 of 10 toward the next retraining round" at every flag until then).
+    from gradio_client import Client
+
+    from tests.app_process import running_app
+    from tests.flag_clients import distinct_drawing, flag
+
+    with running_app(fresh_state, "--retrain-threshold", "10") as url:
+        client = Client(url, verbose=False)
+        message = flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")  # a 1 its author calls a 7
+        assert "You fooled the model" in message and "11 of 20 toward the next retraining round" in message
+        assert "Fooling examples this round: 11 of 20 needed to retrain" in rounds_view(client)[0]
 
 
 def test_a_maintainer_can_gate_rounds_on_robust_accuracy(fresh_state, hard_examples, capsys):
@@ -182,6 +194,9 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
         message = flag(client, one, "7")
         assert "You fooled the model" in message and "retraining has started" in message
         assert client.predict(handle_file(one), api_name="/predict")["label"] == "1"  # still serving meanwhile
+        # someone else fools it while the candidate trains: their example waits for the round after
+        meanwhile = flag(Client(url, verbose=False), one, "4")
+        assert "You fooled the model" in meanwhile and "being trained right now" in meanwhile and "of 10" not in meanwhile
 
         deadline = time.monotonic() + 120
         while "Round 1 is live" not in (status := rounds_view(client)[0]) and time.monotonic() < deadline:
@@ -189,14 +204,14 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
             time.sleep(1)
         status, table = rounds_view(client)
         assert "Round 1 is live" in status and "0 of 10" in status
-        assert table[0]["collected"] == 10 and table[0]["fooled"] == 10
+        assert table[0]["collected"] == 11 and table[0]["fooled"] == 11
         assert table[1]["MNIST test"] >= table[0]["MNIST test"] - 0.003
         assert 0 <= table[1]["held-out people's"] <= 1 and table[0]["held-out people's"] is None  # round 0 had none
         assert table[1]["held-out n"] == 2 and table[0]["held-out n"] is None  # the 5th and the 10th person's flags
         shown = rounds_view(client, shown=True)[1]  # the page shows percentages, "—" where there is no figure
         assert shown[1]["MNIST test"] == f"{table[1]['MNIST test']:.2%}" and shown[0]["held-out people's"] == "—"
         assert shown[1]["held-out n"] == "2" and shown[0]["held-out n"] == "—"
-        assert shown[0]["MER"] == "100.0%" and shown[1]["MER"] == "—"  # 10 of 10 fooled round 0; none collected yet against round 1
+        assert shown[0]["MER"] == "100.0%" and shown[1]["MER"] == "—"  # 11 of 11 fooled round 0; none collected yet against round 1
         # every model on the held-out examples that fooled round 0 (the 5th and the 10th): round 0 read neither
         fooled_by_round = client.predict(api_name="/rounds")[3]
         assert fooled_by_round["headers"] == ["model round", "fooled round 0 (2)"]
@@ -215,7 +230,7 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
         flag(client, one, "1")
     hub.stop()
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
-    assert sorted(r.model_round for r in store.records.values()) == [0] * 10 + [1]
+    assert sorted(r.model_round for r in store.records.values()) == [0] * 11 + [1]
     store.close()
 
     with running_app(fresh_state, "--retrain-threshold", "10") as url:  # a restart serves round 1

@@ -347,9 +347,9 @@ def failed_attempts(log_entries: list[dict], live_round: int) -> int:
     return sum(1 for e in log_entries if e.get("parent_round") == live_round and not e.get("accepted"))
 
 
-def retrain_due(fooled_this_round: int, threshold: int, failed_attempts: int) -> bool:
-    """Due at `threshold` fooling examples; after a rejected candidate, at another `threshold` more."""
-    return fooled_this_round >= threshold * (failed_attempts + 1)
+def retrain_due_at(threshold: int, failed_attempts: int) -> int:
+    """Fooling examples at which a round's retraining is due: `threshold`; after a rejected candidate, another `threshold` more."""
+    return threshold * (failed_attempts + 1)
 
 
 class RoundRunner:
@@ -374,6 +374,20 @@ class RoundRunner:
 
     def fooled_this_round(self) -> int:
         return self.store.fooled_by_round[int(self.live.metadata.get("round", 0))]
+
+    def due_at(self, log_entries: list[dict] | None = None) -> int:
+        """The fooling examples against the live round at which its next retraining starts: one threshold,
+        and one more after each candidate it rejected."""
+        entries = read_rounds_log(self.state_dir) if log_entries is None else log_entries
+        return retrain_due_at(self.threshold, failed_attempts(entries, int(self.live.metadata.get("round", 0))))
+
+    def progress_note(self) -> str:
+        """For the person whose flag just fooled the live model (and started no round): where retraining stands."""
+        if self.running:
+            return "A new model is being trained right now; the round after it learns from this example too."
+        if self.paused or self.unreadable:
+            return "Retraining is paused for now; this example counts toward the next round."
+        return f"{self.fooled_this_round()} of {self.due_at()} toward the next retraining round."
 
     def catch_up(self) -> bool:
         """Serve a round that another process (`python -m training.rounds`) accepted on this state
@@ -411,9 +425,9 @@ class RoundRunner:
             self.catch_up()  # due or not is counted against the newest round
             if self.unreadable:  # a round from the older live model would fork the lineage (refused as stale)
                 return False
-            live_round = int(self.live.metadata.get("round", 0))
-            if not retrain_due(self.fooled_this_round(), self.threshold, failed_attempts(read_rounds_log(self.state_dir), live_round)):
+            if self.fooled_this_round() < self.due_at():
                 return False
+            live_round = int(self.live.metadata.get("round", 0))
             self._thread = threading.Thread(target=self._run, name=f"retrain-round-{live_round + 1}", daemon=True)
             self._thread.start()
             return True
@@ -446,8 +460,7 @@ class RoundRunner:
         if self.problem:
             return self.problem
         log_entries = read_rounds_log(self.state_dir)
-        due_at = self.threshold * (failed_attempts(log_entries, live_round) + 1)
-        text = f"Round {live_round} is live. Fooling examples this round: {self.fooled_this_round()} of {due_at} needed to retrain."
+        text = f"Round {live_round} is live. Fooling examples this round: {self.fooled_this_round()} of {self.due_at(log_entries)} needed to retrain."
         if log_entries and not log_entries[-1]["accepted"]:
             text += f" The last candidate (round {log_entries[-1]['round']}) was rejected: {'; '.join(log_entries[-1]['gate_failures'])}."
         return text
