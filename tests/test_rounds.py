@@ -74,6 +74,9 @@ def test_a_candidate_that_fails_its_gates_is_recorded_and_never_goes_live(fresh_
 
     (entry,) = read_rounds_log(fresh_state)
     assert not entry["accepted"] and entry["gate_failures"] and entry["config"]["new_per_batch"] == 8
+    # in percentage points, which "fell 3.43%" of a 99% accuracy left open
+    assert entry["gate_failures"][0].startswith("MNIST test accuracy fell ") and " points (" in entry["gate_failures"][0]
+    assert entry["gate_failures"][0].endswith("; at most 0.30 points allowed)"), entry["gate_failures"]
     assert "checkpoint" not in entry and not (fresh_state / "checkpoints" / "round-1").exists()
     assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-0"
 
@@ -111,7 +114,7 @@ def test_a_maintainer_can_gate_rounds_on_robust_accuracy(fresh_state, hard_examp
     parent, candidate = entry["parent_metrics"]["fgsm_0.1_accuracy"], entry["metrics"]["fgsm_0.1_accuracy"]
     assert parent - candidate > 0.001
     (failure,) = entry["gate_failures"]  # the default gates pass, as in the round above
-    assert failure.startswith("robust accuracy (FGSM ε = 0.1) fell") and "at most 0.10% allowed" in failure
+    assert failure.startswith("robust accuracy (FGSM ε = 0.1) fell") and "at most 0.10 points allowed" in failure
     assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-0"
 
 
@@ -383,7 +386,7 @@ def test_the_held_out_gate_refuses_a_candidate_worse_on_held_out_people_and_says
     assert gate_failures(noisy, parent, RoundConfig(max_held_out_drop=0.01)) == []
     assert gate_failures(noisy | {"held_out_accuracy": 0.906}, parent, RoundConfig(max_held_out_drop=0.01)) == []
     assert gate_failures(noisy | {"held_out_accuracy": 0.9059}, parent, RoundConfig(max_held_out_drop=0.01)) == [
-        "worse on held-out people's examples (91.60% → 90.59% on 604: 17 newly wrong, 14 newly right; at most 1.00% allowed)"
+        "worse on held-out people's examples (91.60% → 90.59% on 604: 17 newly wrong, 14 newly right; at most 1.00 point allowed)"
     ]
 
 
