@@ -333,10 +333,10 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                     with gr.Column():
                         example_question = gr.Markdown(elem_id="question")
                         example_id = gr.Textbox(visible=False)
-                        with gr.Row():
-                            correct_button = gr.Button("Correct", variant="primary")
-                            incorrect_button = gr.Button("Incorrect")
-                            junk_button = gr.Button("Junk")
+                        with gr.Row():  # enabled while there is a drawing to vote on (see example_id.change)
+                            correct_button = gr.Button("Correct", variant="primary", interactive=False)
+                            incorrect_button = gr.Button("Incorrect", interactive=False)
+                            junk_button = gr.Button("Junk", interactive=False)
                         corrected_input = gr.Dropdown(DIGITS, label="If incorrect: what digit is it?", value=None, elem_id="corrected")
                         reason_input = gr.Textbox(label="If junk: why?", max_length=200, elem_id="junk-reason")
                         next_button = gr.Button("Next example")
@@ -473,12 +473,15 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         validate_tab.select(on_validate_tab, outputs=example_outputs + [remove_panel], api_visibility="private")
         # The example shown is the one a maintainer most likely removes: its id fills the box, in the browser alone.
         example_id.change(None, js="(id) => id ? id.slice(0, 8) : ''", inputs=example_id, outputs=remove_id)
+        vote_buttons = [correct_button, incorrect_button, junk_button]
+        # "Nothing to validate right now": nothing to press either (a vote on nothing was an error toast).
+        example_id.change(lambda flag_id: [gr.Button(interactive=bool(flag_id))] * 3, inputs=example_id, outputs=vote_buttons, api_visibility="private", show_progress="hidden")
         remove_button.click(on_remove, inputs=[remove_id, remove_reason], outputs=example_outputs + [remove_reason], api_name="remove", show_progress_on=vote_status)
         next_button.click(on_next_example, outputs=example_outputs, api_name="next_example")
         vote_inputs = [example_id, corrected_input, reason_input]
         # show_progress_on: a refused vote (no digit picked, no reason given) shows its message in a toast and
         # marks only the status line; by default Gradio covers every output, the drawing too, with "Error".
-        for verdict, button in (("correct", correct_button), ("incorrect", incorrect_button), ("junk", junk_button)):
+        for verdict, button in zip(("correct", "incorrect", "junk"), vote_buttons):
             button.click(on_vote(verdict), inputs=vote_inputs, outputs=vote_outputs, api_name=f"vote_{verdict}", show_progress_on=vote_status)
         attack_views = [original_view, original_label, adversarial_view, adversarial_label]
         # Progress and a refusal ("Draw a digit first") on the button, not as "Error" over the four views.

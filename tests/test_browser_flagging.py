@@ -32,11 +32,16 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
         # The author is never asked to validate their own drawing.
         author.get_by_role("tab", name="Validate").click()
         expect(author.locator("#question")).to_contain_text("Nothing to validate", timeout=15_000)
+        votes = [author.get_by_role("button", name=name, exact=True) for name in ("Correct", "Incorrect", "Junk")]
+        for button in votes:  # nothing to vote on, nothing to press
+            expect(button).to_be_disabled()
 
         validator = new_page(url)
         validator.get_by_role("tab", name="Validate").click()
         expect(validator.locator("#question")).to_contain_text("Is this a 1?", timeout=15_000)
         expect(validator.locator("#example img")).to_be_visible()
+        for name in ("Correct", "Incorrect", "Junk"):
+            expect(validator.get_by_role("button", name=name, exact=True)).to_be_enabled()
         expect(validator.locator("#example").get_by_role("button", name="Fullscreen")).to_be_visible()
         for offer in ("Download", "Share"):  # someone else's drawing is not passed on from here
             expect(validator.locator("#example").get_by_role("button", name=offer)).to_have_count(0)
@@ -52,6 +57,8 @@ def test_draw_flag_then_someone_else_validates(fresh_state):
         expect(validator.locator("#example img")).to_be_visible()
         validator.get_by_role("button", name="Correct", exact=True).click()
         expect(validator.locator("#vote-status")).to_contain_text("Thanks, vote saved", timeout=15_000)
+        expect(validator.locator("#question")).to_contain_text("Nothing to validate")  # that was the only one
+        expect(validator.get_by_role("button", name="Correct", exact=True)).to_be_disabled()
 
         # The dashboard counts the round: 1 collected, 1 fooled, 1 verified fooled.
         validator.get_by_role("tab", name="Rounds").click()
