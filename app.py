@@ -471,11 +471,15 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         example_outputs = [example_image, example_question, example_id, vote_status]
         vote_outputs = example_outputs + [corrected_input, reason_input]
         validate_tab.select(on_validate_tab, outputs=example_outputs + [remove_panel], api_visibility="private")
-        # The example shown is the one a maintainer most likely removes: its id fills the box, in the browser alone.
-        example_id.change(None, js="(id) => id ? id.slice(0, 8) : ''", inputs=example_id, outputs=remove_id)
         vote_buttons = [correct_button, incorrect_button, junk_button]
-        # "Nothing to validate right now": nothing to press either (a vote on nothing was an error toast).
-        example_id.change(lambda flag_id: [gr.Button(interactive=bool(flag_id))] * 3, inputs=example_id, outputs=vote_buttons, api_visibility="private", show_progress="hidden")
+        # In the browser alone (no request): the example shown is the one a maintainer most likely removes, so its
+        # id fills the box; and with nothing to validate there is nothing to press (a vote on nothing was an error).
+        example_id.change(
+            None,
+            js="(id) => [id ? id.slice(0, 8) : '', ...Array(3).fill({__type__: 'update', interactive: !!id})]",
+            inputs=example_id,
+            outputs=[remove_id, *vote_buttons],
+        )
         remove_button.click(on_remove, inputs=[remove_id, remove_reason], outputs=example_outputs + [remove_reason], api_name="remove", show_progress_on=vote_status)
         next_button.click(on_next_example, outputs=example_outputs, api_name="next_example")
         vote_inputs = [example_id, corrected_input, reason_input]
