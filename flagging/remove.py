@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from data.state_dir import resolve_state_dir
 from flagging.store import MAX_REMOVAL_REASON, StoreError, open_collected_store
 
 
 def main(argv=None) -> int:
-    from data.state_dir import resolve_state_dir
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("id", help="the drawing's id, or at least its first 8 characters")
     p.add_argument("--reason", required=True, help=f"why it goes, for a public audience (pushed with the removal; at most {MAX_REMOVAL_REASON} characters)")

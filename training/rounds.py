@@ -377,14 +377,18 @@ class RoundRunner:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def live_round(self) -> int:
+        return int(self.live.metadata.get("round", 0))
+
     def fooled_this_round(self) -> int:
-        return self.store.fooled_by_round[int(self.live.metadata.get("round", 0))]
+        return self.store.fooled_by_round[self.live_round]
 
     def due_at(self, log_entries: list[dict] | None = None) -> int:
         """The fooling examples against the live round at which its next retraining starts: one threshold,
         and one more after each candidate it rejected."""
         entries = read_rounds_log(self.state_dir) if log_entries is None else log_entries
-        return retrain_due_at(self.threshold, failed_attempts(entries, int(self.live.metadata.get("round", 0))))
+        return retrain_due_at(self.threshold, failed_attempts(entries, self.live_round))
 
     def progress_note(self) -> str:
         """For the person whose flag just fooled the live model (and started no round): where retraining stands."""
@@ -403,7 +407,7 @@ class RoundRunner:
                 return False
             checkpoints = accepted_checkpoints(self.state_dir)
             newest = max(checkpoints)
-            if newest <= int(self.live.metadata.get("round", 0)):
+            if newest <= self.live_round:
                 self.unreadable = ""
                 return False
             try:
@@ -432,8 +436,7 @@ class RoundRunner:
                 return False
             if self.fooled_this_round() < self.due_at():
                 return False
-            live_round = int(self.live.metadata.get("round", 0))
-            self._thread = threading.Thread(target=self._run, name=f"retrain-round-{live_round + 1}", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=f"retrain-round-{self.live_round + 1}", daemon=True)
             self._thread.start()
             return True
 
@@ -455,7 +458,7 @@ class RoundRunner:
 
     def status(self) -> str:
         """One paragraph for the dashboard: what is happening, or what happened last."""
-        live_round = int(self.live.metadata.get("round", 0))
+        live_round = self.live_round
         if self.running:
             return f"Retraining: a round-{live_round + 1} candidate is being trained and checked; round {live_round} keeps serving meanwhile."
         if self.paused:
