@@ -459,6 +459,8 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         )
         predict_button.click(on_predict, inputs=drawing_input, outputs=label_output, api_name="predict_drawing")
         clear_button.click(clear_drawing, outputs=[drawing_input, label_output, flag_output], api_visibility="private").then(None, js=SELECT_BRUSH_JS)
+        # The sketchpad's own trash icon leaves no tool selected ("select the draw tool to start"): pick the brush again.
+        drawing_input.clear(None, js=SELECT_BRUSH_JS)
         flagged = flag_button.click(on_flag, inputs=[drawing_input, digit_input], outputs=flag_output, api_name="flag", concurrency_limit=None)
         # A retraining round may have swapped the model since the page loaded.
         flagged.then(on_model_description, outputs=model_info, api_visibility="private", show_progress="hidden")

@@ -35,6 +35,22 @@ def test_clear_empties_the_canvas_and_the_guess_then_drawing_works_again(page):
     expect(guess).to_have_text("1", timeout=15_000)
 
 
+def test_the_sketchpads_own_undo_and_trash_keep_the_guess_in_step_and_the_brush_ready(page):
+    guess = page.locator("#guess [data-testid=label-output-value]")
+    draw_with_mouse(page, 4)
+    expect(guess).to_have_text("4", timeout=15_000)
+    page.locator('#drawing button[aria-label="Undo"]').click()
+    expect(guess).to_have_count(0, timeout=15_000)
+    page.locator('#drawing button[aria-label="Redo"]').click()
+    expect(guess).to_have_text("4", timeout=15_000)
+    # The trash icon left no tool selected: the next strokes drew nothing until the brush was picked by hand.
+    page.locator('#drawing button[aria-label="Clear canvas"]').click()
+    expect(guess).to_have_count(0, timeout=15_000)
+    ready_to_draw(page)
+    draw_with_mouse(page, 1)
+    expect(guess).to_have_text("1", timeout=15_000)
+
+
 def test_predict_on_a_blank_canvas_explains_what_to_do(page):
     page.get_by_role("button", name="Predict", exact=True).click()
     expect(page.get_by_text("Draw a digit first")).to_be_visible(timeout=15_000)
