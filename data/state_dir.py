@@ -6,6 +6,7 @@ environment variable, then `state/` inside the repository (gitignored).
 
 import errno
 import os
+import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,3 +40,9 @@ def checkpoints_dir(state_dir: Path) -> Path:
 
 def round0_checkpoint_dir(state_dir: Path) -> Path:
     return checkpoints_dir(state_dir) / "round-0"
+
+
+def later_round_dirs(state_dir: Path) -> list[Path]:
+    """The checkpoints of rounds after round 0 (only accepted rounds are saved), in round order."""
+    found = [(int(m[1]), p) for p in checkpoints_dir(state_dir).glob("round-*") if (m := re.fullmatch(r"round-(\d+)", p.name)) and m[1] != "0"]
+    return [p for _, p in sorted(found)]

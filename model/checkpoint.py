@@ -35,6 +35,17 @@ class CheckpointError(ValueError):
     """A checkpoint folder whose files cannot be read back: damaged, cut short, or another model's."""
 
 
+def replace_problem(directory: Path) -> str | None:
+    """Why a checkpoint may not be written to `directory`, or None: it replaces a checkpoint folder, an
+    empty folder or nothing, never a file or a folder of other files (an `--out` mistyped as /etc/passwd)."""
+    directory = Path(directory)
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        return f"{directory} is a file, not a checkpoint folder: it is left as it is"
+    if directory.is_dir() and not (directory / WEIGHTS_FILE).is_file() and any(directory.iterdir()):
+        return f"{directory} holds other files and no {WEIGHTS_FILE}: not a checkpoint folder, so it is left as it is"
+    return None
+
+
 def save_checkpoint(model: MNIST_Model, directory: Path, metadata: dict) -> Path:
     """Write weights, config and metadata into `directory`, replacing it atomically and durably.
 
@@ -42,6 +53,8 @@ def save_checkpoint(model: MNIST_Model, directory: Path, metadata: dict) -> Path
     power cut loads it; renamed files whose data never reached the disk would be empty, and the app
     could not start."""
     directory = Path(directory)
+    if problem := replace_problem(directory):
+        raise FileExistsError(problem)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp"))
     try:

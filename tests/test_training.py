@@ -1,14 +1,15 @@
 """Round-0 training and evaluation."""
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from model.checkpoint import load_checkpoint
-from tests.conftest import REPO_ROOT
+from model.checkpoint import load_checkpoint, save_checkpoint
+from tests.conftest import REPO_ROOT, copy_of_round0_state
 from training.augment import AugmentConfig, augment, thicken
 from training.evaluate import evaluate_on_mnist_test
 from training.train import TrainConfig, fit, warmed_up
@@ -41,8 +42,6 @@ def test_evaluate_cli_explains_a_missing_model(tmp_path):
 
 
 def test_evaluation_clis_explain_a_damaged_model(tmp_path, state_dir, round0):
-    import shutil
-
     damaged = tmp_path / "damaged"
     shutil.copytree(state_dir / "checkpoints" / "round-0", damaged)
     (damaged / "model.safetensors").write_bytes(b"not weights")
@@ -58,6 +57,32 @@ def test_train_cli_dry_run_writes_a_loadable_checkpoint(tmp_path):
     model, meta = load_checkpoint(tmp_path / "ckpt")
     assert meta["train_config"]["max_steps"] == 1 and meta["round"] == 0
     assert model(torch.rand(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_train_cli_never_replaces_a_file_another_folder_or_a_round_0_later_rounds_grew_from(tmp_path, state_dir, round0):
+    """`--out /etc/passwd` once replaced the file with a checkpoint folder, and `--dry-run` replaced round 0."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep me too")
+    for target, message in ((precious, "is a file, not a checkpoint folder"), (notes, "holds other files and no model.safetensors")):
+        out = run_module("training.train", "--quiet", "--out", str(target))
+        assert out.returncode == 2 and f"error: --out: {target} {message}" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert precious.read_text() == "keep me" and [p.name for p in notes.iterdir()] == ["todo.txt"]
+    with pytest.raises(FileExistsError, match="not a checkpoint folder"):  # every other caller of save_checkpoint too
+        save_checkpoint(round0[0], precious, {})
+    assert precious.read_text() == "keep me"
+
+    state = copy_of_round0_state(state_dir, tmp_path / "state")
+    shutil.copytree(state / "checkpoints" / "round-0", state / "checkpoints" / "round-1")  # a round trained from it
+    weights = (state / "checkpoints" / "round-0" / "model.safetensors").read_bytes()
+    out = run_module("training.train", "--quiet", "--state-dir", str(state))
+    assert out.returncode == 2 and "1 later round(s) were trained from it (up to round-1)" in out.stderr, out.stderr
+    out = run_module("training.train", "--quiet", "--dry-run", "--state-dir", str(state))
+    assert out.returncode == 0, out.stderr
+    assert load_checkpoint(state / "checkpoints" / "dry-run")[1]["train_config"]["max_steps"] == 1
+    assert (state / "checkpoints" / "round-0" / "model.safetensors").read_bytes() == weights
 
 
 def tiny_run(seed):

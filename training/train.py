@@ -1,7 +1,7 @@
 """Train the round-0 model on MNIST.
 
     python -m training.train                 # writes <state>/checkpoints/round-0
-    python -m training.train --dry-run       # one step, for smoke tests
+    python -m training.train --dry-run       # one step, for smoke tests: writes <state>/checkpoints/dry-run
 
 The whole training set lives on the training device as one tensor; batches are sliced
 from it and augmented in place (no DataLoader, no per-image Python), which is what makes
@@ -15,6 +15,7 @@ import math
 import random
 import re
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,8 +26,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from data.mnist import load_mnist
-from data.state_dir import resolve_state_dir, round0_checkpoint_dir
-from model.checkpoint import data_hash, save_checkpoint
+from data.state_dir import checkpoints_dir, later_round_dirs, resolve_state_dir, round0_checkpoint_dir
+from model.checkpoint import data_hash, replace_problem, save_checkpoint
 from model.network import build_model
 from training.attacks import fgsm, pgd
 from training.augment import AugmentConfig, augment
@@ -307,11 +308,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(p, TrainConfig())
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
-    p.add_argument("--out", default=None, help="checkpoint directory (default <state>/checkpoints/round-0)")
+    p.add_argument("--out", default=None, help="checkpoint directory (default <state>/checkpoints/round-0; other methods and architectures <state>/checkpoints/METHOD-ARCHITECTURE, --dry-run <state>/checkpoints/dry-run); replaces a checkpoint there, never a file or another folder")
     p.add_argument("--target-accuracy", type=bounded(float, 0), default=None, help="stop after the first epoch reaching it (default: off)")
-    p.add_argument("--dry-run", action="store_true", help="train one step and save, for smoke tests (default off)")
+    p.add_argument("--dry-run", action="store_true", help="train one step and save it (to <state>/checkpoints/dry-run unless --out says where), for smoke tests (default off)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (default: show them)")
     return p.parse_args(argv)
+
+
+def out_problem(out: Path, state_dir: Path) -> str | None:
+    """Why the checkpoint may not go to `out`, found before minutes of training rather than after them."""
+    if out == round0_checkpoint_dir(state_dir) and (later := later_round_dirs(state_dir)):
+        return (
+            f"{out} is round 0 of {state_dir}, and {len(later)} later round(s) were trained from it (up to {later[-1].name}): "
+            "a new round 0 would rewrite their history on the dashboard. Use --out for another folder, or a new --state-dir"
+        )
+    if problem := replace_problem(out):
+        return problem
+    try:  # a folder this user may not write to, or a path under /proc, fails here and not after the training
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(dir=out.parent).cleanup()
+    except (FileExistsError, NotADirectoryError):
+        return f"cannot write into {out.parent}: a file is in the way of that folder"
+    except OSError as e:
+        return f"cannot write into {out.parent}: {e.strerror or e}"
+    return None
 
 
 def main(argv=None) -> int:
@@ -322,7 +342,13 @@ def main(argv=None) -> int:
     except OSError as e:  # a file in the way, a folder this user may not create
         print(f"error: --state-dir: cannot use {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 2
-    path, metadata = train_round0(state_dir, cfg, Path(args.out) if args.out else None, progress=not args.quiet)
+    # A one-step model never lands where the app or a robustness report would load a real one.
+    default_out = checkpoints_dir(state_dir) / "dry-run" if args.dry_run else default_checkpoint_dir(state_dir, cfg)
+    out = Path(args.out).expanduser().resolve() if args.out else default_out
+    if problem := out_problem(out, state_dir):
+        print(f"error: --out: {problem}", file=sys.stderr)
+        return 2
+    path, metadata = train_round0(state_dir, cfg, out, progress=not args.quiet)
     acc = metadata["metrics"]["mnist_test_accuracy"]
     print(f"saved {path} (MNIST test accuracy {acc:.4f})")
     return 0
