@@ -258,7 +258,7 @@ def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr
         raise user_error(f"Nothing removed: {e.args[0]}.") from None
     except StoreError as e:
         raise user_error(str(e)) from None
-    hub = " Its copy in the Hub dataset goes at the next push." if services.pushes_flags else ""
+    hub = " Its copy in the Hub dataset goes at the next push." if services.flag_sync else ""
     done = f"Removed `{record.id[:8]}` for good ({reason[:MAX_REMOVAL_REASON]}): it is out of the dataset, validation and training, and its files are deleted.{hub}"
     image, question, next_id, status = next_example(services, request, username)
     return image, question, next_id, f"{done} {status}".strip(), ""
@@ -561,7 +561,7 @@ def main(argv=None) -> int | None:
     if maintainers and not sign_in:
         log.warning("--maintainers is set but sign-in is off: nobody can be recognised as a maintainer")
     flag_limit = FlagRateLimit(args.max_flags_per_minute) if args.max_flags_per_minute else None
-    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in, flag_limit, REQUIRE_SIGN_IN[args.require_sign_in], pushes_flags=sync is not None)
+    services = Services(live, store, flagger, args.validation_votes, maintainers, problem, state_dir, rounds, publisher, sign_in, flag_limit, REQUIRE_SIGN_IN[args.require_sign_in], flag_sync=sync)
     freeze_loaded_objects()
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count

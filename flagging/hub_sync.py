@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, CommitScheduler, HfApi
@@ -72,8 +73,19 @@ class StoreScheduler(CommitScheduler):
 
     knows_the_repo = False
     on_hub: frozenset[str] = frozenset()  # the repo's files as last listed, plus those pushed since
+    in_step_at: str | None = None  # UTC time of the last push that succeeded (or found nothing new)
+    push_error: str | None = None  # why the last push failed; None once one succeeds
 
     def push_to_hub(self):
+        try:
+            commit = self.push_what_changed()
+        except Exception as e:
+            self.push_error = f"{hub_error(e)} at {utc_clock()} UTC"
+            raise
+        self.push_error, self.in_step_at = None, utc_clock()
+        return commit
+
+    def push_what_changed(self):
         if not self.knows_the_repo:
             remote = repo_files(self.api, self.repo_id)
             self.last_uploaded.update(already_on_hub(remote, self.folder_path))
@@ -111,6 +123,17 @@ class StoreScheduler(CommitScheduler):
             self.last_uploaded.pop(self.folder_path / path, None)
         for name, mtime in mtimes.items():
             self.last_uploaded[self.folder_path / "data" / name / "metadata.jsonl"] = mtime
+
+
+def hub_error(e: Exception) -> str:
+    """What went wrong, for maintainers: the error's kind and HTTP status (401/403: the token; 5xx: the
+    Hub), never its message, which could quote a request."""
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    return f"{type(e).__name__}, HTTP {status}" if status else type(e).__name__
+
+
+def utc_clock() -> str:
+    return datetime.now(timezone.utc).strftime("%H:%M")
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -182,7 +205,7 @@ class HubSync:
                 log.info("pushing %s to dataset repo %s every %s min", self.folder, self.repo_id, self.every_minutes)
                 return
             except Exception as e:  # the Hub is down or refuses: retry, the app keeps serving
-                self.last_error = f"{type(e).__name__}: could not reach the Hub for {self.repo_id}"
+                self.last_error = f"{hub_error(e)}: could not reach the Hub for {self.repo_id}"
                 log.warning("%s; retrying in %s s", self.last_error, self.retry_seconds)
                 self._stopped.wait(self.retry_seconds)
 
@@ -195,6 +218,21 @@ class HubSync:
     @property
     def connected(self) -> bool:
         return self._scheduler is not None
+
+    def status(self) -> str:
+        """One line for the Rounds tab: is the dataset repo in step with this disk, and if not, why."""
+        repo = f"the dataset repo {self.repo_id}"
+        scheduler = self._scheduler
+        if scheduler is None:
+            why = f" ({self.last_error}); retrying every {self.retry_seconds:g} s" if self.last_error else ""
+            return f"Flags are not pushed to {repo} yet{why}. They are kept on this disk meanwhile."
+        if scheduler.push_error:
+            return (
+                f"Pushing flags to {repo} failed ({scheduler.push_error}); the next try is in {self.every_minutes:g} min. "
+                "Nothing is lost: the flags stay on this disk until a push succeeds."
+            )
+        in_step = f" (in step as of {scheduler.in_step_at} UTC)" if scheduler.in_step_at else ""
+        return f"Flags are pushed to {repo} every {self.every_minutes:g} min{in_step}."
 
     def push_now(self):
         """Push what changed now; returns the CommitInfo (None if nothing changed). Raises on failure."""

@@ -79,7 +79,8 @@ def rounds_status(services: Services) -> str:
     else:
         services.rounds.catch_up()  # a round trained meanwhile with `python -m training.rounds` goes live
         text = services.rounds.status()
-    return text if services.publisher is None else f"{text}\n\n{services.publisher.status()}"
+    hub = [part.status() for part in (services.flag_sync, services.publisher) if part is not None]
+    return "\n\n".join([text, *hub])
 
 
 CONTRIBUTOR_HEADERS = ["contributor", "fooled the model", "verified"]

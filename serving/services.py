@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flagging.callback import DatasetFlagger
+from flagging.hub_sync import HubSync
 from flagging.rate_limit import FlagRateLimit
 from flagging.store import FlagStore
 from model.predict import LiveModel
@@ -32,7 +33,7 @@ class Services:
     # What only signed-in people may do ("flag", "vote"): an anonymous session is free to make, so on a
     # public Space a script could otherwise be any number of people (votes, the held-out split, limits).
     needs_sign_in: frozenset[str] = frozenset()
-    pushes_flags: bool = False  # the store is pushed to a Hub dataset repo (a removal then leaves it too)
+    flag_sync: HubSync | None = None  # pushes the store to a Hub dataset repo (a removal then leaves it too); None: off
     # What the Rounds tab's matrix has computed so far, {model round: {example id: class}}: each rebuild
     # then classifies only new examples (see training.round_matrix).
     matrix_predictions: dict = field(default_factory=dict)

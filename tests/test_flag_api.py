@@ -144,6 +144,8 @@ def test_the_app_pushes_flags_to_a_private_hub_dataset_and_never_shows_the_token
             assert rid in metadata.decode() and token not in metadata.decode()
             assert 'datasets.load_dataset("dadc/flags", split="train")' in pushed["README.md"].decode()  # the card loads this repo
             assert hub.created["datasets/dadc/flags"]["visibility"] == "private"  # every attempt, junk and usernames included
+            status = Client(url, verbose=False).predict(api_name="/rounds")[0]  # the Rounds tab tells maintainers
+            assert "Flags are pushed to the dataset repo dadc/flags every 0.02 min (in step as of" in status, status
         finally:
             stop_app(proc)
         log = proc.stdout.read()

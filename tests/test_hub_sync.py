@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -133,15 +134,19 @@ def test_a_failing_hub_loses_nothing_and_a_later_push_catches_up(store, hub):
     sync = start_sync(store, hub.url)
     assert wait_for(lambda: sync.connected)
     sync.push_now()
-    hub.fail_with = 500  # the client retries 5xx with backoff (~20 s) before giving up
+    assert re.fullmatch(rf"Flags are pushed to the dataset repo {REPO} every 60 min \(in step as of \d\d:\d\d UTC\)\.", sync.status())
+    hub.fail_with = 403  # a token that may no longer write (a 5xx outage is the same, after the client's ~20 s of retries)
     for i in range(3):
         store.append(fields(session=f"during-outage-{i}"), png(10 + i), png(20 + i))  # the app keeps saving
     with pytest.raises(Exception):
         sync.push_now()
     assert len(store.records) == 3
+    # The Rounds tab says so, with what a maintainer needs to tell a token (401/403) from an outage (5xx).
+    assert re.search(r"Pushing flags to the dataset repo .* failed \(HfHubHTTPError, HTTP 403 at \d\d:\d\d UTC\).*Nothing is lost", sync.status())
     hub.fail_with = None
     sync.push_now()
     assert hub.files[f"datasets/{REPO}"] == local_files(store)
+    assert "in step as of" in sync.status()
     sync.stop()
 
 
@@ -183,6 +188,7 @@ def test_a_hub_that_is_down_at_start_is_reached_later(store):
     sync = start_sync(store, f"http://127.0.0.1:{port}")
     time.sleep(0.5)
     assert not sync.connected and "could not reach the Hub" in sync.last_error
+    assert f"Flags are not pushed to the dataset repo {REPO} yet (" in sync.status() and "retrying every 0.1 s" in sync.status()
     with LocalHub(port=port) as hub:
         assert wait_for(lambda: sync.connected)
         sync.push_now()
