@@ -27,7 +27,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
 
 import model.network as network_module
 from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
-from flagging.hub_sync import check_repo_id
+from flagging.hub_sync import check_repo_id, hub_error
 from flagging.store import write_durably
 from model.checkpoint import METADATA_FILE, WEIGHTS_FILE
 from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log
@@ -218,7 +218,7 @@ class ModelPublisher:
                 self.last_error = ""
                 retry = None
             except Exception as e:  # the Hub is down or refuses: the app keeps serving, we retry
-                self.last_error = f"{type(e).__name__}: could not publish to {self.repo_id}"
+                self.last_error = f"{hub_error(e)}: could not publish to {self.repo_id}"
                 log.warning("%s; retrying in %s s", self.last_error, self.retry_seconds)
                 retry = self.retry_seconds
             self._wake.wait(retry)
