@@ -19,7 +19,10 @@ def test_retraining_is_due_at_the_threshold_and_again_after_each_rejected_candid
     assert retrain_due_at(threshold=10, failed_attempts=2) == 30
 
 
-def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, hard_examples, round0):
+def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, hard_examples, round0, capsys):
+    # Nothing to learn yet: refused, and not recorded as a rejected attempt (which would delay the app's round).
+    assert main(["--state-dir", str(fresh_state)]) == 2
+    assert "error: no verified example to train on yet" in capsys.readouterr().err and read_rounds_log(fresh_state) == []
     flag_as_people_would(fresh_state, hard_examples, 40)
     assert main(["--state-dir", str(fresh_state)]) == 0
 
@@ -40,6 +43,12 @@ def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, ha
     # round-0 read none of the 8 held-out examples right: the candidate can only gain on them
     changes = (entry["metrics"]["held_out_newly_right"], entry["metrics"]["held_out_newly_wrong"])
     assert changes == (round(entry["metrics"]["held_out_accuracy"] * 8), 0)
+
+    # Run again with nothing flagged since, it once trained a second round on the same 32 examples.
+    capsys.readouterr()
+    assert main(["--state-dir", str(fresh_state)]) == 2
+    assert "error: nothing new to learn: round 1, the live model, was trained on all 32 training examples there are" in capsys.readouterr().err
+    assert len(read_rounds_log(fresh_state)) == 1
 
 
 def test_from_scratch_people_examples_are_repeated_but_never_more_than_a_quarter_of_an_epoch():
@@ -474,7 +483,7 @@ def test_a_damaged_round_checkpoint_while_serving_leaves_flagging_and_the_dashbo
         assert set(rows) == {0, 1} and rows[0] == [None] and rows[1][0] is not None  # round 1 still read round 0's column
 
         # A maintainer's round 2, accepted while the app serves; its weights are lost before the app loads it.
-        assert main(["--state-dir", str(state_with_round1), "--max-held-out-drop", "1"]) == 0
+        assert main(["--state-dir", str(state_with_round1), "--max-held-out-drop", "1", "--again"]) == 0  # the same examples
         round2_dir = state_with_round1 / "checkpoints" / "round-2"
         (round2_dir / "model.safetensors").write_bytes((round2_dir / "model.safetensors").read_bytes()[:1000])
         answer = flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")

@@ -1,10 +1,11 @@
 """Retraining rounds: fine-tune the live model on people's examples, gate it, record it.
 
-    python -m training.rounds [--state-dir DIR] [--validation-votes K] [--method adv-reg]
+    python -m training.rounds [--state-dir DIR] [--validation-votes K] [--method adv-reg] [--again]
 
 runs one round now from the stored flags (the app runs the same thing in the background
 when enough fooling examples have come in; a running app serving this state directory
-switches to a round trained by this command at its next flag or dashboard view).
+switches to a round trained by this command at its next flag or dashboard view). With no
+example the live model has not learned, it refuses unless --again.
 
 A round: every verified example collected so far (the examples of every `holdout_every`-th
 person, in order of arrival, are held out and never trained on) is mixed into batches of MNIST training images
@@ -100,11 +101,14 @@ def trained_example_ids(state_dir: Path) -> frozenset[str]:
     return frozenset(ids)
 
 
+def people_example_ids_of(metadata: dict) -> frozenset[str]:
+    return frozenset((metadata.get("training_data") or {}).get("people_example_ids", []))
+
+
 @functools.lru_cache(maxsize=1024)
 def people_example_ids(metadata_path: str, mtime_ns: int) -> frozenset[str]:
     """A checkpoint's training examples; cached because an open dashboard asks after every flag."""
-    training_data = json.loads(Path(metadata_path).read_text()).get("training_data") or {}
-    return frozenset(training_data.get("people_example_ids", []))
+    return people_example_ids_of(json.loads(Path(metadata_path).read_text()))
 
 
 def read_examples(store: FlagStore, items: list) -> Examples:
@@ -119,6 +123,20 @@ def load_examples(store: FlagStore, state_dir: Path, votes_required: int, holdou
     """(training, held-out) examples: every verified, non-junk example in the store, with its agreed label."""
     train, held_out = split_examples(store, state_dir, votes_required, holdout_every)
     return read_examples(store, train), read_examples(store, held_out)
+
+
+def nothing_new(train: Examples, parent_meta: dict) -> str | None:
+    """Why a round would learn nothing the live model has not (run twice, the command would train a
+    second round on the same data), or None."""
+    if not train.ids:
+        return "no verified example to train on yet"
+    learned = people_example_ids_of(parent_meta)
+    if set(train.ids) <= learned:
+        return (
+            f"nothing new to learn: round {parent_meta.get('round', 0)}, the live model, was trained on all {len(train.ids)} training examples there are. "
+            "Collect more, or pass --again to train on the same ones (another --method, labels changed by votes)"
+        )
+    return None
 
 
 def fine_tune(model, mnist_x, mnist_y, new: Examples, cfg: RoundConfig) -> list[float]:
@@ -487,6 +505,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-mnist-drop", type=float, default=d.max_mnist_drop, help=f"gate: largest allowed fall of MNIST test accuracy (default {d.max_mnist_drop})")
     p.add_argument("--max-held-out-drop", type=float, default=d.max_held_out_drop, help="gate: largest allowed fall of accuracy on held-out people's examples, a fraction (default 0: none)")
     p.add_argument("--max-robust-drop", type=float, default=None, help="gate: largest allowed fall of FGSM ε=0.1 accuracy (default: not gated)")
+    p.add_argument("--again", action="store_true", help="train a round even when the live model learned every example there is (another --method, labels votes have changed since) (default: refuse)")
     args = p.parse_args(argv)
     if args.steps < 1 or not math.isfinite(args.lr) or args.lr <= 0:
         p.error("--steps must be at least 1 and --lr a positive number")
@@ -504,6 +523,9 @@ def main(argv=None) -> int:
             train, held_out = load_examples(store, state_dir, args.validation_votes, cfg.holdout_every)
         finally:
             store.close()
+        if not args.again and (problem := nothing_new(train, parent_meta)):
+            print(f"error: {problem}", file=sys.stderr)  # nothing recorded: a refused attempt would delay the app's next round
+            return 2
         entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg)
     except (OSError, CheckpointError, RoundBusy, StaleParent) as e:  # no round-0 yet, a damaged or unwritable state directory, a round running or just accepted
         print(f"error: {e}", file=sys.stderr)
