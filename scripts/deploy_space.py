@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import posixpath
 import re
 import subprocess
 import sys
 import tarfile
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -108,6 +109,14 @@ def space_variables(args) -> dict[str, str]:
     return {k: v for k, v in chosen.items() if v}
 
 
+def persistent_dir_problem(state_dir: str | None) -> str | None:
+    """A state directory off the Space's persistent volume, /data, is on the disk it loses at every restart:
+    a relative one lands in the app's folder, so the flags the maintainer meant to keep would go."""
+    if state_dir and not PurePosixPath(posixpath.normpath(state_dir)).is_relative_to("/data"):
+        return f"--persistent-dir (DADC_STATE_DIR) {state_dir!r} is not on the Space's persistent storage, which Spaces mount at /data: use e.g. /data/dadc"
+    return None
+
+
 def check_settings(variables: dict[str, str]) -> None:
     """Parse the settings as the app will on the Space (its own messages; exits 2 on a bad one)."""
     from serving.settings import parse_args
@@ -149,7 +158,7 @@ def main(argv=None) -> int:
     p.add_argument("--hub-model", default="", help="model repo the Space publishes rounds to (variable DADC_HUB_MODEL; default none)")
     p.add_argument("--maintainers", default="", help="comma-separated usernames whose vote decides alone (default none)")
     p.add_argument("--validation-votes", type=int, default=None, help="agreeing votes that verify an example (default: the app's, 0 = off)")
-    p.add_argument("--persistent-dir", default="", help="state directory on the Space's persistent storage, e.g. /data/dadc (default: the Space's disk, lost at restarts)")
+    p.add_argument("--persistent-dir", default="", help="state directory on the Space's persistent storage, under /data, e.g. /data/dadc (default: the Space's disk, lost at restarts)")
     p.add_argument("--set", action="append", default=[], metavar="DADC_NAME=VALUE", help="any other app setting by its environment variable, e.g. DADC_RETRAIN_THRESHOLD=20 (repeatable)")
     p.add_argument("--private", action="store_true", help="create the Space private (default public)")
     p.add_argument("--hub-endpoint", default=os.environ.get("HF_ENDPOINT"), help="Hub URL (default: $HF_ENDPOINT or huggingface.co)")
@@ -170,6 +179,8 @@ def main(argv=None) -> int:
     if args.out is None and not token:
         p.error("deploying needs HF_TOKEN in the environment (or --out DIR to only write the folder)")
     variables = space_variables(args)
+    if problem := persistent_dir_problem(variables.get("DADC_STATE_DIR")):
+        p.error(problem)
     check_settings(variables)
     needs_token = bool(args.hub_dataset or args.hub_model)
     with tempfile.TemporaryDirectory() as staging:

@@ -97,6 +97,9 @@ def test_a_bad_setting_or_a_failing_hub_is_reported_and_creates_nothing(tmp_path
         assert not_a_setting.returncode == 2 and "--set takes DADC_NAME=VALUE" in not_a_setting.stderr
         typo = deploy("--set", "DADC_RETRAN_THRESHOLD=20", env=env)
         assert typo.returncode == 2 and "the app has no setting DADC_RETRAN_THRESHOLD" in typo.stderr and "DADC_RETRAIN_THRESHOLD" in typo.stderr
+        for off_the_volume in (("--persistent-dir", "state"), ("--persistent-dir", "/data/../tmp"), ("--set", "DADC_STATE_DIR=/tmp/dadc")):
+            lost_at_restart = deploy(*off_the_volume, env=env)  # a state directory the Space's restarts would wipe
+            assert lost_at_restart.returncode == 2 and "is not on the Space's persistent storage, which Spaces mount at /data" in lost_at_restart.stderr
         no_token = deploy(env={"HF_TOKEN": "", "HF_ENDPOINT": hub.url})
         assert no_token.returncode == 2 and "needs HF_TOKEN" in no_token.stderr
         assert hub.requests == []  # the settings are checked before anything is created
