@@ -11,7 +11,7 @@ import threading
 from huggingface_hub import HfApi
 
 from flagging.hub_restore import restore_flags
-from flagging.hub_sync import HubSync
+from flagging.hub_sync import HubSync, hub_error
 from flagging.store import FlagStore
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.predict import LiveModel
@@ -39,11 +39,11 @@ FLAGS_BEING_RESTORED = "the flags on the Hub are being restored"
 def not_restored_yet(args, error: Exception, rounds_back: bool = False) -> str:
     """What the Hub still holds back, named: once the rounds are back, only the flags can be missing."""
     missing = " and ".join(name for name, wanted in (("flags", args.hub_dataset), ("rounds", args.hub_model and not rounds_back)) if wanted)
-    return f"the {missing} on the Hub are not restored yet ({type(error).__name__}); retrying every {args.hub_retry_seconds:g} s"
+    return f"the {missing} on the Hub are not restored yet ({hub_error(error)}); retrying every {args.hub_retry_seconds:g} s"
 
 
 def warn_not_restored(args, error: Exception) -> None:
-    log.warning("could not restore from the Hub (%s); retrying in %s s", type(error).__name__, args.hub_retry_seconds)
+    log.warning("could not restore from the Hub (%s); retrying in %s s", hub_error(error), args.hub_retry_seconds)
 
 
 def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None, sync: HubSync | None, stop: threading.Event, rounds_back: bool) -> None:

@@ -193,9 +193,9 @@ def test_a_hub_that_is_down_at_start_pauses_retraining_until_the_restore_succeed
 
         # The model repo answers again, the dataset repo does not: the rounds come back and go live
         # without a restart, and the status names only what is still missing.
-        hub.failing_repos[DATASET] = 500
+        hub.failing_repos[DATASET] = 403  # e.g. a private repo this token may not read: said apart from an outage
         hub.fail_with = None
-        assert wait_for(lambda: status_with("Round 1 is live. Retraining is paused: the flags on the Hub are not restored yet"), timeout_s=60), rounds_view(client)[0]
+        assert wait_for(lambda: status_with("Round 1 is live. Retraining is paused: the flags on the Hub are not restored yet (", "HTTP 403)"), timeout_s=60), rounds_view(client)[0]
 
         # The whole Hub answers: the next attempt restores the flags. While they download, the status
         # says they are on their way, not the outage that is over.
