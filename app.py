@@ -258,7 +258,7 @@ def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr
         raise user_error(f"Nothing removed: {e.args[0]}.") from None
     except StoreError as e:
         raise user_error(str(e)) from None
-    hub = " Its copy in the Hub dataset goes at the next push." if services.flag_sync else ""
+    hub = " Its copy in the Hub dataset goes at the next push." if services.flag_sync is not None else ""
     done = f"Removed `{record.id[:8]}` for good ({reason[:MAX_REMOVAL_REASON]}): it is out of the dataset, validation and training, and its files are deleted.{hub}"
     image, question, next_id, status = next_example(services, request, username)
     return image, question, next_id, f"{done} {status}".strip(), ""

@@ -252,6 +252,29 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
     assert json.loads((fresh_state / "checkpoints" / "round-1" / "metadata.json").read_text())["parent"] == 0
 
 
+def test_a_round_that_crashes_is_said_and_the_next_waits_a_threshold_instead_of_starting_at_every_flag(fresh_state, hard_examples, tmp_path):
+    from gradio_client import Client
+
+    from tests.app_process import running_app
+    from tests.flag_clients import distinct_drawing, flag
+
+    flag_as_people_would(fresh_state, hard_examples, 9)
+    in_the_way = fresh_state / "checkpoints" / "round-1"
+    in_the_way.write_text("a file where round 1 goes: the candidate passes its gates and cannot be saved")
+    with running_app(fresh_state, "--retrain-threshold", "10") as url:
+        client = Client(url, verbose=False)
+        assert "retraining has started" in flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")
+        deadline = time.monotonic() + 120
+        while "Retraining failed" not in (status := rounds_view(client)[0]) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert status.startswith("Round 0 is live. Fooling examples this round: 10 of 20 needed to retrain. Retraining failed (FileExistsError: "), status
+        assert f"{in_the_way} is a file, not a checkpoint folder" in status and status.endswith("; the next attempt waits for those.")
+        # Before, a lasting fault retrained (for a minute of both cores) at every fooling flag.
+        message = flag(client, distinct_drawing(2, tmp_path / "two.png"), "5")
+        assert "You fooled the model" in message and "11 of 20 toward the next retraining round" in message, message
+    assert in_the_way.read_text().startswith("a file where round 1 goes") and read_rounds_log(fresh_state) == []
+
+
 def test_with_validation_on_only_verified_examples_are_trained_on_with_their_agreed_label(fresh_state, hard_examples):
     from training.rounds import load_examples
 

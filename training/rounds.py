@@ -388,6 +388,9 @@ class RoundRunner:
         self._start_lock = threading.Lock()
         self._catch_up_lock = threading.Lock()
         self.problem = ""  # the last round's crash, for the dashboard
+        # Rounds that crashed since the live round went live: each, like a rejected candidate, puts the next
+        # attempt a threshold further, or a lasting fault (a full disk) would retrain after every fooling flag.
+        self.crashes = 0
         self.paused = ""  # why no round may start for now (e.g. the Hub's rounds are not restored yet)
         self.unreadable = ""  # why the newest accepted round cannot go live (its checkpoint is damaged)
 
@@ -406,7 +409,7 @@ class RoundRunner:
         """The fooling examples against the live round at which its next retraining starts: one threshold,
         and one more after each candidate it rejected."""
         entries = read_rounds_log(self.state_dir) if log_entries is None else log_entries
-        return retrain_due_at(self.threshold, failed_attempts(entries, self.live_round))
+        return retrain_due_at(self.threshold, failed_attempts(entries, self.live_round) + self.crashes)
 
     def progress_note(self) -> str:
         """For the person whose flag just fooled the live model (and started no round): where retraining stands."""
@@ -430,6 +433,7 @@ class RoundRunner:
                 return False
             try:
                 self.live.swap(*load_checkpoint(checkpoints[newest]))
+                self.crashes = 0
             except CheckpointError as e:  # the current model keeps serving; flags keep being stored
                 if not self.unreadable:
                     log.error("round %d cannot go live: %s", newest, e)
@@ -465,6 +469,7 @@ class RoundRunner:
             self.problem = ""
             if trained is not None:
                 self.live.swap(*trained)
+                self.crashes = 0
                 log.info("round %d is live: MNIST test accuracy %.4f", entry["round"], entry["metrics"]["mnist_test_accuracy"])
                 if self.on_accepted is not None:
                     self.on_accepted()
@@ -472,7 +477,8 @@ class RoundRunner:
                 log.info("round %d candidate rejected: %s", entry["round"], "; ".join(entry["gate_failures"]))
         except Exception as e:  # the app keeps serving the current model
             log.exception("retraining failed")
-            self.problem = f"Retraining failed: {type(e).__name__}: {e}"
+            self.crashes += 1
+            self.problem = f"Retraining failed ({type(e).__name__}: {e})"
 
     def status(self) -> str:
         """One paragraph for the dashboard: what is happening, or what happened last."""
@@ -483,10 +489,10 @@ class RoundRunner:
             return f"Round {live_round} is live. Retraining is paused: {self.paused}."
         if self.unreadable:
             return f"Round {live_round} is live. {self.unreadable}."
-        if self.problem:
-            return self.problem
         log_entries = read_rounds_log(self.state_dir)
         text = f"Round {live_round} is live. Fooling examples this round: {self.fooled_this_round()} of {self.due_at(log_entries)} needed to retrain."
+        if self.problem:
+            return f"{text} {self.problem}; the next attempt waits for those."
         if log_entries and not log_entries[-1]["accepted"]:
             text += f" The last candidate (round {log_entries[-1]['round']}) was rejected: {'; '.join(log_entries[-1]['gate_failures'])}."
         return text
