@@ -21,6 +21,8 @@ from model.network import MNIST_Model
 
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
+# What save_checkpoint writes: a folder holding one of them is a checkpoint, if a damaged one, and may be replaced.
+CHECKPOINT_FILES = (WEIGHTS_FILE, "config.json", METADATA_FILE)
 
 
 def data_hash(images: np.ndarray, labels: np.ndarray) -> str:
@@ -41,8 +43,8 @@ def replace_problem(directory: Path) -> str | None:
     directory = Path(directory)
     if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
         return f"{directory} is a file, not a checkpoint folder: it is left as it is"
-    if directory.is_dir() and not (directory / WEIGHTS_FILE).is_file() and any(directory.iterdir()):
-        return f"{directory} holds other files and no {WEIGHTS_FILE}: not a checkpoint folder, so it is left as it is"
+    if directory.is_dir() and any(directory.iterdir()) and not any((directory / name).is_file() for name in CHECKPOINT_FILES):
+        return f"{directory} holds other files and none of a checkpoint's: not a checkpoint folder, so it is left as it is"
     return None
 
 

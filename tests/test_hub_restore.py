@@ -229,7 +229,7 @@ def test_a_hub_that_is_down_at_start_is_tried_once_then_after_each_retry_period(
         stop_app(proc)
     log = proc.stdout.read()
     assert log.count("could not restore from the Hub") == 1, log
-    assert "could not restore from the Hub (HfHubHTTPError); retrying in 30.0 s" in log
+    assert "could not restore from the Hub (HfHubHTTPError, HTTP 500); retrying in 30.0 s" in log
 
 
 def test_the_restore_status_names_only_what_the_hub_still_holds_back():

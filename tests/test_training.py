@@ -66,13 +66,16 @@ def test_train_cli_never_replaces_a_file_another_folder_or_a_round_0_later_round
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "todo.txt").write_text("keep me too")
-    for target, message in ((precious, "is a file, not a checkpoint folder"), (notes, "holds other files and no model.safetensors")):
+    for target, message in ((precious, "is a file, not a checkpoint folder"), (notes, "holds other files and none of a checkpoint's")):
         out = run_module("training.train", "--quiet", "--out", str(target))
         assert out.returncode == 2 and f"error: --out: {target} {message}" in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert precious.read_text() == "keep me" and [p.name for p in notes.iterdir()] == ["todo.txt"]
     with pytest.raises(FileExistsError, match="not a checkpoint folder"):  # every other caller of save_checkpoint too
         save_checkpoint(round0[0], precious, {})
     assert precious.read_text() == "keep me"
+    damaged = shutil.copytree(state_dir / "checkpoints" / "round-0", tmp_path / "damaged")
+    (damaged / "model.safetensors").unlink()  # a checkpoint that lost its weights is still replaced, as set-up does
+    assert load_checkpoint(save_checkpoint(round0[0], damaged, {"round": 0}))[1]["round"] == 0
 
     state = copy_of_round0_state(state_dir, tmp_path / "state")
     shutil.copytree(state / "checkpoints" / "round-0", state / "checkpoints" / "round-1")  # a round trained from it
