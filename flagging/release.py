@@ -171,11 +171,33 @@ def write_release(store: FlagStore, votes_required: int, out: Path, trained_on: 
     return {split: len(split_rows) for split, split_rows in rows.items()}
 
 
+class NotAReleaseRepo(ValueError):
+    """The repo holds files no release writes: another dataset, which the push would delete."""
+
+
+def files_no_release_has(api, repo_id: str) -> list[str]:
+    """The files of the dataset repo `repo_id` that no release writes; [] for a new or empty repo."""
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        files = api.list_repo_files(repo_id, repo_type="dataset")
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
+        return []
+    return sorted(set(files) - RELEASE_FILES - {".gitattributes"})
+
+
 def push_release(folder: Path, repo_id: str, endpoint: str | None = None) -> str:
-    """Upload the release folder to a Hub dataset repo as one commit; the token comes from HF_TOKEN."""
+    """Upload the release folder to a Hub dataset repo as one commit; the token comes from HF_TOKEN.
+    Only to a new repo or an earlier release: the push deletes what the release does not have."""
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint, token=os.environ.get("HF_TOKEN") or None)
+    if foreign := files_no_release_has(api, repo_id):
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise NotAReleaseRepo(
+            f"{repo_id} holds files no release has ({shown}): another dataset, perhaps the app's collected flags, which this push "
+            f"would overwrite and delete. Push the release to a repo of its own, e.g. {repo_id}-verified"
+        )
     api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
     # delete_patterns: a split the new release lacks must not stay behind from an earlier one
     return api.upload_folder(folder_path=folder, repo_id=repo_id, repo_type="dataset", commit_message="Verified release", delete_patterns=["data/*"]).oid
@@ -215,6 +237,9 @@ def main(argv=None) -> int:
     if args.push:
         try:
             commit = push_release(args.out, args.push, args.hub_endpoint)
+        except NotAReleaseRepo as e:
+            print(f"error: {e}; nothing was pushed (the release is in {args.out})", file=sys.stderr)
+            return 2
         except Exception as e:  # the Hub's errors: the local release stays
             print(f"error: could not push to {args.push}: {type(e).__name__}: {e}", file=sys.stderr)
             return 1

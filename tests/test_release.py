@@ -98,6 +98,17 @@ def test_a_release_is_pushed_to_a_hub_dataset_repo_and_loads_from_there(fresh_st
         assert "hf_release_token" not in failed.stdout + failed.stderr
         hub.fail_with = None
 
+        # The app's collected flags, in a repo named much like the release's: a push there would have deleted them.
+        from huggingface_hub import HfApi
+
+        flags_repo = HfApi(endpoint=hub.url, token="hf_release_token")
+        flags_repo.create_repo("dadc/digits", repo_type="dataset")
+        flags_repo.upload_file(path_or_fileobj=b'{"id": "x"}\n', path_in_repo="data/shard-1/metadata.jsonl", repo_id="dadc/digits", repo_type="dataset")
+        before = dict(hub.files["datasets/dadc/digits"])
+        wrong_repo = subprocess.run(command[:-1] + ["dadc/digits", "--hub-endpoint", hub.url], cwd=REPO_ROOT, env={**os.environ, "HF_TOKEN": "hf_release_token"}, capture_output=True, text=True, timeout=300)
+        assert wrong_repo.returncode == 2 and "error: dadc/digits holds files no release has (data/shard-1/metadata.jsonl)" in wrong_repo.stderr, wrong_repo.stderr
+        assert "e.g. dadc/digits-verified; nothing was pushed" in wrong_repo.stderr and hub.files["datasets/dadc/digits"] == before
+
         pushed = subprocess.run(command + ["--hub-endpoint", hub.url], cwd=REPO_ROOT, env={**os.environ, "HF_TOKEN": "hf_release_token"}, capture_output=True, text=True, timeout=300)
         assert pushed.returncode == 0, pushed.stderr
         assert "hf_release_token" not in pushed.stdout + pushed.stderr and "Bearer hf_release_token" in hub.auth_headers
