@@ -134,11 +134,30 @@ def check_settings(variables: dict[str, str]) -> None:
         os.environ.update(saved)
 
 
+class AnotherApp(ValueError):
+    """The Space runs code this command did not deploy, which a deploy would replace."""
+
+
+def another_apps_code(api, space: str) -> list[str]:
+    """The Python files of an existing Space that runs another app ([] for a new Space, one with only its
+    README, or one this command deployed before: it has this app's own flagging/store.py)."""
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        files = api.list_repo_files(space, repo_type="space")
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):  # no Space yet, or an empty one
+        return []
+    return [] if "flagging/store.py" in files else sorted(f for f in files if f.endswith(".py"))
+
+
 def deploy(folder: Path, commit: str, space: str, variables: dict[str, str], space_token: str | None, *, token: str, private: bool, endpoint: str | None) -> str:
     """Create the Space (if new), set its variables and secret, upload `folder` as one commit; returns the commit id."""
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint, token=token)
+    if code := another_apps_code(api, space):  # before its settings are touched
+        shown = ", ".join(code[:3]) + (f" and {len(code) - 3} more" if len(code) > 3 else "")
+        raise AnotherApp(f"{space} runs another app ({shown}), whose code and settings a deploy would replace: deploy to a new Space, or to one this command deployed")
     api.create_repo(space, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
     # Settings first: the Space builds on the upload, and should start with them.
     for key, value in variables.items():
@@ -195,6 +214,9 @@ def main(argv=None) -> int:
             return 0
         try:
             uploaded = deploy(folder, commit, args.space, variables, space_token if needs_token else None, token=token, private=args.private, endpoint=args.hub_endpoint)
+        except AnotherApp as e:
+            print(f"error: {e}; nothing was changed", file=sys.stderr)
+            return 2
         except Exception as e:  # the Hub's errors, said plainly (they never contain the token)
             print(f"error: could not deploy to {args.space}: {type(e).__name__}: {e}", file=sys.stderr)
             return 1

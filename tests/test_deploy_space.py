@@ -104,6 +104,18 @@ def test_a_bad_setting_or_a_failing_hub_is_reported_and_creates_nothing(tmp_path
         assert no_token.returncode == 2 and "needs HF_TOKEN" in no_token.stderr
         assert hub.requests == []  # the settings are checked before anything is created
 
+        # Someone's other Space under that name: its code and settings stay as they are.
+        from huggingface_hub import HfApi
+
+        theirs = HfApi(endpoint=hub.url, token="hf_deployer_token")
+        theirs.create_repo("dadc/fool-the-digits", repo_type="space", space_sdk="gradio")
+        theirs.upload_file(path_or_fileobj=b"import gradio\n", path_in_repo="app.py", repo_id="dadc/fool-the-digits", repo_type="space")
+        before, requests = dict(hub.files[SPACE]), len(hub.requests)
+        other = deploy("--hub-dataset", "dadc/digits", env=env)
+        assert other.returncode == 2 and "error: dadc/fool-the-digits runs another app (app.py), whose code and settings a deploy would replace" in other.stderr, other.stderr
+        assert hub.files[SPACE] == before and SPACE not in hub.space_variables
+        assert {method for method, _ in hub.requests[requests:]} <= {"GET", "HEAD"}, hub.requests[requests:]  # it only looked
+
         hub.fail_with = 500
         failed = deploy("--hub-dataset", "dadc/digits", env=env)
         assert failed.returncode == 1 and "error: could not deploy to dadc/fool-the-digits" in failed.stderr
