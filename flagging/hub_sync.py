@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, CommitScheduler, HfApi
-from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 from huggingface_hub.hf_api import RepoFile
 
 from flagging.store import removals_in
@@ -30,6 +30,14 @@ IGNORE_PATTERNS = ["**/*.tmp", "*.tmp", "**/.*", ".*"]
 # Files that are written once (images) or only appended to (metadata, votes, removals): a local file
 # as big as the repo's copy is that copy. (A removal rewrites a metadata file shorter: see `push_removals`.)
 APPEND_ONLY_FOLDERS = ("data/", "votes/", "removals/")
+
+
+def files_in_repo(api: HfApi, repo_id: str, repo_type: str) -> list[str]:
+    """The paths of every file in a repo; [] for one that does not exist yet or is empty."""
+    try:
+        return api.list_repo_files(repo_id, repo_type=repo_type)
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
+        return []
 
 
 def repo_files(api: HfApi, repo_id: str) -> dict[str, int]:

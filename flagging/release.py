@@ -177,13 +177,9 @@ class NotAReleaseRepo(ValueError):
 
 def files_no_release_has(api, repo_id: str) -> list[str]:
     """The files of the dataset repo `repo_id` that no release writes; [] for a new or empty repo."""
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from flagging.hub_sync import files_in_repo
 
-    try:
-        files = api.list_repo_files(repo_id, repo_type="dataset")
-    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
-        return []
-    return sorted(set(files) - RELEASE_FILES - {".gitattributes"})
+    return sorted(set(files_in_repo(api, repo_id, "dataset")) - RELEASE_FILES - {".gitattributes"})
 
 
 def push_release(folder: Path, repo_id: str, endpoint: str | None = None) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from flagging.hub_sync import check_repo_id  # noqa: E402
+from flagging.hub_sync import check_repo_id, files_in_repo  # noqa: E402
 
 # What the Space runs: app.py imports only these packages (tests, benchmarks and scripts stay here).
 SPACE_PATHS = ("app.py", "requirements.txt", "data", "model", "flagging", "serving", "training")
@@ -141,12 +141,7 @@ class AnotherApp(ValueError):
 def another_apps_code(api, space: str) -> list[str]:
     """The Python files of an existing Space that runs another app ([] for a new Space, one with only its
     README, or one this command deployed before: it has this app's own flagging/store.py)."""
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-
-    try:
-        files = api.list_repo_files(space, repo_type="space")
-    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):  # no Space yet, or an empty one
-        return []
+    files = files_in_repo(api, space, "space")
     return [] if "flagging/store.py" in files else sorted(f for f in files if f.endswith(".py"))
 
 
