@@ -20,7 +20,8 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from flagging.store import removals_in
+from flagging.hub_sync import not_flags_repo
+from flagging.store import not_store_files, removals_in
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,19 @@ def download_patterns(missing: list[str], remote: list[str]) -> list[str]:
     return patterns
 
 
+class NotFlagsRepo(ValueError):
+    """The dataset repo holds another dataset, not this app's flags."""
+
+
 def restore_flags(api: HfApi, repo_id: str, store_root: Path) -> int:
     """Copy into `store_root` every record, image and vote file of dataset repo `repo_id` missing here; returns how many."""
     store_root = Path(store_root)
     if not api.repo_exists(repo_id, repo_type="dataset"):
         return 0  # a first start: nothing was pushed yet
-    remote = [p for p in api.list_repo_files(repo_id, repo_type="dataset") if p.startswith(RESTORED_FOLDERS)]
+    listed = api.list_repo_files(repo_id, repo_type="dataset")
+    if foreign := not_store_files(listed):  # nothing of another dataset comes into the store
+        raise NotFlagsRepo(not_flags_repo(repo_id, foreign))
+    remote = [p for p in listed if p.startswith(RESTORED_FOLDERS)]
     # A drawing removed here before the Hub heard of it is missing on purpose: never bring it back.
     removed = {r.flag_id for r in removals_in(store_root)}
     missing = [p for p in remote if not (store_root / p).exists() and Path(p).name.removesuffix(".png").removesuffix("-input") not in removed]

@@ -19,7 +19,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, CommitSch
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 from huggingface_hub.hf_api import RepoFile
 
-from flagging.store import removals_in
+from flagging.store import not_store_files, removals_in
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,11 @@ def utc_clock() -> str:
     return datetime.now(timezone.utc).strftime("%H:%M")
 
 
+def not_flags_repo(repo_id: str, foreign: list[str]) -> str:
+    shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+    return f"{repo_id} holds files that are not this app's flags ({shown}), another dataset, whose card a push would overwrite: set --hub-dataset to a repo of its own"
+
+
 def check_repo_id(repo_id: str) -> str:
     """`repo_id` if it looks like "namespace/name"; ValueError with a clear message if not."""
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
@@ -190,6 +195,7 @@ class HubSync:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None  # shown to maintainers; never contains the token
+        self.refused = ""  # why nothing is ever pushed to this repo: it holds another dataset
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._connect, name="hub-sync-connect", daemon=True)
@@ -198,6 +204,13 @@ class HubSync:
     def _connect(self) -> None:
         while not self._stopped.is_set():
             try:
+                # Created first (as the scheduler would): a Hub that is down fails this at once, while a
+                # listing retries for ~20 s; an existing repo is left as it is.
+                self._api.create_repo(self.repo_id, repo_type="dataset", exist_ok=True, private=self.private or None)
+                if foreign := not_store_files(files_in_repo(self._api, self.repo_id, "dataset")):
+                    self.refused = not_flags_repo(self.repo_id, foreign)  # for good: a retry would find the same
+                    log.error("not pushing: %s", self.refused)
+                    return
                 scheduler = StoreScheduler(
                     repo_id=self.repo_id,
                     repo_type="dataset",
@@ -231,6 +244,8 @@ class HubSync:
         """One line for the Rounds tab: is the dataset repo in step with this disk, and if not, why."""
         repo = f"the dataset repo {self.repo_id}"
         scheduler = self._scheduler
+        if self.refused:
+            return f"Flags are not pushed to {repo}: {self.refused}. They are kept on this disk."
         if scheduler is None:
             why = f" ({self.last_error}); retrying every {self.retry_seconds:g} s" if self.last_error else ""
             return f"Flags are not pushed to {repo} yet{why}. They are kept on this disk meanwhile."

@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import uuid
 from collections import Counter
@@ -217,6 +218,15 @@ def read_complete_lines(path: Path, offset: int = 0) -> tuple[list[dict], int]:
         except json.JSONDecodeError:
             log.warning("skipping a corrupt line in %s", path)
     return rows, offset + end
+
+
+# Every file a store holds (and pushes), by its path in the store or its Hub repo.
+STORE_FILE = re.compile(r"README\.md|\.gitattributes|data/[^/]+/(metadata\.jsonl|[^/]+\.png)|(votes|removals)/[^/]+\.jsonl")
+
+
+def not_store_files(paths) -> list[str]:
+    """The paths a flag store never writes: in a Hub repo, the sign of another dataset."""
+    return sorted(p for p in paths if not STORE_FILE.fullmatch(p))
 
 
 def removals_in(root: Path) -> list[Removal]:

@@ -10,7 +10,7 @@ import threading
 
 from huggingface_hub import HfApi
 
-from flagging.hub_restore import restore_flags
+from flagging.hub_restore import NotFlagsRepo, restore_flags
 from flagging.hub_sync import HubSync, hub_error
 from flagging.store import FlagStore
 from model.checkpoint import CheckpointError, load_checkpoint
@@ -70,6 +70,11 @@ def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None,
                 if sync is not None:
                     sync.relearn_the_repo()  # the restored files are the repo's own: not pushed back
             break
+        except NotFlagsRepo as e:  # a setting to fix, not an outage to wait out
+            log.error("not restoring the flags: %s", e)
+            if rounds is not None:
+                rounds.paused = str(e)
+            return
         except Exception as e:
             warn_not_restored(args, e)
             if rounds is not None:

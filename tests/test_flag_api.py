@@ -152,6 +152,30 @@ def test_the_app_pushes_flags_to_a_private_hub_dataset_and_never_shows_the_token
     assert token not in log and "Traceback" not in log
 
 
+def test_a_hub_dataset_that_holds_another_dataset_is_neither_pushed_to_nor_restored_from(fresh_state, tmp_path):
+    """`--hub-dataset you/mnist`, a dataset of one's own: the first push overwrote its card with the flags'."""
+    from huggingface_hub import HfApi
+
+    from tests.hub_server import LocalHub
+
+    with LocalHub() as hub:
+        theirs = HfApi(endpoint=hub.url, token="hf_app_token")
+        theirs.create_repo("dadc/mnist", repo_type="dataset")
+        for path, content in (("README.md", b"# their card"), ("data/train-00000.parquet", b"their rows")):
+            theirs.upload_file(path_or_fileobj=content, path_in_repo=path, repo_id="dadc/mnist", repo_type="dataset")
+        before = dict(hub.files["datasets/dadc/mnist"])
+        args = ("--hub-dataset", "dadc/mnist", "--push-every-minutes", "0.02", "--hub-endpoint", hub.url)
+        with running_app(fresh_state, *args, env={"HF_TOKEN": "hf_app_token", "HF_HUB_DISABLE_XET": "1"}) as url:
+            client = Client(url, verbose=False)
+            assert "saved as" in flag(client, distinct_drawing(3, tmp_path / "d.png"), "8")  # kept on this disk
+            time.sleep(3)  # several push periods
+            status = client.predict(api_name="/rounds")[0]
+        assert hub.files["datasets/dadc/mnist"] == before
+        assert "Flags are not pushed to the dataset repo dadc/mnist: dadc/mnist holds files that are not this app's flags (data/train-00000.parquet)" in status, status
+        assert "Retraining is paused: dadc/mnist holds files that are not this app's flags" in status and "set --hub-dataset to a repo of its own" in status
+        assert not list((fresh_state / "flags" / "data").glob("*.parquet")) and len(stored(fresh_state)) == 1
+
+
 def test_one_person_flagging_faster_than_anyone_draws_is_told_to_wait_and_nothing_is_stored(fresh_state, tmp_path):
     with running_app(fresh_state, "--max-flags-per-minute", "3") as url:
         script = Client(url, verbose=False)  # one session, as one browser tab or one script
