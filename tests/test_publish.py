@@ -83,6 +83,25 @@ def test_publishing_needs_a_token_and_a_well_formed_repo(fresh_state):
         assert hub.requests == []
 
 
+def test_a_model_repo_that_holds_another_model_is_never_published_to(fresh_state):
+    """`--hub-model you/mnist`, a model of one's own: round 0 replaced its weights and card on main."""
+    from huggingface_hub import HfApi
+
+    with LocalHub() as hub:
+        theirs = HfApi(endpoint=hub.url, token=TOKEN)
+        theirs.create_repo("dadc/mnist", repo_type="model")
+        for path in ("README.md", "model.safetensors", "config.json"):  # the same names ours have, but no network.py
+            theirs.upload_file(path_or_fileobj=b"theirs", path_in_repo=path, repo_id="dadc/mnist", repo_type="model")
+        before = dict(hub.files["models/dadc/mnist"])
+        out = publish_cli(fresh_state, hub, "--repo", "dadc/mnist")
+        assert out.returncode == 2 and "error: dadc/mnist holds another model (config.json, model.safetensors), which publishing would overwrite" in out.stderr, out.stderr
+        publisher = ModelPublisher(fresh_state, "dadc/mnist", TOKEN, endpoint=hub.url, retry_seconds=0.1)
+        publisher.start()
+        publisher._thread.join(timeout=30)  # it stops: a retry would find the same
+        assert not publisher._thread.is_alive() and publisher.status().startswith("Models are not published: dadc/mnist holds another model")
+        assert hub.files["models/dadc/mnist"] == before and "models/dadc/mnist" not in hub.tags
+
+
 def test_a_hub_outage_delays_publishing_and_loses_nothing(fresh_state):
     with LocalHub() as hub:
         hub.fail_with = 500

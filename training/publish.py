@@ -27,7 +27,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
 
 import model.network as network_module
 from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
-from flagging.hub_sync import check_repo_id, hub_error
+from flagging.hub_sync import check_repo_id, files_in_repo, hub_error
 from flagging.store import write_durably
 from model.checkpoint import METADATA_FILE, WEIGHTS_FILE
 from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log
@@ -127,8 +127,25 @@ def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int) -> str:
     )
 
 
+class NotRoundsRepo(ValueError):
+    """The model repo holds another model, which publishing would overwrite."""
+
+
+def another_models_files(api: HfApi, repo_id: str) -> list[str]:
+    """The files that show `repo_id` holds another model: any this app never publishes, or weights
+    without the `network.py` every published round carries; [] for a new, empty or rounds repo."""
+    files = set(files_in_repo(api, repo_id, "model")) - {".gitattributes", "README.md"}
+    ours = {*CHECKPOINT_FILES, NETWORK_SOURCE.name, ROUNDS_LOG}
+    if files and NETWORK_SOURCE.name not in files:
+        return sorted(files)
+    return sorted(files - ours)
+
+
 def publish_pending(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
     """Push every accepted round not yet tagged on the Hub, oldest first; returns the rounds pushed."""
+    if foreign := another_models_files(api, repo_id):
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise NotRoundsRepo(f"{repo_id} holds another model ({shown}), which publishing would overwrite: set --hub-model to a repo of its own")
     api.create_repo(repo_id, repo_type="model", exist_ok=True)
     done = published_rounds(api, repo_id)
     metrics = metrics_by_round(state_dir)  # read once: the card and the commit messages share it
@@ -200,6 +217,7 @@ class ModelPublisher:
         self._thread: threading.Thread | None = None
         self.published: set[int] = set()
         self.last_error = ""  # shown to maintainers; never contains the token
+        self.refused = ""  # why nothing is ever published to this repo: it holds another model
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="model-publisher", daemon=True)
@@ -217,6 +235,10 @@ class ModelPublisher:
                 self.published = published_rounds(self._api, self.repo_id)
                 self.last_error = ""
                 retry = None
+            except NotRoundsRepo as e:  # a setting to fix, not an outage to wait out
+                self.refused = str(e)
+                log.error("not publishing: %s", e)
+                return
             except Exception as e:  # the Hub is down or refuses: the app keeps serving, we retry
                 self.last_error = f"{hub_error(e)}: could not publish to {self.repo_id}"
                 log.warning("%s; retrying in %s s", self.last_error, self.retry_seconds)
@@ -224,6 +246,8 @@ class ModelPublisher:
             self._wake.wait(retry)
 
     def status(self) -> str:
+        if self.refused:
+            return f"Models are not published: {self.refused}."
         if self.last_error:
             return f"Publishing models to {self.repo_id} failed ({self.last_error}); retrying."
         if not self.published:
@@ -255,6 +279,9 @@ def main(argv=None) -> int:
         return 2
     try:
         pushed = publish_pending(HfApi(endpoint=args.endpoint, token=token), args.repo, state_dir)
+    except NotRoundsRepo as e:
+        print(f"error: {e}; nothing was published", file=sys.stderr)
+        return 2
     except Exception as e:  # the message of a Hub error never holds the token
         print(f"error: publishing to {args.repo} failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
