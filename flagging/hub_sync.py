@@ -144,9 +144,14 @@ def utc_clock() -> str:
     return datetime.now(timezone.utc).strftime("%H:%M")
 
 
+def first_few(paths: list[str], shown: int = 3) -> str:
+    """A few of a repo's files by name, for a message that says why it is not ours."""
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(paths[:shown]) + more
+
+
 def not_flags_repo(repo_id: str, foreign: list[str]) -> str:
-    shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-    return f"{repo_id} holds files that are not this app's flags ({shown}), another dataset, whose card a push would overwrite: set --hub-dataset to a repo of its own"
+    return f"{repo_id} holds files that are not this app's flags ({first_few(foreign)}), another dataset, whose card a push would overwrite: set --hub-dataset to a repo of its own"
 
 
 def check_repo_id(repo_id: str) -> str:

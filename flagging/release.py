@@ -187,11 +187,12 @@ def push_release(folder: Path, repo_id: str, endpoint: str | None = None) -> str
     Only to a new repo or an earlier release: the push deletes what the release does not have."""
     from huggingface_hub import HfApi
 
+    from flagging.hub_sync import first_few
+
     api = HfApi(endpoint=endpoint, token=os.environ.get("HF_TOKEN") or None)
     if foreign := files_no_release_has(api, repo_id):
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise NotAReleaseRepo(
-            f"{repo_id} holds files no release has ({shown}): another dataset, perhaps the app's collected flags, which this push "
+            f"{repo_id} holds files no release has ({first_few(foreign)}): another dataset, perhaps the app's collected flags, which this push "
             f"would overwrite and delete. Push the release to a repo of its own, e.g. {repo_id}-verified"
         )
     api.create_repo(repo_id, repo_type="dataset", exist_ok=True)

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from flagging.hub_sync import check_repo_id, files_in_repo  # noqa: E402
+from flagging.hub_sync import check_repo_id, files_in_repo, first_few  # noqa: E402
 
 # What the Space runs: app.py imports only these packages (tests, benchmarks and scripts stay here).
 SPACE_PATHS = ("app.py", "requirements.txt", "data", "model", "flagging", "serving", "training")
@@ -151,8 +151,7 @@ def deploy(folder: Path, commit: str, space: str, variables: dict[str, str], spa
 
     api = HfApi(endpoint=endpoint, token=token)
     if code := another_apps_code(api, space):  # before its settings are touched
-        shown = ", ".join(code[:3]) + (f" and {len(code) - 3} more" if len(code) > 3 else "")
-        raise AnotherApp(f"{space} runs another app ({shown}), whose code and settings a deploy would replace: deploy to a new Space, or to one this command deployed")
+        raise AnotherApp(f"{space} runs another app ({first_few(code)}), whose code and settings a deploy would replace: deploy to a new Space, or to one this command deployed")
     api.create_repo(space, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
     # Settings first: the Space builds on the upload, and should start with them.
     for key, value in variables.items():

@@ -27,7 +27,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
 
 import model.network as network_module
 from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
-from flagging.hub_sync import check_repo_id, files_in_repo, hub_error
+from flagging.hub_sync import check_repo_id, files_in_repo, first_few, hub_error
 from flagging.store import write_durably
 from model.checkpoint import METADATA_FILE, WEIGHTS_FILE
 from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log
@@ -144,8 +144,7 @@ def another_models_files(api: HfApi, repo_id: str) -> list[str]:
 def publish_pending(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
     """Push every accepted round not yet tagged on the Hub, oldest first; returns the rounds pushed."""
     if foreign := another_models_files(api, repo_id):
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise NotRoundsRepo(f"{repo_id} holds another model ({shown}), which publishing would overwrite: set --hub-model to a repo of its own")
+        raise NotRoundsRepo(f"{repo_id} holds another model ({first_few(foreign)}), which publishing would overwrite: set --hub-model to a repo of its own")
     api.create_repo(repo_id, repo_type="model", exist_ok=True)
     done = published_rounds(api, repo_id)
     metrics = metrics_by_round(state_dir)  # read once: the card and the commit messages share it
