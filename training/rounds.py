@@ -34,6 +34,7 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -388,9 +389,9 @@ class RoundRunner:
         self._start_lock = threading.Lock()
         self._catch_up_lock = threading.Lock()
         self.problem = ""  # the last round's crash, for the dashboard
-        # Rounds that crashed since the live round went live: each, like a rejected candidate, puts the next
+        # Crashed rounds, by the live round they started from: each, like a rejected candidate, puts the next
         # attempt a threshold further, or a lasting fault (a full disk) would retrain after every fooling flag.
-        self.crashes = 0
+        self.crashes: Counter[int] = Counter()
         self.paused = ""  # why no round may start for now (e.g. the Hub's rounds are not restored yet)
         self.unreadable = ""  # why the newest accepted round cannot go live (its checkpoint is damaged)
 
@@ -407,9 +408,9 @@ class RoundRunner:
 
     def due_at(self, log_entries: list[dict] | None = None) -> int:
         """The fooling examples against the live round at which its next retraining starts: one threshold,
-        and one more after each candidate it rejected."""
+        and one more after each candidate it rejected and each round that crashed."""
         entries = read_rounds_log(self.state_dir) if log_entries is None else log_entries
-        return retrain_due_at(self.threshold, failed_attempts(entries, self.live_round) + self.crashes)
+        return retrain_due_at(self.threshold, failed_attempts(entries, self.live_round) + self.crashes[self.live_round])
 
     def progress_note(self) -> str:
         """For the person whose flag just fooled the live model (and started no round): where retraining stands."""
@@ -433,7 +434,6 @@ class RoundRunner:
                 return False
             try:
                 self.live.swap(*load_checkpoint(checkpoints[newest]))
-                self.crashes = 0
             except CheckpointError as e:  # the current model keeps serving; flags keep being stored
                 if not self.unreadable:
                     log.error("round %d cannot go live: %s", newest, e)
@@ -463,13 +463,13 @@ class RoundRunner:
             return True
 
     def _run(self) -> None:
+        parent_round = self.live_round
         try:
             train, held_out = load_examples(self.store, self.state_dir, self.votes_required, self.cfg.holdout_every)
             entry, trained = run_round(self.state_dir, self.live.model, self.live.metadata, train, held_out, self.cfg)
             self.problem = ""
             if trained is not None:
                 self.live.swap(*trained)
-                self.crashes = 0
                 log.info("round %d is live: MNIST test accuracy %.4f", entry["round"], entry["metrics"]["mnist_test_accuracy"])
                 if self.on_accepted is not None:
                     self.on_accepted()
@@ -477,7 +477,7 @@ class RoundRunner:
                 log.info("round %d candidate rejected: %s", entry["round"], "; ".join(entry["gate_failures"]))
         except Exception as e:  # the app keeps serving the current model
             log.exception("retraining failed")
-            self.crashes += 1
+            self.crashes[parent_round] += 1
             self.problem = f"Retraining failed ({type(e).__name__}: {e})"
 
     def status(self) -> str:
