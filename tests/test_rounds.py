@@ -13,10 +13,14 @@ from training.evaluate import images_to_tensor, predict_classes
 from training.rounds import RoundBusy, exclusive_round, latest_model_dir, main, read_rounds_log, retrain_due_at, run_round
 
 
-def test_retraining_is_due_at_the_threshold_and_again_after_each_rejected_candidate():
-    assert retrain_due_at(threshold=10, failed_attempts=0) == 10
-    assert retrain_due_at(threshold=10, failed_attempts=1) == 20
-    assert retrain_due_at(threshold=10, failed_attempts=2) == 30
+def test_retraining_is_due_at_the_threshold_and_a_threshold_after_each_failed_attempt():
+    assert retrain_due_at(threshold=10, failed_at=[]) == 10
+    assert retrain_due_at(threshold=10, failed_at=[10]) == 20
+    assert retrain_due_at(threshold=10, failed_at=[10, 20]) == 30
+    # a backlog (flags stored while retraining waited for the Hub): the next attempt waits a threshold more than the
+    # 57 the failed one started with, not one threshold per attempt (20, 30, ...: an attempt after each flag)
+    assert retrain_due_at(threshold=10, failed_at=[57]) == 67
+    assert retrain_due_at(threshold=10, failed_at=[0, 0]) == 30  # attempts logged before the count was kept
 
 
 def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, hard_examples, round0, capsys):
@@ -28,6 +32,7 @@ def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, ha
 
     (entry,) = read_rounds_log(fresh_state)
     assert entry["round"] == 1 and entry["accepted"] and entry["gate_failures"] == []
+    assert entry["fooling_examples"] == 40  # flags that fooled round 0 when the round started
     assert (entry["n_train_examples"], entry["n_held_out_examples"]) == (32, 8)  # every 5th held out
     assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-1"
     model, meta = load_checkpoint(fresh_state / "checkpoints" / "round-1")
@@ -241,6 +246,7 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
         # what people flag now is collected against round 1
         flag(client, one, "1")
     hub.stop()
+    assert read_rounds_log(fresh_state)[0]["fooling_examples"] == 10  # the count it started at: a rejection counts from there
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
     assert sorted(r.model_round for r in store.records.values()) == [0] * 11 + [1]
     store.close()
@@ -258,20 +264,20 @@ def test_a_round_that_crashes_is_said_and_the_next_waits_a_threshold_instead_of_
     from tests.app_process import running_app
     from tests.flag_clients import distinct_drawing, flag
 
-    flag_as_people_would(fresh_state, hard_examples, 9)
+    flag_as_people_would(fresh_state, hard_examples, 14)  # a backlog: the app starts a round as it starts
     in_the_way = fresh_state / "checkpoints" / "round-1"
     in_the_way.write_text("a file where round 1 goes: the candidate passes its gates and cannot be saved")
     with running_app(fresh_state, "--retrain-threshold", "10") as url:
         client = Client(url, verbose=False)
-        assert "retraining has started" in flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")
         deadline = time.monotonic() + 120
         while "Retraining failed" not in (status := rounds_view(client)[0]) and time.monotonic() < deadline:
             time.sleep(1)
-        assert status.startswith("Round 0 is live. Fooling examples this round: 10 of 20 needed to retrain. Retraining failed (FileExistsError: "), status
+        # the next attempt waits a threshold more than the 14 the crashed one started with (not 20: the very next flag)
+        assert status.startswith("Round 0 is live. Fooling examples this round: 14 of 24 needed to retrain. Retraining failed (FileExistsError: "), status
         assert f"{in_the_way} is a file, not a checkpoint folder" in status and status.endswith("; the next attempt waits for those.")
         # Before, a lasting fault retrained (for a minute of both cores) at every fooling flag.
         message = flag(client, distinct_drawing(2, tmp_path / "two.png"), "5")
-        assert "You fooled the model" in message and "11 of 20 toward the next retraining round" in message, message
+        assert "You fooled the model" in message and "15 of 24 toward the next retraining round" in message, message
     assert in_the_way.read_text().startswith("a file where round 1 goes") and read_rounds_log(fresh_state) == []
 
 

@@ -34,7 +34,7 @@ import os
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -272,13 +272,15 @@ def exclusive_round(state_dir: Path):
         os.close(fd)  # closing releases the lock
 
 
-def run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig):
-    """Train, measure and gate one candidate; record the attempt. Returns (log entry, (model, metadata) or None)."""
+def run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig, fooling_examples: int | None = None):
+    """Train, measure and gate one candidate; record the attempt. Returns (log entry, (model, metadata) or None).
+    `fooling_examples`: the flags that had fooled the parent when the round started, logged so that the next
+    attempt after a rejection waits for a threshold more than that."""
     with exclusive_round(state_dir):
-        return _run_round(state_dir, parent, parent_meta, train, held_out, cfg)
+        return _run_round(state_dir, parent, parent_meta, train, held_out, cfg, fooling_examples)
 
 
-def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig):
+def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig, fooling_examples: int | None):
     started, clock = utc_now(), time.perf_counter()
     parent_round = int(parent_meta.get("round", 0))
     newest = max(accepted_checkpoints(state_dir))
@@ -286,6 +288,8 @@ def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held
         raise StaleParent(f"round {newest} was accepted after round {parent_round}, the model this round would start from; start from round {newest}")
     entry = {"round": parent_round + 1, "parent_round": parent_round, "started_at": started, "config": asdict(cfg)}
     entry |= {"n_train_examples": len(train.y), "n_held_out_examples": len(held_out.y)}
+    if fooling_examples is not None:
+        entry["fooling_examples"] = fooling_examples
     seed_everything(cfg.seed)
     mnist = load_mnist(state_dir)
     mnist_x, mnist_y = images_to_tensor(mnist.train_images), torch.from_numpy(mnist.train_labels).long()
@@ -366,14 +370,18 @@ def metrics_by_round(state_dir: Path) -> dict[int, dict]:
     return out
 
 
-def failed_attempts(log_entries: list[dict], live_round: int) -> int:
-    """Candidates rejected since `live_round` went live."""
-    return sum(1 for e in log_entries if e.get("parent_round") == live_round and not e.get("accepted"))
+def rejected_at(log_entries: list[dict], live_round: int) -> list[int]:
+    """The fooling examples there were when each candidate rejected since `live_round` went live started
+    (0 for an attempt logged before they were counted)."""
+    return [e.get("fooling_examples", 0) for e in log_entries if e.get("parent_round") == live_round and not e.get("accepted")]
 
 
-def retrain_due_at(threshold: int, failed_attempts: int) -> int:
-    """Fooling examples at which a round's retraining is due: `threshold`; after a rejected candidate, another `threshold` more."""
-    return threshold * (failed_attempts + 1)
+def retrain_due_at(threshold: int, failed_at: list[int]) -> int:
+    """Fooling examples at which a round's retraining is due: `threshold`; after failed attempts (started at
+    the counts `failed_at`), `threshold` more than at the last of them, and never sooner than a threshold per
+    attempt. Counted from the attempt, a backlog (flags stored while retraining was paused) brings one attempt,
+    not one after another on nearly the same examples."""
+    return max(threshold * (len(failed_at) + 1), max(failed_at, default=0) + threshold)
 
 
 class RoundRunner:
@@ -389,9 +397,10 @@ class RoundRunner:
         self._start_lock = threading.Lock()
         self._catch_up_lock = threading.Lock()
         self.problem = ""  # the last round's crash, for the dashboard
-        # Crashed rounds, by the live round they started from: each, like a rejected candidate, puts the next
-        # attempt a threshold further, or a lasting fault (a full disk) would retrain after every fooling flag.
-        self.crashes: Counter[int] = Counter()
+        # Crashed rounds, by the live round they started from, as the fooling examples there were at each start:
+        # like a rejected candidate, each puts the next attempt a threshold further, or a lasting fault (a full
+        # disk) would retrain after every fooling flag.
+        self.crashed_at: defaultdict[int, list[int]] = defaultdict(list)
         self.paused = ""  # why no round may start for now (e.g. the Hub's rounds are not restored yet)
         self.unreadable = ""  # why the newest accepted round cannot go live (its checkpoint is damaged)
 
@@ -410,7 +419,7 @@ class RoundRunner:
         """The fooling examples against the live round at which its next retraining starts: one threshold,
         and one more after each candidate it rejected and each round that crashed."""
         entries = read_rounds_log(self.state_dir) if log_entries is None else log_entries
-        return retrain_due_at(self.threshold, failed_attempts(entries, self.live_round) + self.crashes[self.live_round])
+        return retrain_due_at(self.threshold, rejected_at(entries, self.live_round) + self.crashed_at[self.live_round])
 
     def progress_note(self) -> str:
         """For the person whose flag just fooled the live model (and started no round): where retraining stands."""
@@ -458,15 +467,15 @@ class RoundRunner:
                 return False
             if self.fooled_this_round() < self.due_at():
                 return False
-            self._thread = threading.Thread(target=self._run, name=f"retrain-round-{self.live_round + 1}", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(self.fooled_this_round(),), name=f"retrain-round-{self.live_round + 1}", daemon=True)
             self._thread.start()
             return True
 
-    def _run(self) -> None:
+    def _run(self, fooling_examples: int) -> None:
         parent_round = self.live_round
         try:
             train, held_out = load_examples(self.store, self.state_dir, self.votes_required, self.cfg.holdout_every)
-            entry, trained = run_round(self.state_dir, self.live.model, self.live.metadata, train, held_out, self.cfg)
+            entry, trained = run_round(self.state_dir, self.live.model, self.live.metadata, train, held_out, self.cfg, fooling_examples)
             self.problem = ""
             if trained is not None:
                 self.live.swap(*trained)
@@ -477,7 +486,7 @@ class RoundRunner:
                 log.info("round %d candidate rejected: %s", entry["round"], "; ".join(entry["gate_failures"]))
         except Exception as e:  # the app keeps serving the current model
             log.exception("retraining failed")
-            self.crashes[parent_round] += 1
+            self.crashed_at[parent_round].append(fooling_examples)
             self.problem = f"Retraining failed ({type(e).__name__}: {e})"
 
     def status(self) -> str:
@@ -527,12 +536,13 @@ def main(argv=None) -> int:
         store = FlagStore(state_dir / "flags", state_dir / "locks")
         try:
             train, held_out = load_examples(store, state_dir, args.validation_votes, cfg.holdout_every)
+            fooling_examples = store.fooled_by_round[int(parent_meta.get("round", 0))]
         finally:
             store.close()
         if not args.again and (problem := nothing_new(train, parent_meta)):
             print(f"error: {problem}", file=sys.stderr)  # nothing recorded: a refused attempt would delay the app's next round
             return 2
-        entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg)
+        entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg, fooling_examples)
     except (OSError, CheckpointError, RoundBusy, StaleParent) as e:  # no round-0 yet, a damaged or unwritable state directory, a round running or just accepted
         print(f"error: {e}", file=sys.stderr)
         return 2
