@@ -89,6 +89,17 @@ def test_with_validation_on_a_column_holds_only_verified_fooling_examples(fresh_
     assert matrix == {"examples": {0: 1}, "accuracy": {0: {0: 0.0}}, "unreadable": {}}
 
 
+def test_the_command_says_why_its_table_is_empty(fresh_state, hard_examples, capsys):
+    flag_as_people_would(fresh_state, hard_examples, 15)  # three held out, none voted on
+    assert main(["--state-dir", str(fresh_state), "--validation-votes", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"examples": {}, "accuracy": {}, "unreadable": {}}
+    assert "note: no held-out fooling example is verified by 2 agreeing vote(s) yet, so there is nothing to measure" in err
+    assert main(["--state-dir", str(fresh_state)]) == 0  # every example counts: the table has its column, no note
+    out, err = capsys.readouterr()
+    assert json.loads(out)["examples"] == {"0": 3} and err == ""
+
+
 def test_the_command_refuses_a_negative_vote_count_by_name(capsys):
     with pytest.raises(SystemExit) as refused:
         main(["--validation-votes", "-1"])

@@ -21,6 +21,7 @@ import numpy as np
 
 from data.state_dir import resolve_state_dir
 from flagging.store import FlagStore, open_collected_store
+from flagging.validation import HOLDOUT_EVERY
 from model.checkpoint import CheckpointError, load_checkpoint
 from training.evaluate import predict_classes
 from training.rounds import RoundConfig, accepted_checkpoints, read_examples, split_examples
@@ -90,6 +91,14 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(matrix, indent=2))
+    if not matrix["examples"]:  # an empty table with no word reads as a broken command
+        verified = f"verified by {args.validation_votes} agreeing vote(s)" if args.validation_votes else "collected"
+        print(
+            f"note: no held-out fooling example is {verified} yet, so there is nothing to measure"
+            f" (one person in {HOLDOUT_EVERY} is held out; the table fills as they fool the model"
+            + (" and validators vote on their drawings)" if args.validation_votes else ")"),
+            file=sys.stderr,
+        )
     return 0
 
 
