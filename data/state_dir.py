@@ -46,3 +46,17 @@ def later_round_dirs(state_dir: Path) -> list[Path]:
     """The checkpoints of rounds after round 0 (only accepted rounds are saved), in round order."""
     found = [(int(m[1]), p) for p in checkpoints_dir(state_dir).glob("round-*") if (m := re.fullmatch(r"round-(\d+)", p.name)) and m[1] != "0"]
     return [p for _, p in sorted(found)]
+
+
+def flags_dir(state_dir: Path) -> Path:
+    """The flag store: every file in it is pushed to the Hub dataset repo as the collected flags."""
+    return state_dir / "flags"
+
+
+def in_flag_store_problem(path: Path, state_dir: Path) -> str | None:
+    """Why an output (a release, a checkpoint) may not go to `path`, or None: inside the flag store it would
+    be pushed to the Hub with the flags, and the next start would take that repo for another dataset's."""
+    store = flags_dir(state_dir).resolve()
+    if store == Path(path).resolve() or store in Path(path).resolve().parents:
+        return f"{path} is inside the flag store {flags_dir(state_dir)}, whose every file is pushed to the Hub with the flags: write it elsewhere"
+    return None

@@ -201,7 +201,7 @@ def push_release(folder: Path, repo_id: str, endpoint: str | None = None) -> str
 
 
 def main(argv=None) -> int:
-    from data.state_dir import resolve_state_dir
+    from data.state_dir import in_flag_store_problem, resolve_state_dir
     from training.rounds import trained_example_ids
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -218,6 +218,8 @@ def main(argv=None) -> int:
     if not replaceable(args.out):
         p.error(f"{args.out} holds files that are not a release: give a new or empty folder, or an earlier release")
     state_dir = resolve_state_dir(args.state_dir, create=False)
+    if problem := in_flag_store_problem(args.out, state_dir):
+        p.error(problem)
     try:
         store = open_collected_store(state_dir)
     except FileNotFoundError as e:

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from data.state_dir import fsync_path
+from data.state_dir import flags_dir, fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -535,6 +535,6 @@ def open_collected_store(state_dir: Path) -> FlagStore:
     """The store an app collected in `state_dir`, for the tools that read it (a release, a removal, the
     round matrix). A folder without one is refused rather than given a new, empty store: it is most
     likely a mistyped --state-dir, which is left as it was."""
-    if not (state_dir / "flags" / "data").is_dir():
-        raise FileNotFoundError(f"no flagged examples in {state_dir / 'flags'}: is {state_dir} the app's state directory?")
-    return FlagStore(state_dir / "flags", state_dir / "locks")
+    if not (flags_dir(state_dir) / "data").is_dir():
+        raise FileNotFoundError(f"no flagged examples in {flags_dir(state_dir)}: is {state_dir} the app's state directory?")
+    return FlagStore(flags_dir(state_dir), state_dir / "locks")

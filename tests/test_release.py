@@ -62,6 +62,10 @@ def test_a_release_holds_verified_examples_with_their_agreed_label_and_the_round
     with pytest.raises(SystemExit):
         main(["--state-dir", str(fresh_state), "--out", str(fresh_state)])
     assert "holds files that are not a release" in capsys.readouterr().err
+    # nor written into the flag store: pushed with the flags, it would make the app take its own repo for another dataset's
+    with pytest.raises(SystemExit):
+        main(["--state-dir", str(fresh_state), "--out", str(fresh_state / "flags" / "release")])
+    assert f"{fresh_state / 'flags' / 'release'} is inside the flag store" in capsys.readouterr().err
     assert sorted(p.relative_to(fresh_state) for p in fresh_state.rglob("*")) == before
 
 

@@ -86,6 +86,9 @@ def test_train_cli_never_replaces_a_file_another_folder_or_a_round_0_later_round
     assert out.returncode == 0, out.stderr
     assert load_checkpoint(state / "checkpoints" / "dry-run")[1]["train_config"]["max_steps"] == 1
     assert (state / "checkpoints" / "round-0" / "model.safetensors").read_bytes() == weights
+    # inside the flag store it would be pushed to the Hub as flags, and the next start refuse the repo as another dataset's
+    out = run_module("training.train", "--quiet", "--dry-run", "--state-dir", str(state), "--out", str(state / "flags" / "model"))
+    assert out.returncode == 2 and f"{state / 'flags' / 'model'} is inside the flag store" in out.stderr and not (state / "flags").exists(), out.stderr
 
 
 def tiny_run(seed):

@@ -43,7 +43,7 @@ import torch
 from PIL import Image
 
 from data.mnist import load_mnist
-from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
+from data.state_dir import checkpoints_dir, flags_dir, resolve_state_dir, round0_checkpoint_dir
 from flagging.store import FlagStore, append_line_durably, read_complete_lines, utc_now
 from flagging.validation import HOLDOUT_EVERY, held_out_split
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -533,7 +533,7 @@ def main(argv=None) -> int:
     cfg = RoundConfig(start=args.start, steps=args.steps, new_per_batch=args.people_per_batch, lr=args.lr, max_mnist_drop=args.max_mnist_drop, max_held_out_drop=args.max_held_out_drop, max_robust_drop=args.max_robust_drop, method=args.method)
     try:
         parent, parent_meta = load_checkpoint(latest_model_dir(state_dir))
-        store = FlagStore(state_dir / "flags", state_dir / "locks")
+        store = FlagStore(flags_dir(state_dir), state_dir / "locks")
         try:
             train, held_out = load_examples(store, state_dir, args.validation_votes, cfg.holdout_every)
             fooling_examples = store.fooled_by_round[int(parent_meta.get("round", 0))]

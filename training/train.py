@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from data.mnist import load_mnist
-from data.state_dir import checkpoints_dir, later_round_dirs, resolve_state_dir, round0_checkpoint_dir
+from data.state_dir import checkpoints_dir, in_flag_store_problem, later_round_dirs, resolve_state_dir, round0_checkpoint_dir
 from model.checkpoint import data_hash, replace_problem, save_checkpoint
 from model.network import build_model
 from training.attacks import fgsm, pgd
@@ -317,6 +317,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def out_problem(out: Path, state_dir: Path) -> str | None:
     """Why the checkpoint may not go to `out`, found before minutes of training rather than after them."""
+    if problem := in_flag_store_problem(out, state_dir):
+        return problem
     if out == round0_checkpoint_dir(state_dir) and (later := later_round_dirs(state_dir)):
         return (
             f"{out} is round 0 of {state_dir}, and {len(later)} later round(s) were trained from it (up to {later[-1].name}): "
