@@ -46,7 +46,7 @@ from serving.rounds_tab import (  # noqa: E402
     shared_rounds_data,
 )
 from serving.services import Services  # noqa: E402
-from serving.settings import REQUIRE_SIGN_IN, parse_args, sign_in_shown  # noqa: E402
+from serving.settings import REQUIRE_SIGN_IN, parse_args, serve_problem, sign_in_shown  # noqa: E402
 from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher, warn_not_restored  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import restore_rounds  # noqa: E402
@@ -522,6 +522,9 @@ def main(argv=None) -> int | None:
     for client in ("httpx", "httpx2"):  # Gradio's HTTP client, huggingface_hub's
         logging.getLogger(client).setLevel(logging.WARNING)
     args = parse_args(argv, __doc__)
+    if problem := serve_problem(args.host, args.port):  # here, not in parse_args: deploy_space parses a Space's settings on a laptop
+        print(f"app.py: error: {problem}", file=sys.stderr)
+        return 2
     torch.set_num_threads(1)  # one 28×28 forward pass gains nothing from more threads; requests run in parallel
     # Refuse decompression bombs before they are decoded: twice MAX_SIDE² pixels raises in PIL.
     Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE

@@ -4,8 +4,10 @@ checked at start with a message that names the bad one."""
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
+import socket
 
 from flagging.hub_sync import check_repo_id
 from training.rounds import RETRAIN_METHODS, RETRAIN_STARTS, drop_problem
@@ -19,6 +21,24 @@ def sign_in_shown(args) -> bool:
 
 
 YES, NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def serve_problem(host: str, port: int) -> str | None:
+    """Why the app could not serve on host:port, or None: found before the Hub restore and the model load,
+    where Gradio would say "Cannot find empty port" after them, whether the port or the host was wrong."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        return f"--host {host} (DADC_HOST): not an address of this machine ({e.strerror})"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a port just freed is free
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return f"--port {port}: {host}:{port} is in use (another app, or this one already running?): choose another --port"
+            return f"--host {host} (DADC_HOST): cannot serve on {host}:{port}: {e.strerror or e}"
+    return None
 
 
 def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:

@@ -34,6 +34,26 @@ def test_a_bad_setting_is_refused_at_start_with_its_name(tmp_path, args, env, me
     assert not (tmp_path / "state").exists()  # nothing was trained or written
 
 
+def test_a_port_in_use_or_a_host_not_of_this_machine_is_refused_before_anything_loads(tmp_path):
+    """Gradio said "Cannot find empty port" in a traceback for both, after the Hub restore and the model load."""
+    import socket
+
+    with socket.socket() as other_app:
+        other_app.bind(("127.0.0.1", 0))
+        other_app.listen()
+        port = other_app.getsockname()[1]
+        out = start_app_expecting_refusal("--state-dir", str(tmp_path / "state"), "--port", str(port))
+        from serving.settings import parse_args
+
+        assert parse_args(["--port", str(port)]).port == port  # only the app probes: deploy_space parses a Space's settings here
+    assert out.returncode == 2 and f"--port {port}: 127.0.0.1:{port} is in use (another app, or this one already running?)" in out.stderr, out.stderr
+    out = start_app_expecting_refusal("--state-dir", str(tmp_path / "state"), env={"DADC_HOST": "192.0.2.1"})  # a documentation address
+    assert out.returncode == 2 and "--host 192.0.2.1 (DADC_HOST): cannot serve on 192.0.2.1:" in out.stderr, out.stderr
+    out = start_app_expecting_refusal("--state-dir", str(tmp_path / "state"), "--host", "no-such-host.invalid")
+    assert out.returncode == 2 and "--host no-such-host.invalid (DADC_HOST): not an address of this machine" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "state").exists()
+
+
 def test_a_state_directory_that_is_a_file_is_refused_at_start_and_left_alone(tmp_path):
     in_the_way = tmp_path / "state"
     in_the_way.write_text("notes\n")
