@@ -84,6 +84,8 @@ def load_checkpoint(directory: Path, device: str | torch.device = "cpu") -> tupl
     """Load a checkpoint directory; returns the model in eval mode and its metadata."""
     directory = Path(directory)
     weights = directory / WEIGHTS_FILE
+    if directory.is_file() and (directory.parent / WEIGHTS_FILE).is_file():  # one of a checkpoint's files
+        raise FileNotFoundError(f"{directory} is a file of a checkpoint: give its folder, {directory.parent}")
     if not weights.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_FILE} in {directory}: not a checkpoint (train one with python -m training.train)")
     meta_path = directory / METADATA_FILE

@@ -36,9 +36,12 @@ def test_evaluate_cli_prints_json(state_dir, round0):
     assert set(result["per_class_accuracy"]) == {str(c) for c in range(10)}
 
 
-def test_evaluate_cli_explains_a_missing_model(tmp_path):
+def test_evaluate_cli_explains_a_missing_model_or_a_file_given_for_its_folder(tmp_path, state_dir, round0):
     out = run_module("training.evaluate", "--model", str(tmp_path / "nothing"))
     assert out.returncode == 2 and "not a checkpoint" in out.stderr
+    weights = state_dir / "checkpoints" / "round-0" / "model.safetensors"  # what a file browser's "copy path" gives
+    out = run_module("training.evaluate", "--model", str(weights))
+    assert out.returncode == 2 and f"{weights} is a file of a checkpoint: give its folder, {weights.parent}" in out.stderr, out.stderr
 
 
 def test_evaluation_clis_explain_a_damaged_model(tmp_path, state_dir, round0):
