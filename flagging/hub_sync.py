@@ -10,8 +10,10 @@ the client and never logged, stored or shown.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import threading
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -152,6 +154,15 @@ def first_few(paths: list[str], shown: int = 3) -> str:
 
 def not_flags_repo(repo_id: str, foreign: list[str]) -> str:
     return f"{repo_id} holds files that are not this app's flags ({first_few(foreign)}), another dataset, whose card a push would overwrite: set --hub-dataset to a repo of its own"
+
+
+def hub_endpoint(url: str) -> str:
+    """An `--hub-endpoint` option's type: a URL with a scheme and a host, or argparse's error naming the option
+    (otherwise every Hub request fails, retried in the background for as long as the app runs)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL such as https://huggingface.co, not {url!r}")
+    return url
 
 
 def check_repo_id(repo_id: str) -> str:

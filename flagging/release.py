@@ -202,6 +202,7 @@ def push_release(folder: Path, repo_id: str, endpoint: str | None = None) -> str
 
 def main(argv=None) -> int:
     from data.state_dir import in_flag_store_problem, resolve_state_dir
+    from flagging.hub_sync import hub_endpoint
     from training.rounds import trained_example_ids
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,7 +210,7 @@ def main(argv=None) -> int:
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--validation-votes", type=int, default=0, help="agreeing votes that verify an example; 0 = every example counts (default 0)")
     p.add_argument("--push", metavar="REPO", default=None, help="also upload it to this Hub dataset repo (needs HF_TOKEN)")
-    p.add_argument("--hub-endpoint", default=os.environ.get("HF_ENDPOINT"), help="Hub URL (default: $HF_ENDPOINT or huggingface.co)")
+    p.add_argument("--hub-endpoint", type=hub_endpoint, default=os.environ.get("HF_ENDPOINT") or None, help="Hub URL (default: $HF_ENDPOINT or huggingface.co)")
     args = p.parse_args(argv)
     if args.validation_votes < 0:
         p.error("--validation-votes must be 0 or more")

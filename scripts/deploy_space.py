@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from flagging.hub_sync import check_repo_id, files_in_repo, first_few  # noqa: E402
+from flagging.hub_sync import check_repo_id, files_in_repo, first_few, hub_endpoint  # noqa: E402
 
 # What the Space runs: app.py imports only these packages (tests, benchmarks and scripts stay here).
 SPACE_PATHS = ("app.py", "requirements.txt", "data", "model", "flagging", "serving", "training")
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
     p.add_argument("--persistent-dir", default="", help="state directory on the Space's persistent storage, under /data, e.g. /data/dadc (default: the Space's disk, lost at restarts)")
     p.add_argument("--set", action="append", default=[], metavar="DADC_NAME=VALUE", help="any other app setting by its environment variable, e.g. DADC_RETRAIN_THRESHOLD=20 (repeatable)")
     p.add_argument("--private", action="store_true", help="create the Space private (default public)")
-    p.add_argument("--hub-endpoint", default=os.environ.get("HF_ENDPOINT"), help="Hub URL (default: $HF_ENDPOINT or huggingface.co)")
+    p.add_argument("--hub-endpoint", type=hub_endpoint, default=os.environ.get("HF_ENDPOINT") or None, help="Hub URL (default: $HF_ENDPOINT or huggingface.co)")
     p.add_argument("--out", type=Path, default=None, help="only write the Space's folder here (new or empty); deploy nothing")
     args = p.parse_args(argv)
     try:

@@ -9,7 +9,7 @@ import math
 import os
 import socket
 
-from flagging.hub_sync import check_repo_id
+from flagging.hub_sync import check_repo_id, hub_endpoint
 from training.rounds import RETRAIN_METHODS, RETRAIN_STARTS, drop_problem
 
 
@@ -83,7 +83,7 @@ def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
     )
     p.add_argument("--hub-model", default=env("DADC_HUB_MODEL", ""), help="model repo 'namespace/name' to publish each accepted round to (tag round-N); needs HF_TOKEN (default off)")
     p.add_argument("--push-every-minutes", type=float, default=env("DADC_PUSH_EVERY_MINUTES", "5"), help="Hub push interval (default 5)")
-    p.add_argument("--hub-endpoint", default=env("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
+    p.add_argument("--hub-endpoint", type=hub_endpoint, default=env("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
     p.add_argument("--hub-retry-seconds", type=float, default=env("DADC_HUB_RETRY_SECONDS", "60"), help="wait between attempts to reach a Hub that failed (restore, push, publish) (default 60)")
     p.add_argument(
         "--keep-uploads-hours",

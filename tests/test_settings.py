@@ -25,6 +25,9 @@ from tests.app_process import start_app_expecting_refusal
         ((), {"DADC_MAX_FLAGS_PER_MINUTE": "-5"}, "--max-flags-per-minute must be 0 (no limit) or more, not -5"),
         (("--port", "99999"), {}, "--port must be between 1 and 65535, not 99999"),
         ((), {"GRADIO_SERVER_PORT": "0"}, "--port must be between 1 and 65535, not 0"),
+        # without a scheme every Hub request failed, retried in the background for as long as the app ran
+        ((), {"HF_ENDPOINT": "huggingface.co"}, "argument --hub-endpoint: must be an http:// or https:// URL such as https://huggingface.co, not 'huggingface.co'"),
+        (("--hub-endpoint", "ftp://hub.example"), {}, "argument --hub-endpoint: must be an http:// or https:// URL such as https://huggingface.co, not 'ftp://hub.example'"),
     ],
 )
 def test_a_bad_setting_is_refused_at_start_with_its_name(tmp_path, args, env, message):

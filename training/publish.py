@@ -27,7 +27,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
 
 import model.network as network_module
 from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
-from flagging.hub_sync import check_repo_id, files_in_repo, first_few, hub_error
+from flagging.hub_sync import check_repo_id, files_in_repo, first_few, hub_endpoint, hub_error
 from flagging.store import write_durably
 from model.checkpoint import METADATA_FILE, WEIGHTS_FILE
 from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log
@@ -262,7 +262,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repo", required=True, help="model repo 'namespace/name' (created if missing; required)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
-    p.add_argument("--endpoint", default=os.environ.get("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
+    p.add_argument("--endpoint", type=hub_endpoint, default=os.environ.get("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
     args = p.parse_args(argv)
     token = os.environ.get("HF_TOKEN", "")
     if not token:
