@@ -417,7 +417,7 @@ class RoundRunner:
 
     def due_at(self, log_entries: list[dict] | None = None) -> int:
         """The fooling examples against the live round at which its next retraining starts: one threshold,
-        and one more after each candidate it rejected and each round that crashed."""
+        and after candidates it rejected or rounds that crashed, a threshold past the last of them."""
         entries = read_rounds_log(self.state_dir) if log_entries is None else log_entries
         return retrain_due_at(self.threshold, rejected_at(entries, self.live_round) + self.crashed_at[self.live_round])
 
