@@ -56,7 +56,7 @@ def flags_dir(state_dir: Path) -> Path:
 def in_flag_store_problem(path: Path, state_dir: Path) -> str | None:
     """Why an output (a release, a checkpoint) may not go to `path`, or None: inside the flag store it would
     be pushed to the Hub with the flags, and the next start would take that repo for another dataset's."""
-    store = flags_dir(state_dir).resolve()
-    if store == Path(path).resolve() or store in Path(path).resolve().parents:
+    store, target = flags_dir(state_dir).resolve(), Path(path).resolve()
+    if target == store or store in target.parents:
         return f"{path} is inside the flag store {flags_dir(state_dir)}, whose every file is pushed to the Hub with the flags: write it elsewhere"
     return None

@@ -26,7 +26,7 @@ import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from data.mnist import load_mnist  # noqa: E402
-from data.state_dir import resolve_state_dir, round0_checkpoint_dir  # noqa: E402
+from data.state_dir import flags_dir, resolve_state_dir, round0_checkpoint_dir  # noqa: E402
 from flagging.store import FlagStore  # noqa: E402
 from model.checkpoint import load_checkpoint  # noqa: E402
 from training import rounds  # noqa: E402
@@ -83,7 +83,7 @@ def build(out: Path, n_rounds: int, fooling: int, retrain_from: str = "live", se
     mnist = load_mnist(out)
     images, labels = mnist.train_images[PEOPLE_POOL], mnist.train_labels[PEOPLE_POOL]
     generator, start = torch.Generator().manual_seed(seed), 0
-    store = FlagStore(out / "flags", out / "locks")
+    store = FlagStore(flags_dir(out), out / "locks")
     try:
         for _ in range(n_rounds):
             model, metadata = load_checkpoint(rounds.latest_model_dir(out))

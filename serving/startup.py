@@ -10,6 +10,7 @@ import threading
 
 from huggingface_hub import HfApi
 
+from data.state_dir import flags_dir
 from flagging.hub_restore import NotFlagsRepo, restore_flags
 from flagging.hub_sync import HubSync, hub_error
 from flagging.store import FlagStore
@@ -66,7 +67,7 @@ def keep_restoring(args, state_dir, live: LiveModel, rounds: RoundRunner | None,
             if args.hub_dataset:
                 if rounds is not None:
                     rounds.paused = FLAGS_BEING_RESTORED  # what is still on its way, not the outage that is over
-                restore_flags(api, args.hub_dataset, state_dir / "flags")
+                restore_flags(api, args.hub_dataset, flags_dir(state_dir))
                 if sync is not None:
                     sync.relearn_the_repo()  # the restored files are the repo's own: not pushed back
             break
@@ -108,7 +109,7 @@ def load_live_model(state_dir) -> LiveModel:
 def open_store(state_dir, hub_dataset: str | None = None) -> tuple[FlagStore | None, str]:
     """The flag store, its card loading `hub_dataset` when set; (None, why) if the state directory cannot be written."""
     try:
-        return FlagStore(state_dir / "flags", state_dir / "locks", card_name=hub_dataset or None), ""
+        return FlagStore(flags_dir(state_dir), state_dir / "locks", card_name=hub_dataset or None), ""
     except OSError as e:
         log.error("flag store unavailable: %s", e)
         return None, f"the state directory cannot be written ({e.strerror or e})"
