@@ -46,8 +46,8 @@ from serving.rounds_tab import (  # noqa: E402
     shared_rounds_data,
 )
 from serving.services import Services  # noqa: E402
-from serving.settings import REQUIRE_SIGN_IN, parse_args, serve_problem, sign_in_shown  # noqa: E402
-from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher, warn_not_restored  # noqa: E402
+from serving.settings import REQUIRE_SIGN_IN, mocked_sign_in_problem, parse_args, serve_problem, sign_in_shown  # noqa: E402
+from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher, startup_summary, warn_not_restored  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import restore_rounds  # noqa: E402
 from training.rounds import RoundConfig, RoundRunner  # noqa: E402
@@ -522,7 +522,8 @@ def main(argv=None) -> int | None:
     for client in ("httpx", "httpx2"):  # Gradio's HTTP client, huggingface_hub's
         logging.getLogger(client).setLevel(logging.WARNING)
     args = parse_args(argv, __doc__)
-    if problem := serve_problem(args.host, args.port):  # here, not in parse_args: deploy_space parses a Space's settings on a laptop
+    # Here, not in parse_args: deploy_space parses a Space's settings on a laptop, where neither applies.
+    if problem := serve_problem(args.host, args.port) or mocked_sign_in_problem(args):
         print(f"app.py: error: {problem}", file=sys.stderr)
         return 2
     torch.set_num_threads(1)  # one 28×28 forward pass gains nothing from more threads; requests run in parallel
@@ -569,6 +570,7 @@ def main(argv=None) -> int | None:
     if rounds is not None:
         rounds.maybe_start()  # examples that came in before a restart still count
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the final Hub push on `kill`
+    log.info("%s", startup_summary(args, services))
     demo = build_demo(services, upload_cache_schedule(args.keep_uploads_hours))
     try:
         demo.queue(default_concurrency_limit=8).launch(server_name=args.host, server_port=args.port, css=CSS, head=PHONE_MARGINS, show_error=True, max_file_size=MAX_UPLOAD)

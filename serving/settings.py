@@ -9,7 +9,9 @@ import math
 import os
 import socket
 
-from flagging.hub_sync import check_repo_id, hub_endpoint
+from huggingface_hub import whoami
+
+from flagging.hub_sync import check_repo_id, hub_endpoint, hub_error
 from training.rounds import RETRAIN_METHODS, RETRAIN_STARTS, drop_problem
 
 
@@ -38,6 +40,24 @@ def serve_problem(host: str, port: int) -> str | None:
             if e.errno == errno.EADDRINUSE:
                 return f"--port {port}: {host}:{port} is in use (another app, or this one already running?): choose another --port"
             return f"--host {host} (DADC_HOST): cannot serve on {host}:{port}: {e.strerror or e}"
+    return None
+
+
+def mocked_sign_in_problem(args) -> str | None:
+    """Why Gradio's stand-in sign-in could not start, or None. Off a Space, `--sign-in on` signs everyone in
+    as HF_TOKEN's owner, and Gradio asks the Hub who that is while it launches: a Hub out of reach or a
+    refused token stopped the app there with a traceback. Asked here first, as Gradio asks (the Hub of
+    HF_ENDPOINT), to say what is wrong before anything loads."""
+    from gradio.utils import get_space  # here: deploy_space parses settings without loading Gradio
+
+    if args.sign_in != "on" or get_space() is not None:
+        return None
+    try:
+        user = whoami()
+    except Exception as e:  # the Hub is out of reach, or refuses the token (401)
+        return f"--sign-in on outside a Hugging Face Space signs you in as HF_TOKEN's owner, but the Hub could not say who that is ({hub_error(e)}): check HF_TOKEN and the network, or use --sign-in off"
+    if user.get("type") != "user":
+        return f"--sign-in on outside a Hugging Face Space signs you in as HF_TOKEN's owner, which must be a person, not a {user.get('type')}: use a personal access token"
     return None
 
 

@@ -115,6 +115,35 @@ def open_store(state_dir, hub_dataset: str | None = None) -> tuple[FlagStore | N
         return None, f"the state directory cannot be written ({e.strerror or e})"
 
 
+def startup_summary(args, services) -> str:
+    """What this app serves and how it is set, in one log line. On a Space the settings come from variables
+    set in another page, and its log is where a maintainer sees which took effect. Names repos, never the token."""
+    metadata = services.live.metadata
+    accuracy = metadata.get("metrics", {}).get("mnist_test_accuracy")
+    served = f"serving round {metadata.get('round', '?')}" + (f" (MNIST test accuracy {accuracy:.2%})" if accuracy is not None else "")
+    parts = [f"{served} from {services.state_dir}"]
+    if services.rounds is None:
+        parts.append(f"flagging and retraining unavailable: {services.store_problem}")
+    else:
+        start = "fine-tuning the live model" if args.retrain_from == "live" else "a new model from scratch"
+        parts.append(f"{len(services.store.records)} flags stored, retraining after {args.retrain_threshold} fooling examples ({start}, {args.retrain_method})")
+        if services.rounds.paused:
+            parts.append(f"retraining paused: {services.rounds.paused}")
+        elif services.rounds.running:
+            parts.append("a round is training now (examples from before this start were enough)")
+    parts.append(f"validation: {services.votes_required} agreeing votes" if services.votes_required else "validation: off")
+    needs = " and ".join(action for action in ("flag", "vote") if action in services.needs_sign_in)
+    sign_in = f"needed to {needs}" if needs else "optional" if services.sign_in else "off"
+    maintainers = ", ".join(sorted(services.maintainers)) or "none"
+    parts.append(f"sign-in: {sign_in}; maintainers: {maintainers}")
+    parts.append(f"at most {services.flag_limit.per_minute} flags a minute per person" if services.flag_limit else "no limit on flags a minute")
+    hub = [f"flags pushed to dataset {args.hub_dataset} every {args.push_every_minutes:g} min"] if services.flag_sync else []
+    hub += [f"rounds published to model {args.hub_model}"] if services.publisher else []
+    where = f" ({args.hub_endpoint})" if args.hub_endpoint else ""
+    parts.append(f"Hub{where}: {', '.join(hub)}" if hub else "Hub: off")
+    return "; ".join(parts)
+
+
 def start_hub_sync(args, store: FlagStore | None) -> HubSync | None:
     token = os.environ.get("HF_TOKEN", "")
     if not args.hub_dataset:

@@ -138,6 +138,8 @@ class LocalHub:
                     return self._reply(status, {"error": "injected fault"})
                 if self._file(send_body=True):
                     return
+                if self.path == "/api/whoami-v2":  # who the token belongs to (Gradio's local sign-in asks)
+                    return self._reply(200, {"type": "user", "name": "owner", "fullname": "The Owner", "avatarUrl": ""})
                 m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)/(refs|revision/([^/?]+)|tree/([^/?]+)/?([^?]*))(?:\?(.*))?$", self.path)
                 if m:
                     key = f"{m[1]}/{m[2]}/{m[3]}"

@@ -86,6 +86,11 @@ def test_a_restarted_space_gets_its_flags_and_rounds_back_and_goes_on_from_the_l
     log = output[0]
     assert "restored rounds [0, 1] from dadc/mnist-rounds" in log and f"restored 81 files of {new / 'flags'} from dataset repo {DATASET}" in log, log
     assert "HTTP Request" not in log and len(log.splitlines()) < 60, log
+    # What the app served and where it pushes, named at start; the token never is.
+    summary = next(line for line in log.splitlines() if "dadc.app INFO serving round" in line)
+    assert "serving round 1 (MNIST test accuracy" in summary and "retraining paused: the flags on the Hub are being restored" in summary, summary
+    assert summary.endswith(f"Hub ({hub.url}): flags pushed to dataset {DATASET} every 5 min, rounds published to model {MODEL}"), summary
+    assert TOKEN not in log
 
 
 def test_only_missing_files_are_downloaded_and_local_ones_are_never_replaced(hub_with_a_spaces_history, tmp_path):

@@ -171,7 +171,8 @@ def test_a_round_trained_by_hand_while_the_app_serves_goes_live_in_the_app(fresh
     from tests.flag_clients import distinct_drawing, flag
 
     flag_as_people_would(fresh_state, hard_examples, 40)
-    with running_app(fresh_state, "--retrain-threshold", "100") as url:  # 40 fooling examples: the app waits for more
+    output = []
+    with running_app(fresh_state, "--retrain-threshold", "100", output=output) as url:  # 40 fooling examples: the app waits for more
         client = Client(url, verbose=False)
         assert "Round 0 is live" in rounds_view(client)[0]
         assert main(["--state-dir", str(fresh_state)]) == 0  # a maintainer runs a round by hand meanwhile
@@ -181,6 +182,11 @@ def test_a_round_trained_by_hand_while_the_app_serves_goes_live_in_the_app(fresh
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
     assert sorted(r.model_round for r in store.records.values()) == [0] * 40 + [1]
     store.close()
+    # The log's first line says what the app served and how it was set, local defaults here.
+    summary = next(line for line in output[0].splitlines() if "dadc.app INFO serving round" in line)
+    accuracy = json.loads((fresh_state / "checkpoints" / "round-0" / "metadata.json").read_text())["metrics"]["mnist_test_accuracy"]
+    assert f"serving round 0 (MNIST test accuracy {accuracy:.2%}) from {fresh_state}; 40 flags stored, retraining after 100 fooling examples (fine-tuning the live model, standard)" in summary, summary
+    assert summary.endswith("validation: off; sign-in: off; maintainers: none; at most 30 flags a minute per person; Hub: off"), summary
 
 
 def rounds_view(client, shown=False):

@@ -3,6 +3,7 @@ LoginButton, authlib, an RS256-signed ID token) against a local OpenID provider
 (tests/oauth_provider.py). A signed-in person's flags and votes carry their username, they are never
 asked to validate their own drawing, and a maintainer's vote decides alone."""
 
+import httpx
 import pytest
 from gradio_client import Client
 from playwright.sync_api import expect
@@ -13,6 +14,7 @@ from tests.app_process import running_app, start_app_expecting_refusal
 from tests.browser import browser, draw_and_flag
 from tests.conftest import flag_as_people_would
 from tests.flag_clients import distinct_drawing, flag
+from tests.hub_server import LocalHub
 from tests.oauth_provider import OAuthProvider
 
 
@@ -70,3 +72,21 @@ def test_sign_in_off_a_space_needs_a_token(tmp_path):
     out = start_app_expecting_refusal("--state-dir", str(tmp_path / "state"), "--sign-in", "on", env={"HF_TOKEN": "", "SYSTEM": ""})
     assert out.returncode == 2 and "--sign-in on outside a Hugging Face Space needs HF_TOKEN" in out.stderr
     assert not (tmp_path / "state").exists()  # nothing was trained or written
+
+
+def test_sign_in_off_a_space_asks_the_hub_who_the_token_is_before_anything_loads(fresh_state, tmp_path):
+    """Off a Space, Gradio signs everyone in as HF_TOKEN's owner and asks the Hub who that is as it launches:
+    a Hub out of reach or a refused token stopped the app there with a traceback. Now it is asked first."""
+    off_a_space = {"HF_TOKEN": "hf_owner_token", "SYSTEM": ""}
+    with LocalHub() as hub:
+        out = start_app_expecting_refusal("--state-dir", str(tmp_path / "unused"), "--sign-in", "on", env={**off_a_space, "HF_ENDPOINT": "http://127.0.0.1:9"})
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert "--sign-in on outside a Hugging Face Space signs you in as HF_TOKEN's owner, but the Hub could not say who that is (" in out.stderr
+        hub.fail_with = 401  # the token is refused
+        out = start_app_expecting_refusal("--state-dir", str(tmp_path / "unused"), "--sign-in", "on", env={**off_a_space, "HF_ENDPOINT": hub.url})
+        assert out.returncode == 2 and "could not say who that is (HfHubHTTPError, HTTP 401)" in out.stderr, out.stderr
+        assert "hf_owner_token" not in out.stderr and not (tmp_path / "unused").exists()
+
+        hub.fail_with = None  # a Hub that answers: the app serves, everyone signed in as the token's owner
+        with running_app(fresh_state, "--sign-in", "on", env={**off_a_space, "HF_ENDPOINT": hub.url}) as url:
+            assert httpx.get(f"{url}/login/huggingface", follow_redirects=True).status_code == 200
