@@ -236,8 +236,11 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
         )
     except StoreError as e:
         raise user_error(str(e)) from None
+    # A round may be due and waiting for verified examples: this vote may have verified the first new one.
+    started = services.rounds is not None and services.rounds.maybe_start(after_vote=True)
+    thanks = "Thanks, vote saved: with it, retraining has started." if started else "Thanks, vote saved."
     image, question, next_id, status = next_example(services, request, username)
-    return image, question, next_id, f"Thanks, vote saved. {status}".strip(), None, ""
+    return image, question, next_id, f"{thanks} {status}".strip(), None, ""
 
 
 def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr.Request, username: str = ""):

@@ -131,6 +131,8 @@ def startup_summary(args, services) -> str:
             parts.append(f"retraining paused: {services.rounds.paused}")
         elif services.rounds.running:
             parts.append("a round is training now (examples from before this start were enough)")
+        elif services.rounds.waiting:
+            parts.append(f"the round due {services.rounds.waiting}")
     parts.append(f"validation: {services.votes_required} agreeing votes" if services.votes_required else "validation: off")
     needs = " and ".join(action for action in ("flag", "vote") if action in services.needs_sign_in)
     sign_in = f"needed to {needs}" if needs else "optional" if services.sign_in else "off"

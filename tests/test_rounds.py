@@ -542,3 +542,56 @@ def test_a_damaged_round_checkpoint_while_serving_leaves_flagging_and_the_dashbo
     store = FlagStore(state_with_round1 / "flags", state_with_round1 / "locks")
     assert sorted(r.model_round for r in store.records.values())[-1] == 1  # the new flag, against round 1
     store.close()
+
+
+def test_a_due_round_waits_while_it_would_learn_nothing_new_and_is_not_recorded(fresh_state, hard_examples, round0):
+    """Ten fooling examples, all held out (never trained on): a round would retrain on nothing new, be
+    recorded as a rejected attempt and put the next one a threshold further. It waits instead, and says why."""
+    from model.predict import LiveModel
+    from training.rounds import RoundConfig, RoundRunner
+
+    flag_as_people_would(fresh_state, hard_examples, 10)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        rounds = RoundRunner(fresh_state, store, LiveModel(*round0), threshold=10, votes_required=0, cfg=RoundConfig(holdout_every=1))
+        assert not rounds.maybe_start() and not rounds.running
+        assert rounds.status() == (
+            "Round 0 is live. Fooling examples this round: 10 of 10 needed to retrain."
+            " Retraining waits for an example to learn from: the new ones are all held out (kept to measure the models, never trained on)."
+        )
+        assert rounds.progress_note().startswith("10 of 10 toward the next retraining round, which waits for an example to learn from")
+    finally:
+        store.close()
+    assert read_rounds_log(fresh_state) == []
+
+
+def test_with_validation_on_a_due_round_waits_for_votes_and_the_vote_that_verifies_a_new_example_starts_it(fresh_state, hard_examples, tmp_path):
+    from gradio_client import Client
+
+    from tests.app_process import running_app
+
+    flag_as_people_would(fresh_state, hard_examples, 10)  # ten people's fooling examples, none verified yet
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    in_order = sorted(store.records.values(), key=lambda r: (r.created_at, r.id))
+    held_out = {in_order[4].id, in_order[9].id}  # the 5th and the 10th person's
+    store.close()
+    output = []
+    with running_app(fresh_state, "--validation-votes", "1", "--retrain-threshold", "10", output=output) as url:
+        client = Client(url, verbose=False)
+        status = rounds_view(client)[0]
+        assert status == (
+            "Round 0 is live. Fooling examples this round: 10 of 10 needed to retrain. Retraining waits for votes: it learns"
+            " only verified examples (1 agreeing vote each), and no new one is verified yet."
+        ), status
+        for _ in range(3):  # at most two held-out examples come first: verified, they teach a round nothing
+            flag_id = client.predict(api_name="/next_example")[2]
+            answer = client.predict(flag_id, None, "", api_name="/vote_correct")[3]
+            if flag_id in held_out:
+                assert answer.startswith("Thanks, vote saved.") and "retraining has started" not in answer, answer
+                continue
+            assert answer.startswith("Thanks, vote saved: with it, retraining has started."), answer
+            assert "a round-1 candidate is being trained" in rounds_view(client)[0]
+            break
+        else:
+            raise AssertionError("three votes verified no example to train on")
+    assert "the round due waits for votes" in output[0]  # the start-up line says so too
