@@ -559,7 +559,7 @@ def test_a_due_round_waits_while_it_would_learn_nothing_new_and_is_not_recorded(
             "Round 0 is live. Fooling examples this round: 10 of 10 needed to retrain."
             " Retraining waits for an example to learn from: the new ones are all held out (kept to measure the models, never trained on)."
         )
-        assert rounds.progress_note().startswith("10 of 10 toward the next retraining round, which waits for an example to learn from")
+        assert rounds.progress_note().startswith("Retraining is due (10 of 10 fooling examples) but waits for an example to learn from")
     finally:
         store.close()
     assert read_rounds_log(fresh_state) == []

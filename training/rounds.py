@@ -430,7 +430,7 @@ class RoundRunner:
         if self.paused or self.unreadable:
             return "Retraining is paused for now; this example counts toward the next round."
         if self.waiting:
-            return f"{self.fooled_this_round()} of {self.due_at()} toward the next retraining round, which {self.waiting}."
+            return f"Retraining is due ({self.fooled_this_round()} of {self.due_at()} fooling examples) but {self.waiting}."
         return f"{self.fooled_this_round()} of {self.due_at()} toward the next retraining round."
 
     def nothing_to_learn(self) -> str:
