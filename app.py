@@ -196,7 +196,9 @@ def next_example(services: Services, request: gr.Request, username: str = ""):
         image = Image.open(store.data_dir / record.shard / record.drawing_file_name)
     except FileNotFoundError:  # removed by a maintainer in another process just now
         return None, "### Nothing to validate right now", "", "Press Next example."
-    return image, f"### Is this {'an' if record.label == 8 else 'a'} {record.label}?", record.id, ""
+    waiting = services.rounds is not None and services.rounds.waiting_for_votes
+    note = "A retraining round is waiting for votes: yours counts toward it." if waiting else ""
+    return image, f"### Is this {'an' if record.label == 8 else 'a'} {record.label}?", record.id, note
 
 
 def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str, request: gr.Request, username: str = ""):

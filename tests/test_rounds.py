@@ -584,7 +584,8 @@ def test_with_validation_on_a_due_round_waits_for_votes_and_the_vote_that_verifi
             " only verified examples (1 agreeing vote each), and no new one is verified yet."
         ), status
         for _ in range(3):  # at most two held-out examples come first: verified, they teach a round nothing
-            flag_id = client.predict(api_name="/next_example")[2]
+            _image, _question, flag_id, note = client.predict(api_name="/next_example")
+            assert note == "A retraining round is waiting for votes: yours counts toward it.", note  # the validator is told
             answer = client.predict(flag_id, None, "", api_name="/vote_correct")[3]
             if flag_id in held_out:
                 assert answer.startswith("Thanks, vote saved.") and "retraining has started" not in answer, answer

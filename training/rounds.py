@@ -411,6 +411,11 @@ class RoundRunner:
         return self._thread is not None and self._thread.is_alive()
 
     @property
+    def waiting_for_votes(self) -> bool:
+        """A round is due and only votes can start it (validation is on and no new example is verified)."""
+        return bool(self.waiting) and self.votes_required > 0
+
+    @property
     def live_round(self) -> int:
         return int(self.live.metadata.get("round", 0))
 
@@ -488,7 +493,7 @@ class RoundRunner:
                 return False
             # With validation on, a new flag is never verified yet: only a vote can end a wait for votes. The
             # check reads the whole store (0.25 s at 50,000 flags): not again at every flag meanwhile.
-            if self.waiting and self.votes_required and not after_vote and self._waiting_round == self.live_round:
+            if self.waiting_for_votes and not after_vote and self._waiting_round == self.live_round:
                 return False
             self.waiting, self._waiting_round = self.nothing_to_learn(), self.live_round
             if self.waiting:
