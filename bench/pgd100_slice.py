@@ -27,6 +27,8 @@ def main(argv=None):
     p.add_argument("--eps", type=float, default=0.3, help="L∞ radius (default 0.3)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
+    if not 0 <= args.start < args.stop <= 10_000:  # a slice past the end would be recorded as asked, not as measured
+        p.error(f"--start {args.start} --stop {args.stop}: need 0 <= start < stop <= 10000 (MNIST's test images)")
     mnist = load_mnist(resolve_state_dir(args.state_dir))
     model, _ = load_checkpoint(args.model)
     x = images_to_tensor(mnist.test_images[args.start : args.stop])

@@ -192,10 +192,16 @@ def test_train_cli_refuses_a_bad_option_by_name_and_writes_nothing(tmp_path, opt
     assert not (tmp_path / "ckpt").exists()
 
 
-def test_robustness_cli_refuses_zero_images_or_restarts(tmp_path):
+def test_robustness_cli_refuses_zero_images_or_restarts_or_more_images_than_the_test_set(tmp_path):
     for option in ("--n", "--restarts"):
         out = run_module("training.robustness", "--model", str(tmp_path), option, "0")
         assert out.returncode == 2 and f"argument {option}: must be an integer >= 1" in out.stderr
+    # not a report on the 10,000 there are, after minutes of attacks, under the 20,000 asked for
+    out = run_module("training.robustness", "--model", str(tmp_path), "--n", "20000")
+    assert out.returncode == 2 and "argument --n: must be an integer >= 1 and < 10001, not '20000'" in out.stderr
+    for start, stop in (("9990", "20000"), ("500", "100")):  # the slices of the full-test-set PGD-100 figures
+        out = run_module("bench.pgd100_slice", "--model", str(tmp_path), "--start", start, "--stop", stop)
+        assert out.returncode == 2 and f"--start {start} --stop {stop}: need 0 <= start < stop <= 10000" in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize("module", ["training.train", "training.robustness"])

@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="checkpoint directory to evaluate (required)")
     p.add_argument("--base", default=None, help="checkpoint for transfer attacks (default: the round-0 model)")
-    p.add_argument("--n", type=bounded(int, 1), default=1000, help="test images to attack (default 1000; 10000 = all)")
+    p.add_argument("--n", type=bounded(int, 1, 10_001), default=1000, help="test images to attack, of MNIST's 10,000 (default 1000; 10000 = all)")
     p.add_argument("--restarts", type=bounded(int, 1), default=10, help="PGD restarts (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
     p.add_argument("--device", type=device_option, default="auto", help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
