@@ -20,7 +20,7 @@ from data.state_dir import resolve_state_dir
 from model.network import build_model
 from training.attacks import pgd
 from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor
-from training.train import TrainConfig, fit, seed_everything
+from training.train import TrainConfig, bounded, fit, seed_everything
 
 VALIDATION = 5000  # the last 5,000 training images
 
@@ -50,8 +50,8 @@ def run(adv_step: float, seed: int, epochs: int, x, y, test_x, test_y) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--adv-steps", type=float, nargs="+", default=[0.2, 0.25], help="neighbour steps to compare (default 0.2 0.25)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds (default 0 1)")
-    p.add_argument("--epochs", type=int, default=15, help="epochs (default 15)")
+    p.add_argument("--seeds", type=bounded(int, 0), nargs="+", default=[0, 1], help="seeds (default 0 1)")
+    p.add_argument("--epochs", type=bounded(int, 1), default=15, help="epochs (default 15)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
     mnist = load_mnist(resolve_state_dir(args.state_dir))

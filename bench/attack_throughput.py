@@ -20,14 +20,14 @@ from model.network import build_model
 from training.attacks import fgsm, pgd
 from training.evaluate import images_to_tensor
 from training.prepare import ensure_round0
-from training.train import TrainConfig, device_option, fit, select_device
+from training.train import TrainConfig, bounded, device_option, fit, select_device
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=2000, help="images attacked (default 2000)")
+    p.add_argument("--n", type=bounded(int, 1), default=2000, help="images attacked (default 2000)")
     p.add_argument("--device", type=device_option, default="auto", help="cpu, cuda, cuda:N or auto (default auto: CUDA when present)")
-    p.add_argument("--pgd-steps-timed", type=int, default=30, help="PGD-training batches timed (default 30)")
+    p.add_argument("--pgd-steps-timed", type=bounded(int, 1), default=30, help="PGD-training batches timed (default 30)")
     args = p.parse_args(argv)
     device = select_device(args.device)
     state_dir = resolve_state_dir()

@@ -25,6 +25,7 @@ from PIL import Image
 
 from bench.stats import write_result
 from flagging.store import FlagRecord, dataset_card, dedupe_key
+from training.train import bounded
 
 
 def tiny_png(seed: int) -> bytes:
@@ -57,8 +58,8 @@ def write_store(root: Path, records: int, shards: int) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--records", type=int, default=100_000, help="records in the store (default 100000)")
-    p.add_argument("--shards", type=int, default=10, help="writer shards (default 10)")
+    p.add_argument("--records", type=bounded(int, 1), default=100_000, help="records in the store (default 100000)")
+    p.add_argument("--shards", type=bounded(int, 1), default=10, help="writer shards (default 10)")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="dadc-bench-load-"))
     os.environ["HF_DATASETS_CACHE"] = str(tmp / "hf-cache")  # a cold cache, not the user's

@@ -23,6 +23,7 @@ from data.state_dir import resolve_state_dir
 from tests.app_process import running_app
 from tests.flag_clients import distinct_drawing
 from training.prepare import ensure_round0
+from training.train import bounded
 
 
 def timed(session, url, payloads, api_name):
@@ -38,7 +39,7 @@ def timed(session, url, payloads, api_name):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=300, help="timed requests per endpoint (default 300)")
+    p.add_argument("--n", type=bounded(int, 1), default=300, help="timed requests per endpoint (default 300)")
     args = p.parse_args(argv)
     state = Path(tempfile.mkdtemp(prefix="dadc-bench-flag-"))
     try:

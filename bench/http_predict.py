@@ -26,6 +26,7 @@ from bench.stats import summarize_ms, write_result
 from data.state_dir import resolve_state_dir
 from tests.app_process import running_app
 from tests.digit_strokes import draw_digit
+from training.train import bounded
 
 
 def call(session: httpx.Client, url: str, payload: dict, api_name: str = "predict") -> dict:
@@ -110,9 +111,9 @@ def drawing_payload(url: str) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sequential", type=int, default=200, help="sequential requests per app (default 200)")
-    p.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
-    p.add_argument("--per-client", type=int, default=25, help="requests per concurrent client (default 25)")
+    p.add_argument("--sequential", type=bounded(int, 1), default=200, help="sequential requests per app (default 200)")
+    p.add_argument("--clients", type=bounded(int, 1), default=16, help="concurrent clients (default 16)")
+    p.add_argument("--per-client", type=bounded(int, 1), default=25, help="requests per concurrent client (default 25)")
     args = p.parse_args(argv)
     state_dir = resolve_state_dir()
     results = {}

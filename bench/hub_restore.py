@@ -27,6 +27,7 @@ from bench.dataset_load import write_store  # noqa: E402
 from bench.stats import write_result  # noqa: E402
 from flagging.hub_restore import download_patterns, restore_flags  # noqa: E402
 from tests.hub_server import LocalHub  # noqa: E402
+from training.train import bounded  # noqa: E402
 
 REPO = "bench/dadc-digits"
 
@@ -39,8 +40,8 @@ def seconds(fn) -> tuple[float, object]:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--records", type=int, default=2000, help="flags in the store (default 2000; two images each)")
-    p.add_argument("--shards", type=int, default=5, help="writer shards (default 5)")
+    p.add_argument("--records", type=bounded(int, 1), default=2000, help="flags in the store (default 2000; two images each)")
+    p.add_argument("--shards", type=bounded(int, 1), default=5, help="writer shards (default 5)")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="dadc-bench-restore-"))
     try:

@@ -26,7 +26,7 @@ from model.checkpoint import save_checkpoint
 from model.network import build_model
 from training.evaluate import accuracy_report, images_to_tensor
 from training.robustness import pgd100x10_correct
-from training.train import TrainConfig, add_config_arguments, config_from_args, fit, seed_everything, select_device
+from training.train import TrainConfig, add_config_arguments, bounded, config_from_args, fit, seed_everything, select_device
 
 RECIPE = TrainConfig(architecture="robust", method="pgd", epochs=12, pgd_steps=10, pgd_step_size=0.047, eps=0.35, eps_warmup_epochs=2, augment=False)
 
@@ -34,8 +34,8 @@ RECIPE = TrainConfig(architecture="robust", method="pgd", epochs=12, pgd_steps=1
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(p, RECIPE)
-    p.add_argument("--timed-epochs", type=int, default=None, help="stop after this many epochs, for the time per epoch (default: the whole run)")
-    p.add_argument("--eval-n", type=int, default=10000, help="test images attacked after a whole run (default 10000; 0 skips the attack)")
+    p.add_argument("--timed-epochs", type=bounded(int, 1), default=None, help="stop after this many epochs, for the time per epoch (default: the whole run)")
+    p.add_argument("--eval-n", type=bounded(int, 0, 10_001), default=10000, help="test images attacked after a whole run (default 10000; 0 skips the attack)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
     device = select_device(args.device)

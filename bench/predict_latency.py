@@ -16,11 +16,12 @@ from model.predict import LiveModel
 from model.preprocess import preprocess_drawing
 from tests.digit_strokes import draw_digit
 from training.prepare import ensure_round0
+from training.train import bounded
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=2000, help="timed predictions per input (default 2000)")
+    p.add_argument("--n", type=bounded(int, 1), default=2000, help="timed predictions per input (default 2000)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     live = LiveModel(*load_checkpoint(ensure_round0(resolve_state_dir())))

@@ -32,7 +32,7 @@ from scripts.demo_rounds import PEOPLE_POOL, tilted
 from training.evaluate import images_to_tensor, predict_classes
 from training.prepare import ensure_round0
 from training.rounds import Examples, RoundConfig, fine_tune, train_from_scratch
-from training.train import seed_everything
+from training.train import bounded, seed_everything
 
 FRESH = slice(40_000, 50_000)
 
@@ -44,9 +44,9 @@ def parse_recipe(text: str) -> tuple[int, int]:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--examples", type=int, nargs="+", default=[72, 250, 727], help="people's drawings trained on (default 72 250 727)")
+    p.add_argument("--examples", type=bounded(int, 1), nargs="+", default=[72, 250, 727], help="people's drawings trained on (default 72 250 727)")
     p.add_argument("--recipes", nargs="+", default=["16x300", "32x300", "32x600", "scratch"], help="people per batch x steps, or scratch (default 16x300 32x300 32x600 scratch)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="fine-tuning seeds (default 0 1)")
+    p.add_argument("--seeds", type=bounded(int, 0), nargs="+", default=[0, 1], help="fine-tuning seeds (default 0 1)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     state_dir = resolve_state_dir()

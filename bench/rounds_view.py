@@ -35,6 +35,7 @@ from model.predict import LiveModel  # noqa: E402
 from serving.rounds_tab import rounds_view  # noqa: E402
 from serving.services import Services  # noqa: E402
 from training.prepare import ensure_round0  # noqa: E402
+from training.train import bounded  # noqa: E402
 
 
 def new_flag(i: int) -> dict:
@@ -44,8 +45,8 @@ def new_flag(i: int) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--records", type=int, default=50_000, help="records in the store (default 50000)")
-    p.add_argument("--tabs", type=int, default=10, help="open Rounds tabs that ask after each flag (default 10)")
+    p.add_argument("--records", type=bounded(int, 1), default=50_000, help="records in the store (default 50000)")
+    p.add_argument("--tabs", type=bounded(int, 1), default=10, help="open Rounds tabs that ask after each flag (default 10)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # as the app
     round0 = ensure_round0(resolve_state_dir())

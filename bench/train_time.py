@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.stats import write_result
-from training.train import device_option, select_device
+from training.train import bounded, device_option, select_device
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def run_training(state_dir: Path, device: str, target: float | None) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=3, help="runs per setting (default 3)")
+    p.add_argument("--repeats", type=bounded(int, 1), default=3, help="runs per setting (default 3)")
     p.add_argument("--device", type=device_option, default="auto", help="training device (default auto)")
     args = p.parse_args(argv)
     device = select_device(args.device).type

@@ -224,3 +224,14 @@ def test_robustness_grid_a_bad_path_is_refused_first_or_costs_only_the_grid(stat
     out = run_module("training.robustness", "--model", model, "--n", "20", "--restarts", "1", "--grid", str(tmp_path / "grid.png"))
     assert out.returncode == 2 and f"could not write the grid {tmp_path / 'grid.png'}" in out.stderr and "Traceback" not in out.stderr
     assert "PGD-40" in out.stdout and "sanity checks" in out.stdout.lower(), out.stdout
+
+
+@pytest.mark.parametrize("bench, option", [("bench.rounds_view", "--records"), ("bench.predict_latency", "--n"), ("bench.attack_throughput", "--n")])
+def test_a_benchmark_refuses_an_empty_run_and_keeps_its_stored_result(bench, option):
+    """A run on nothing either crashed or (bench.rounds_view --records 0) wrote its figures over the
+    stored result the README's table is made from."""
+    results = REPO_ROOT / "bench" / "results"
+    before = {path.name: path.read_bytes() for path in results.glob("*.json")}
+    out = run_module(bench, option, "0")
+    assert out.returncode == 2 and f"argument {option}: must be an integer >= 1, not '0'" in out.stderr, out.stderr
+    assert {path.name: path.read_bytes() for path in results.glob("*.json")} == before
