@@ -126,15 +126,14 @@ def load_examples(store: FlagStore, state_dir: Path, votes_required: int, holdou
     return read_examples(store, train), read_examples(store, held_out)
 
 
-def nothing_new(train: Examples, parent_meta: dict) -> str | None:
+def nothing_new(train_ids: list[str], parent_meta: dict) -> str | None:
     """Why a round would learn nothing the live model has not (run twice, the command would train a
     second round on the same data), or None."""
-    if not train.ids:
+    if not train_ids:
         return "no verified example to train on yet"
-    learned = people_example_ids_of(parent_meta)
-    if set(train.ids) <= learned:
+    if set(train_ids) <= people_example_ids_of(parent_meta):
         return (
-            f"nothing new to learn: round {parent_meta.get('round', 0)}, the live model, was trained on all {len(train.ids)} training examples there are. "
+            f"nothing new to learn: round {parent_meta.get('round', 0)}, the live model, was trained on all {len(train_ids)} training examples there are. "
             "Collect more, or pass --again to train on the same ones (another --method, labels changed by votes)"
         )
     return None
@@ -444,7 +443,7 @@ class RoundRunner:
         on what the live model learned already would only be retrained on the same data and recorded as
         an attempt, putting the next one a threshold further."""
         train, _ = split_examples(self.store, self.state_dir, self.votes_required, self.cfg.holdout_every)
-        if {record.id for record, _ in train} - people_example_ids_of(self.live.metadata):
+        if not nothing_new([record.id for record, _ in train], self.live.metadata):
             return ""
         if self.votes_required:
             votes = f"{self.votes_required} agreeing vote{'s' if self.votes_required > 1 else ''} each"
@@ -573,7 +572,7 @@ def main(argv=None) -> int:
             fooling_examples = store.fooled_by_round[int(parent_meta.get("round", 0))]
         finally:
             store.close()
-        if not args.again and (problem := nothing_new(train, parent_meta)):
+        if not args.again and (problem := nothing_new(train.ids, parent_meta)):
             print(f"error: {problem}", file=sys.stderr)  # nothing recorded: a refused attempt would delay the app's next round
             return 2
         entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg, fooling_examples)
