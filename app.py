@@ -46,7 +46,7 @@ from serving.rounds_tab import (  # noqa: E402
     shared_rounds_data,
 )
 from serving.services import Services  # noqa: E402
-from serving.settings import REQUIRE_SIGN_IN, mocked_sign_in_problem, parse_args, serve_problem, sign_in_shown  # noqa: E402
+from serving.settings import REQUIRE_SIGN_IN, mocked_sign_in_problem, parse_args, serve_problem, sign_in_actions, sign_in_shown  # noqa: E402
 from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher, startup_summary, warn_not_restored  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import restore_rounds  # noqa: E402
@@ -286,7 +286,7 @@ def sign_in_note(needs_sign_in: frozenset[str]) -> str:
     carry = "your flags and votes then carry your Hugging Face username (public in the dataset)."
     if not needs_sign_in:
         return f"Optional: {carry}"
-    return f"Needed to {' and '.join(a for a in ('flag', 'vote') if a in needs_sign_in)} here; {carry}"
+    return f"Needed to {sign_in_actions(needs_sign_in)} here; {carry}"
 
 
 def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) -> gr.Blocks:

@@ -18,6 +18,11 @@ from training.rounds import RETRAIN_METHODS, RETRAIN_STARTS, drop_problem
 REQUIRE_SIGN_IN = {"none": frozenset(), "vote": frozenset({"vote"}), "flag": frozenset({"flag", "vote"})}
 
 
+def sign_in_actions(needs_sign_in: frozenset[str]) -> str:
+    """What needs a sign-in, in words ("flag and vote"; "" for nothing): for the page and the start-up log."""
+    return " and ".join(action for action in ("flag", "vote") if action in needs_sign_in)
+
+
 def sign_in_shown(args) -> bool:
     return args.sign_in == "on" or (args.sign_in == "auto" and bool(os.environ.get("OAUTH_CLIENT_ID")))
 

@@ -16,6 +16,7 @@ from flagging.hub_sync import HubSync, hub_error
 from flagging.store import FlagStore
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.predict import LiveModel
+from serving.settings import sign_in_actions
 from training.publish import ModelPublisher, restore_rounds
 from training.rounds import RoundRunner, latest_model_dir
 
@@ -134,7 +135,7 @@ def startup_summary(args, services) -> str:
         elif services.rounds.waiting:
             parts.append(f"the round due {services.rounds.waiting}")
     parts.append(f"validation: {services.votes_required} agreeing votes" if services.votes_required else "validation: off")
-    needs = " and ".join(action for action in ("flag", "vote") if action in services.needs_sign_in)
+    needs = sign_in_actions(services.needs_sign_in)
     sign_in = f"needed to {needs}" if needs else "optional" if services.sign_in else "off"
     maintainers = ", ".join(sorted(services.maintainers)) or "none"
     parts.append(f"sign-in: {sign_in}; maintainers: {maintainers}")
