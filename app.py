@@ -31,6 +31,7 @@ from flagging.callback import DIGITS, DatasetFlagger, FlagInputError  # noqa: E4
 from flagging.rate_limit import FlagRateLimit  # noqa: E402
 from flagging.store import MAX_REMOVAL_REASON, StoreError  # noqa: E402
 from flagging.validation import has_voted, next_to_validate, person_key  # noqa: E402
+from model.checkpoint import CheckpointError  # noqa: E402
 from model.predict import top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from serving.rounds_tab import (  # noqa: E402
@@ -50,7 +51,8 @@ from serving.settings import REQUIRE_SIGN_IN, mocked_sign_in_problem, parse_args
 from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher, startup_summary, warn_not_restored  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import restore_rounds  # noqa: E402
-from training.rounds import RoundConfig, RoundRunner  # noqa: E402
+from training.rollback import RollbackRefused, roll_back  # noqa: E402
+from training.rounds import RoundBusy, RoundConfig, RoundRunner  # noqa: E402
 
 log = logging.getLogger("dadc.app")
 
@@ -269,6 +271,28 @@ def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr
     return image, question, next_id, f"{done} {status}".strip(), ""
 
 
+def roll_back_round(services: Services, to_round, reason: str, username: str = "") -> tuple:
+    """A maintainer puts an earlier round's model back live (a round that passed its gates and turned out
+    bad), as `python -m training.rollback` does; returns the refreshed Rounds tab, whose status says it."""
+    if services.rounds is None:
+        raise user_error(f"Rolling back is unavailable: {services.store_problem}.")
+    if not is_maintainer(services, username):
+        raise user_error("Only a maintainer (signed in with Hugging Face, listed in --maintainers) can roll back a round.")
+    reason = (reason or "").strip()
+    if to_round is None or to_round != int(to_round) or to_round < 0:
+        raise user_error("Give the number of the round whose model goes live again (0 or more).")
+    if not reason:
+        raise user_error("Say why (e.g. 'round 3 learned vandalised labels'), then press Roll back.")
+    try:
+        with services.rounds.paused_for("a maintainer is rolling back"):
+            entry = roll_back(services.state_dir, int(to_round), reason[:MAX_REMOVAL_REASON], username, services.votes_required)
+    except (RollbackRefused, RoundBusy, CheckpointError, OSError) as e:
+        raise user_error(f"Nothing rolled back: {e}.") from None
+    log.info("round %d is round %d's model again, rolled back by %s", entry["round"], entry["restores"], username)
+    services.rounds.catch_up()  # live now, and published with --hub-model
+    return *rounds_view(services, rebuild=True), ""
+
+
 # --- the UI ---
 
 
@@ -383,6 +407,16 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                     headers=CONTRIBUTOR_HEADERS, interactive=False, label="Top contributors (signed in)", visible=services.sign_in, elem_id="contributors"
                 )
                 refresh_rounds = gr.Button("Refresh")
+                # Shown to maintainers only (see on_rounds_tab); the server checks again on every rollback.
+                with gr.Accordion("Maintainers: roll back to an earlier round", open=False, visible=False, elem_id="rollback-panel") as rollback_panel:
+                    gr.Markdown(
+                        "For a round that passed its gates and turned out bad (it learned vandalised labels, people see it misread): "
+                        "the model of the round given goes live again as a new round, and says so above. Nothing is deleted, and "
+                        "the next round starts from it, learning everything since, less what a Junk vote or a removal took out."
+                    )
+                    rollback_to = gr.Number(label="Round whose model goes live again", precision=0, minimum=0, elem_id="rollback-to")
+                    rollback_reason = gr.Textbox(label="Why", max_length=MAX_REMOVAL_REASON, elem_id="rollback-reason")
+                    rollback_button = gr.Button("Roll back", variant="stop", elem_id="rollback")
                 gr.Markdown(f"While this tab is open it updates by itself (checked every {ROUNDS_POLL_SECONDS} s).", elem_id="rounds-autoupdate")
                 # Ticks while the Rounds tab is shown: started when it is selected, stopped by its first tick
                 # after another tab was selected (see `shown_tab` and the events below).
@@ -418,9 +452,13 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         def on_rounds_view():
             return rounds_view(services, rebuild=True)  # asked for explicitly (Refresh, the API): built anew
 
-        def on_rounds_tab():
+        def on_rounds_tab(request: gr.Request, profile: gr.OAuthProfile | None):
             seen, data = shared_rounds_data(services)
-            return *rounds_components(data), seen, gr.Timer(active=True), "rounds"
+            maintainer = is_maintainer(services, username_of(request, profile))  # the rollback panel is theirs
+            return *rounds_components(data), seen, gr.Timer(active=True), "rounds", gr.Accordion(visible=maintainer)
+
+        def on_roll_back(to_round, reason, request: gr.Request, profile: gr.OAuthProfile | None):
+            return roll_back_round(services, to_round, reason, username_of(request, profile))
 
         def on_rounds_tick(seen, tab):
             unchanged = [gr.skip()] * (len(rounds_outputs) + 2)
@@ -502,7 +540,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private", show_progress="hidden", trigger_mode="always_last"
         )
         rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors]
-        rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer, shown_tab], api_visibility="private")
+        rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer, shown_tab, rollback_panel], api_visibility="private")
         for name, other_tab in (("fool", fool_tab), ("validate", validate_tab), ("adversary", adversary_tab)):
             other_tab.select(None, js=f"() => '{name}'", outputs=shown_tab)
         rounds_timer.tick(
@@ -513,6 +551,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             show_progress="hidden",
         )
         refresh_rounds.click(on_rounds_view, outputs=rounds_outputs, api_name="rounds")
+        rollback_button.click(on_roll_back, inputs=[rollback_to, rollback_reason], outputs=rounds_outputs + [rollback_reason], api_name="rollback", show_progress_on=rollback_button)
 
         demo.load(None, js=SELECT_BRUSH_JS)
         demo.load(on_model_description, outputs=model_info, api_visibility="private")

@@ -18,7 +18,7 @@ from model.checkpoint import CheckpointError, load_checkpoint
 from model.predict import LiveModel
 from serving.settings import sign_in_actions
 from training.publish import ModelPublisher, restore_rounds
-from training.rounds import RoundRunner, latest_model_dir
+from training.rounds import RoundRunner, latest_model_dir, rollback_note
 
 log = logging.getLogger("dadc.app")
 
@@ -121,7 +121,7 @@ def startup_summary(args, services) -> str:
     set in another page, and its log is where a maintainer sees which took effect. Names repos, never the token."""
     metadata = services.live.metadata
     accuracy = metadata.get("metrics", {}).get("mnist_test_accuracy")
-    served = f"serving round {metadata.get('round', '?')}" + (f" (MNIST test accuracy {accuracy:.2%})" if accuracy is not None else "")
+    served = f"serving round {metadata.get('round', '?')}" + (f" (MNIST test accuracy {accuracy:.2%})" if accuracy is not None else "") + rollback_note(metadata)
     parts = [f"{served} from {services.state_dir}"]
     if services.rounds is None:
         parts.append(f"flagging and retraining unavailable: {services.store_problem}")

@@ -30,7 +30,7 @@ from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint
 from flagging.hub_sync import check_repo_id, files_in_repo, first_few, hub_endpoint, hub_error
 from flagging.store import write_durably
 from model.checkpoint import METADATA_FILE, WEIGHTS_FILE
-from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log
+from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log, rollbacks
 
 log = logging.getLogger("dadc.publish")
 
@@ -66,10 +66,17 @@ def held_out_cell(m: dict) -> str:
     return percent(m.get("held_out_accuracy")) + (f" of {n}" if n else "")
 
 
-def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int) -> str:
-    """README.md of the model repo: what the model is, how to load a round, and the rounds so far."""
+def round_label(round_: int, restored: dict[int, dict]) -> str:
+    """"3", or "3 (round 1 again)" for a rollback."""
+    return f"{round_} (round {restored[round_]['restores']} again)" if round_ in restored else str(round_)
+
+
+def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int, restored: dict[int, dict] | None = None) -> str:
+    """README.md of the model repo: what the model is, how to load a round, and the rounds so far;
+    `restored` (`rollbacks` of the rounds log) marks the rollbacks."""
+    restored = restored or {}
     rows = [
-        f"| {r} | {percent(m.get('mnist_test_accuracy'))} | {held_out_cell(m)} | {percent(m.get('fgsm_0.1_accuracy'))} |"
+        f"| {round_label(r, restored)} | {percent(m.get('mnist_test_accuracy'))} | {held_out_cell(m)} | {percent(m.get('fgsm_0.1_accuracy'))} |"
         for r, m in sorted(metrics.items())
         if r <= up_to_round
     ]
@@ -122,6 +129,14 @@ def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int) -> str:
             "examples of every 5th person to flag, whom no round trained on, measured when the round was trained",
             "(how many examples that was follows the figure). FGSM ε=0.1: white-box, on the MNIST test images.",
             f"Every retraining attempt, accepted or rejected, is a line of `{ROUNDS_LOG}`.",
+            *(
+                [
+                    "A round marked *round K again* is a rollback: it holds round K's weights, unchanged, put back live by",
+                    f"a maintainer after a bad round (why is in its line of `{ROUNDS_LOG}`), and measured anew.",
+                ]
+                if any(r <= up_to_round for r in restored)
+                else []
+            ),
             "",
         ]
     )
@@ -148,17 +163,21 @@ def publish_pending(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
     api.create_repo(repo_id, repo_type="model", exist_ok=True)
     done = published_rounds(api, repo_id)
     metrics = metrics_by_round(state_dir)  # read once: the card and the commit messages share it
+    restored = rollbacks(read_rounds_log(state_dir))
     pushed = []
     for round_, path in accepted_rounds(state_dir):
         if round_ in done:
             continue
         operations = [CommitOperationAdd(name, str(path / name)) for name in CHECKPOINT_FILES if (path / name).is_file()]
-        operations.append(CommitOperationAdd("README.md", model_card(metrics, repo_id, round_).encode()))
+        operations.append(CommitOperationAdd("README.md", model_card(metrics, repo_id, round_, restored).encode()))
         operations.append(CommitOperationAdd(NETWORK_SOURCE.name, str(NETWORK_SOURCE)))
         if (state_dir / ROUNDS_LOG).is_file():
             operations.append(CommitOperationAdd(ROUNDS_LOG, (state_dir / ROUNDS_LOG).read_bytes()))
         accuracy = metrics.get(round_, {}).get("mnist_test_accuracy")
-        info = api.create_commit(repo_id, operations, commit_message=f"Round {round_}: MNIST test accuracy {percent(accuracy)}", repo_type="model")
+        message = f"Round {round_}: MNIST test accuracy {percent(accuracy)}"
+        if round_ in restored:
+            message = f"Round {round_}: round {restored[round_]['restores']}'s model again (rolled back: {restored[round_]['reason']}), MNIST test accuracy {percent(accuracy)}"
+        info = api.create_commit(repo_id, operations, commit_message=message, repo_type="model")
         # The commit is the round; the tag names it. A crash in between is healed next time (same files, then the tag).
         api.create_tag(repo_id, tag=round_tag(round_), revision=info.oid, repo_type="model", exist_ok=True)
         log.info("published round %d to %s", round_, repo_id)

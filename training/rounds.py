@@ -369,6 +369,20 @@ def metrics_by_round(state_dir: Path) -> dict[int, dict]:
     return out
 
 
+def rollbacks(log_entries: list[dict]) -> dict[int, dict]:
+    """{round: its log line} for each round that is a rollback (`python -m training.rollback`): the line's
+    `restores` is the earlier round whose model it holds, `reason` why."""
+    return {e["round"]: e for e in log_entries if e.get("accepted") and "restores" in e}
+
+
+def rollback_note(metadata: dict) -> str:
+    """" (round 1's model again, rolled back by ana: why)" for a round that is a rollback, else ""."""
+    if "restores" not in metadata:
+        return ""
+    by = f" by {metadata['by']}" if metadata.get("by") else ""
+    return f" (round {metadata['restores']}'s model again, rolled back{by}: {metadata.get('reason', '')})"
+
+
 def rejected_at(log_entries: list[dict], live_round: int) -> list[int]:
     """The fooling examples there were when each candidate rejected since `live_round` went live started
     (0 for an attempt logged before they were counted)."""
@@ -473,10 +487,25 @@ class RoundRunner:
                 )
                 return False
             self.unreadable = ""
-        log.info("round %d, accepted by another process, is live", newest)
+        log.info("round %d, accepted by another process, is live%s", newest, rollback_note(self.live.metadata))
         if self.on_accepted is not None:
             self.on_accepted()
         return True
+
+    @contextlib.contextmanager
+    def paused_for(self, why: str):
+        """No round starts while the block runs (a maintainer's rollback from the page). Raises RoundBusy
+        while a round trains, or while retraining is paused for another reason."""
+        with self._start_lock:
+            if self.running:
+                raise RoundBusy("a round is training now: try again when it ends (the Rounds tab says when)")
+            if self.paused:
+                raise RoundBusy(f"retraining is paused ({self.paused}): try again when it resumes")
+            self.paused = why
+        try:
+            yield
+        finally:
+            self.paused = ""
 
     def maybe_start(self, after_vote: bool = False) -> bool:
         """Start a round if one is due, none is running and it has something new to learn; True when one
@@ -530,7 +559,7 @@ class RoundRunner:
             return f"Round {live_round} is live. {self.unreadable}."
         log_entries = read_rounds_log(self.state_dir)
         fooled, due = self.fooled_this_round(), self.due_at(log_entries)
-        text = f"Round {live_round} is live. Fooling examples this round: {fooled} of {due} needed to retrain."
+        text = f"Round {live_round} is live{rollback_note(self.live.metadata)}. Fooling examples this round: {fooled} of {due} needed to retrain."
         if self.waiting and fooled >= due:
             text += f" Retraining {self.waiting}."
         if self.problem:

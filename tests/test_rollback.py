@@ -1,0 +1,136 @@
+"""Rolling the live model back to an earlier round (`python -m training.rollback`): a new round that holds
+the earlier round's weights, seen by the CLI, a serving app and the Hub."""
+
+import json
+
+import pytest
+from gradio_client import Client
+from playwright.sync_api import expect
+
+from flagging.store import FlagStore
+from tests.app_process import running_app
+from tests.browser import browser
+from tests.conftest import copy_of_round0_state
+from tests.flag_clients import distinct_drawing, flag
+from tests.hub_server import LocalHub
+from tests.oauth_provider import OAuthProvider
+from tests.test_publish import REPO, publish_cli
+from tests.test_rounds import rounds_view
+from training.rollback import main as rollback
+from training.rounds import exclusive_round, latest_model_dir, people_example_ids_of, read_rounds_log
+from training.rounds import main as run_round_cli
+
+WHY = "round 1 learned vandalised labels"
+
+
+def weights(state, round_):
+    return (state / "checkpoints" / f"round-{round_}" / "model.safetensors").read_bytes()
+
+
+def test_a_rollback_is_a_new_round_holding_the_earlier_weights_and_the_next_round_learns_again(state_with_round1, capsys):
+    state = state_with_round1
+    round1 = weights(state, 1)
+    assert rollback(["--state-dir", str(state), "--to", "0", "--reason", WHY, "--by", "ana"]) == 0
+    out = capsys.readouterr().out
+    assert "round 2 is round 0's model, live in place of round 1" in out
+    assert "held-out people's examples" in out and "on 8 (" in out  # measured on the held-out people, against round 1
+
+    # Nothing of round 1 is lost; round 2 is round 0's weights, unchanged, and says why.
+    assert weights(state, 2) == weights(state, 0) and weights(state, 1) == round1
+    assert latest_model_dir(state) == state / "checkpoints" / "round-2"
+    entries = read_rounds_log(state)
+    assert [(e["round"], e["accepted"]) for e in entries] == [(1, True), (2, True)]
+    assert entries[1].items() >= {"parent_round": 1, "restores": 0, "reason": WHY, "by": "ana"}.items() and entries[1]["gate_failures"] == []
+    assert entries[1]["metrics"]["mnist_test_accuracy"] == json.loads((state / "checkpoints/round-0/metadata.json").read_text())["metrics"]["mnist_test_accuracy"]
+    assert entries[1]["parent_metrics"]["held_out_examples"] == entries[1]["metrics"]["held_out_examples"] == 8
+    metadata = json.loads((state / "checkpoints/round-2/metadata.json").read_text())
+    assert metadata["round"] == 2 and metadata["parent"] == 1 and metadata["restores"] == 0
+    assert people_example_ids_of(metadata) == frozenset()  # what round 0 learned: no people's examples
+
+    # The next round starts from round 2 and learns what round 0 had not: round 1's examples are new to it.
+    assert run_round_cli(["--state-dir", str(state)]) == 0
+    round3 = read_rounds_log(state)[-1]
+    assert round3["round"] == 3 and round3["parent_round"] == 2 and round3["accepted"] and round3["n_train_examples"] == 32
+
+
+def test_a_rollback_that_cannot_be_done_says_why_and_writes_nothing(state_with_round1, state_dir, tmp_path, capsys):
+    state = state_with_round1
+    before = (state / "rounds.jsonl").read_bytes()
+    refused = {
+        ("--to", "1"): "round 1 is the live model already",
+        ("--to", "4"): "round 4 never went live (or its checkpoint is gone): roll back to one of rounds 0",
+    }
+    for args, message in refused.items():
+        assert rollback(["--state-dir", str(state), *args, "--reason", WHY]) == 2
+        assert f"error: {message}; nothing rolled back" in capsys.readouterr().err
+    with exclusive_round(state):  # a round training meanwhile would fork the lineage
+        assert rollback(["--state-dir", str(state), "--to", "0", "--reason", WHY]) == 2
+    assert "another process is training a round" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        rollback(["--state-dir", str(state), "--to", "0", "--reason", "  "])
+    assert "--reason must say why" in capsys.readouterr().err
+    assert (state / "rounds.jsonl").read_bytes() == before
+    assert sorted(p.name for p in (state / "checkpoints").iterdir()) == ["round-0", "round-1"]
+
+    untrained = copy_of_round0_state(state_dir, tmp_path / "untrained")
+    assert rollback(["--state-dir", str(untrained), "--to", "0", "--reason", WHY]) == 2
+    assert "no round has been trained there" in capsys.readouterr().err
+    assert sorted(p.name for p in untrained.iterdir()) == ["checkpoints", "mnist"]
+
+
+def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round1, tmp_path):
+    state = state_with_round1
+    with LocalHub() as hub:
+        assert publish_cli(state, hub).returncode == 0  # rounds 0 and 1 are on the Hub
+        with running_app(state, "--retrain-threshold", "100") as url:
+            client = Client(url, verbose=False)
+            assert rounds_view(client)[0].startswith("Round 1 is live.")
+            assert rollback(["--state-dir", str(state), "--to", "0", "--reason", WHY, "--by", "ana"]) == 0
+            status, table = rounds_view(client)
+            assert status.startswith(f"Round 2 is live (round 0's model again, rolled back by ana: {WHY}). Fooling examples this round: 0 of 100"), status
+            assert set(table) == {0, 1, 2}
+            flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")
+        store = FlagStore(state / "flags", state / "locks")
+        assert max(r.model_round for r in store.records.values()) == 2  # collected against the rolled-back model
+        store.close()
+
+        out = publish_cli(state, hub)
+        assert out.returncode == 0 and "published rounds [2]" in out.stdout, out.stdout + out.stderr
+        key = f"models/{REPO}"
+        assert hub.heads[key] == hub.tags[key]["round-2"]  # main is round 0's model again
+        assert hub.files[key]["model.safetensors"] == weights(state, 0)
+        card = hub.files[key]["README.md"].decode()
+        assert "| 2 (round 0 again) | " in card and "is a rollback" in card
+        assert f"Round 2: round 0's model again (rolled back: {WHY})" in hub.commits[-1]["message"]
+
+
+def test_a_signed_in_maintainer_rolls_back_from_the_rounds_tab_and_nobody_else_can(state_with_round1):
+    state = state_with_round1
+    with OAuthProvider("mia") as provider, running_app(state, "--maintainers", "mia", "--retrain-threshold", "100", env=provider.space_env()) as url, browser() as new_page:
+        stranger = new_page(url)  # not signed in: no rollback panel, and the API refuses
+        stranger.get_by_role("tab", name="Rounds").click()
+        expect(stranger.locator("#rounds-status")).to_contain_text("Round 1 is live.", timeout=15_000)
+        expect(stranger.locator("#rollback-panel")).to_be_hidden()
+        with pytest.raises(Exception, match="Only a maintainer"):
+            Client(url, verbose=False).predict(0, "spite", api_name="/rollback")
+
+        page = new_page(url)
+        page.locator("#sign-in").click()  # to the provider and back, as on a Space
+        expect(page.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
+        page.get_by_role("tab", name="Rounds").click()
+        panel = page.locator("#rollback-panel")
+        expect(panel).to_be_visible(timeout=15_000)
+        panel.get_by_text("Maintainers: roll back to an earlier round").click()  # open the accordion
+        page.locator("#rollback-to input").fill("1")
+        page.locator("#rollback-reason textarea, #rollback-reason input").first.fill(WHY)
+        page.locator("#rollback").click()  # round 1 is the live one: refused, nothing written
+        expect(page.get_by_text("Nothing rolled back: round 1 is the live model already").first).to_be_visible(timeout=15_000)
+        assert len(read_rounds_log(state)) == 1
+        page.locator("#rollback-to input").fill("0")
+        page.locator("#rollback").click()
+        expect(page.locator("#rounds-status")).to_contain_text(f"Round 2 is live (round 0's model again, rolled back by mia: {WHY}).", timeout=30_000)
+        expect(page.locator("#rollback-reason textarea, #rollback-reason input").first).to_have_value("")
+        expect(stranger.locator("#rounds-status")).to_contain_text("Round 2 is live (round 0's model again", timeout=20_000)  # its open tab follows
+    entry = read_rounds_log(state)[-1]
+    assert (entry["round"], entry["restores"], entry["by"], entry["reason"]) == (2, 0, "mia", WHY)
+    assert weights(state, 2) == weights(state, 0)
