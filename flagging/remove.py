@@ -15,21 +15,16 @@ import argparse
 import sys
 
 from data.state_dir import resolve_state_dir
-from flagging.store import MAX_REMOVAL_REASON, StoreError, open_collected_store
+from flagging.store import MAX_REMOVAL_REASON, StoreError, open_collected_store, public_reason
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("id", help="the drawing's id, or at least its first 8 characters")
-    p.add_argument("--reason", required=True, help=f"why it goes, for a public audience (pushed with the removal; at most {MAX_REMOVAL_REASON} characters)")
+    p.add_argument("--reason", type=public_reason, required=True, help=f"why it goes, for a public audience (pushed with the removal; at most {MAX_REMOVAL_REASON} characters)")
     p.add_argument("--by", default="", help="who removes it, as recorded with the removal (default: nobody named)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
-    reason = args.reason.strip()
-    if not reason:
-        p.error("--reason must say why it goes (e.g. 'offensive', 'its author asked')")
-    if len(reason) > MAX_REMOVAL_REASON:
-        p.error(f"--reason is {len(reason)} characters; keep it to {MAX_REMOVAL_REASON}")
     try:
         store = open_collected_store(resolve_state_dir(args.state_dir, create=False))
     except FileNotFoundError as e:
@@ -37,7 +32,7 @@ def main(argv=None) -> int:
         return 2
     try:
         record = store.find(args.id)
-        store.remove(record.id, reason, args.by.strip())
+        store.remove(record.id, args.reason, args.by.strip())
     except KeyError as e:
         print(f"error: {e.args[0]}; nothing removed", file=sys.stderr)
         return 2

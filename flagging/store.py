@@ -23,6 +23,7 @@ it; every process forgets the record as soon as it reads the removal line.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -135,6 +136,17 @@ class Vote:
 
 # A removal's reason is pushed with it, for a public audience: a sentence, not an essay.
 MAX_REMOVAL_REASON = 200
+
+
+def public_reason(text: str) -> str:
+    """An argparse type for a --reason that is recorded and pushed with what it explains (a removal, a
+    rollback): stripped, never empty, at most MAX_REMOVAL_REASON characters."""
+    reason = text.strip()
+    if not reason:
+        raise argparse.ArgumentTypeError("must say why (e.g. 'offensive', 'its author asked', 'round 3 learned vandalised labels')")
+    if len(reason) > MAX_REMOVAL_REASON:
+        raise argparse.ArgumentTypeError(f"is {len(reason)} characters; keep it to {MAX_REMOVAL_REASON}")
+    return reason
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def test_a_rollback_that_cannot_be_done_says_why_and_writes_nothing(state_with_r
     assert "another process is training a round" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         rollback(["--state-dir", str(state), "--to", "0", "--reason", "  "])
-    assert "--reason must say why" in capsys.readouterr().err
+    assert "argument --reason: must say why" in capsys.readouterr().err
     assert (state / "rounds.jsonl").read_bytes() == before
     assert sorted(p.name for p in (state / "checkpoints").iterdir()) == ["round-0", "round-1"]
 

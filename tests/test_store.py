@@ -335,7 +335,7 @@ def test_a_maintainer_without_sign_in_removes_a_drawing_from_the_command_line(tm
         remove_from_the_command_line(tmp_path, asked.id[:4], "--reason", "its author asked"),
     ]
     assert [r.returncode for r in refused] == [2, 2, 2]
-    assert "--reason must say why" in refused[0].stderr and "no stored drawing has the id 00000000" in refused[1].stderr
+    assert "argument --reason: must say why" in refused[0].stderr and "no stored drawing has the id 00000000" in refused[1].stderr
     assert "at least the 8 characters" in refused[2].stderr
     assert removals_in(store.root) == [] and asked.drawing_file_name in shard_files(store, asked)  # nothing recorded, nothing deleted
 

@@ -24,7 +24,7 @@ import torch
 
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
-from flagging.store import MAX_REMOVAL_REASON, append_line_durably, open_collected_store, utc_now
+from flagging.store import MAX_REMOVAL_REASON, append_line_durably, open_collected_store, public_reason, utc_now
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from training.evaluate import images_to_tensor
 from training.rounds import (
@@ -107,22 +107,17 @@ def roll_back(state_dir: Path, to_round: int, reason: str, by: str = "", votes_r
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--to", type=bounded(int, 0), required=True, help="the earlier round whose model goes live again (required)")
-    p.add_argument("--reason", required=True, help=f"why, as recorded in rounds.jsonl and published with --hub-model (at most {MAX_REMOVAL_REASON} characters)")
+    p.add_argument("--reason", type=public_reason, required=True, help=f"why, as recorded in rounds.jsonl and published with --hub-model (at most {MAX_REMOVAL_REASON} characters)")
     p.add_argument("--by", default="", help="who rolls back, as recorded (default: nobody named)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     p.add_argument("--validation-votes", type=bounded(int, 0), default=0, help="agreeing votes that verify a held-out example, as the app's (default 0)")
     args = p.parse_args(argv)
-    reason = args.reason.strip()
-    if not reason:
-        p.error("--reason must say why (e.g. 'round 3 learned vandalised labels')")
-    if len(reason) > MAX_REMOVAL_REASON:
-        p.error(f"--reason is {len(reason)} characters; keep it to {MAX_REMOVAL_REASON}")
     state_dir = resolve_state_dir(args.state_dir, create=False)
     if not (state_dir / ROUNDS_LOG).is_file():
         print(f"error: no {ROUNDS_LOG} in {state_dir}: no round has been trained there; nothing rolled back", file=sys.stderr)
         return 2
     try:
-        entry = roll_back(state_dir, args.to, reason, args.by.strip(), args.validation_votes)
+        entry = roll_back(state_dir, args.to, args.reason, args.by.strip(), args.validation_votes)
     except (RollbackRefused, RoundBusy, CheckpointError, OSError) as e:
         print(f"error: {e}; nothing rolled back", file=sys.stderr)
         return 2
