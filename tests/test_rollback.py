@@ -8,16 +8,17 @@ from gradio_client import Client
 from playwright.sync_api import expect
 
 from flagging.store import FlagStore
+from model.predict import LiveModel
 from tests.app_process import running_app
 from tests.browser import browser
-from tests.conftest import copy_of_round0_state
+from tests.conftest import copy_of_round0_state, flag_as_people_would
 from tests.flag_clients import distinct_drawing, flag
 from tests.hub_server import LocalHub
 from tests.oauth_provider import OAuthProvider
 from tests.test_publish import REPO, publish_cli
 from tests.test_rounds import rounds_view
 from training.rollback import main as rollback
-from training.rounds import exclusive_round, latest_model_dir, people_example_ids_of, read_rounds_log
+from training.rounds import RoundBusy, RoundRunner, exclusive_round, latest_model_dir, people_example_ids_of, read_rounds_log
 from training.rounds import main as run_round_cli
 
 WHY = "round 1 learned vandalised labels"
@@ -134,3 +135,25 @@ def test_a_signed_in_maintainer_rolls_back_from_the_rounds_tab_and_nobody_else_c
     entry = read_rounds_log(state)[-1]
     assert (entry["round"], entry["restores"], entry["by"], entry["reason"]) == (2, 0, "mia", WHY)
     assert weights(state, 2) == weights(state, 0)
+
+
+def test_no_round_starts_while_a_rollback_runs_and_no_rollback_starts_while_a_round_trains(fresh_state, hard_examples, round0):
+    """The page's rollback pauses the app's retraining: a round trained meanwhile would start from the
+    model being replaced (refused as stale, and counted as a crash that delays the next attempt)."""
+    flag_as_people_would(fresh_state, hard_examples, 10)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        rounds = RoundRunner(fresh_state, store, LiveModel(*round0), threshold=10, votes_required=0)
+        assert rounds.nothing_to_learn() == ""  # a round is due and would start
+        with rounds.paused_for("a maintainer is rolling back"):
+            assert not rounds.maybe_start() and not rounds.running
+            assert rounds.status() == "Round 0 is live. Retraining is paused: a maintainer is rolling back."
+        assert rounds.paused == ""
+        assert rounds.maybe_start()  # afterwards it starts as ever
+        with pytest.raises(RoundBusy, match="a round is training now: try again when it ends"):
+            with rounds.paused_for("a maintainer is rolling back"):
+                pass
+        rounds._thread.join(timeout=120)
+    finally:
+        store.close()
+    assert [e["round"] for e in read_rounds_log(fresh_state)] == [1]
