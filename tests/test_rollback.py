@@ -83,7 +83,8 @@ def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round
     state = state_with_round1
     with LocalHub() as hub:
         assert publish_cli(state, hub).returncode == 0  # rounds 0 and 1 are on the Hub
-        with running_app(state, "--retrain-threshold", "100") as url:
+        output = []
+        with running_app(state, "--retrain-threshold", "100", output=output) as url:
             client = Client(url, verbose=False)
             assert rounds_view(client)[0].startswith("Round 1 is live.")
             assert rollback(["--state-dir", str(state), "--to", "0", "--reason", WHY, "--by", "ana"]) == 0
@@ -91,6 +92,7 @@ def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round
             assert status.startswith(f"Round 2 is live (round 0's model again, rolled back by ana: {WHY}). Fooling examples this round: 0 of 100"), status
             assert set(table) == {0, 1, 2}
             flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")
+        assert f"round 2, accepted by another process, is live (round 0's model again, rolled back by ana: {WHY})" in output[0]
         store = FlagStore(state / "flags", state / "locks")
         assert max(r.model_round for r in store.records.values()) == 2  # collected against the rolled-back model
         store.close()
