@@ -10,6 +10,7 @@ packages (the handlers) and starts everything in `main`. Its other parts are in 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import signal
@@ -279,8 +280,8 @@ def roll_back_round(services: Services, to_round, reason: str, username: str = "
     if not is_maintainer(services, username):
         raise user_error("Only a maintainer (signed in with Hugging Face, listed in --maintainers) can roll back a round.")
     reason = (reason or "").strip()
-    if to_round is None or to_round != int(to_round) or to_round < 0:
-        raise user_error("Give the number of the round whose model goes live again (0 or more).")
+    if not isinstance(to_round, (int, float)) or not math.isfinite(to_round) or to_round != int(to_round) or to_round < 0:
+        raise user_error("Give the round whose model goes live again: a whole number, 0 or more.")
     if not reason:
         raise user_error("Say why (e.g. 'round 3 learned vandalised labels'), then press Roll back.")
     try:
@@ -414,7 +415,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                         "the model of the round given goes live again as a new round, and says so above. Nothing is deleted, and "
                         "the next round starts from it, learning everything since, less what a Junk vote or a removal took out."
                     )
-                    rollback_to = gr.Number(label="Round whose model goes live again", precision=0, minimum=0, elem_id="rollback-to")
+                    rollback_to = gr.Number(label="Round whose model goes live again", minimum=0, step=1, elem_id="rollback-to")
                     rollback_reason = gr.Textbox(label="Why", max_length=MAX_REMOVAL_REASON, elem_id="rollback-reason")
                     rollback_button = gr.Button("Roll back", variant="stop", elem_id="rollback")
                 gr.Markdown(f"While this tab is open it updates by itself (checked every {ROUNDS_POLL_SECONDS} s).", elem_id="rounds-autoupdate")

@@ -124,8 +124,11 @@ def test_a_signed_in_maintainer_rolls_back_from_the_rounds_tab_and_nobody_else_c
         panel = page.locator("#rollback-panel")
         expect(panel).to_be_visible(timeout=15_000)
         panel.get_by_text("Maintainers: roll back to an earlier round").click()  # open the accordion
-        page.locator("#rollback-to input").fill("1")
         page.locator("#rollback-reason textarea, #rollback-reason input").first.fill(WHY)
+        page.locator("#rollback-to input").fill("0.5")  # no round 0.5: refused, never rounded to one
+        page.locator("#rollback").click()
+        expect(page.get_by_text("Give the round whose model goes live again: a whole number, 0 or more.").first).to_be_visible(timeout=15_000)
+        page.locator("#rollback-to input").fill("1")
         page.locator("#rollback").click()  # round 1 is the live one: refused, nothing written
         expect(page.get_by_text("Nothing rolled back: round 1 is the live model already").first).to_be_visible(timeout=15_000)
         assert len(read_rounds_log(state)) == 1
