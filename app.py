@@ -286,11 +286,10 @@ def roll_back_round(services: Services, to_round, reason: str, username: str = "
         raise user_error("Say why (e.g. 'round 3 learned vandalised labels'), then press Roll back.")
     try:
         with services.rounds.paused_for("a maintainer is rolling back"):
-            entry = roll_back(services.state_dir, int(to_round), reason[:MAX_REMOVAL_REASON], username, services.votes_required)
+            roll_back(services.state_dir, int(to_round), reason[:MAX_REMOVAL_REASON], username, services.votes_required)
     except (RollbackRefused, RoundBusy, CheckpointError, OSError) as e:
         raise user_error(f"Nothing rolled back: {e}.") from None
-    log.info("round %d is round %d's model again, rolled back by %s", entry["round"], entry["restores"], username)
-    services.rounds.catch_up()  # live now, and published with --hub-model
+    services.rounds.catch_up()  # live now (and logged), published with --hub-model
     return *rounds_view(services, rebuild=True), ""
 
 

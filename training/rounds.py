@@ -487,7 +487,7 @@ class RoundRunner:
                 )
                 return False
             self.unreadable = ""
-        log.info("round %d, accepted by another process, is live%s", newest, rollback_note(self.live.metadata))
+        log.info("round %d is live%s", newest, rollback_note(self.live.metadata) or ", accepted by another process")
         if self.on_accepted is not None:
             self.on_accepted()
         return True
