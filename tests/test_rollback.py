@@ -8,6 +8,7 @@ from gradio_client import Client
 from playwright.sync_api import expect
 
 from flagging.store import FlagStore
+from model.checkpoint import load_checkpoint
 from model.predict import LiveModel
 from tests.app_process import running_app
 from tests.browser import browser
@@ -52,6 +53,13 @@ def test_a_rollback_is_a_new_round_holding_the_earlier_weights_and_the_next_roun
     assert run_round_cli(["--state-dir", str(state)]) == 0
     round3 = read_rounds_log(state)[-1]
     assert round3["round"] == 3 and round3["parent_round"] == 2 and round3["accepted"] and round3["n_train_examples"] == 32
+    # Once round 3 is live, the Rounds tab's status still says which row holds an earlier round's model.
+    store = FlagStore(state / "flags", state / "locks")
+    try:
+        status = RoundRunner(state, store, LiveModel(*load_checkpoint(latest_model_dir(state))), threshold=10, votes_required=0).status()
+    finally:
+        store.close()
+    assert status.startswith("Round 3 is live. Fooling examples this round: 0 of 10") and status.endswith(f" Rolled back: round 2 is round 0's model again ({WHY})."), status
 
 
 def test_a_rollback_that_cannot_be_done_says_why_and_writes_nothing(state_with_round1, state_dir, tmp_path, capsys):

@@ -563,9 +563,13 @@ class RoundRunner:
         if self.waiting and fooled >= due:
             text += f" Retraining {self.waiting}."
         if self.problem:
-            return f"{text} {self.problem}; the next attempt waits for those."
-        if log_entries and not log_entries[-1]["accepted"]:
+            text += f" {self.problem}; the next attempt waits for those."
+        elif log_entries and not log_entries[-1]["accepted"]:
             text += f" The last candidate (round {log_entries[-1]['round']}) was rejected: {'; '.join(log_entries[-1]['gate_failures'])}."
+        # Once a later round is live, only this says that a row of the table below holds an earlier round's model.
+        earlier = [f"round {r} is round {e['restores']}'s model again ({e['reason']})" for r, e in rollbacks(log_entries).items() if r != live_round]
+        if earlier:
+            text += f" Rolled back: {'; '.join(earlier)}."
         return text
 
 
