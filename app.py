@@ -286,10 +286,11 @@ def roll_back_round(services: Services, to_round, reason: str, username: str = "
         raise user_error("Say why (e.g. 'round 3 learned vandalised labels'), then press Roll back.")
     try:
         with services.rounds.paused_for("a maintainer is rolling back"):
-            roll_back(services.state_dir, int(to_round), reason[:MAX_REMOVAL_REASON], username, services.votes_required)
+            entry = roll_back(services.state_dir, int(to_round), reason[:MAX_REMOVAL_REASON], username, services.votes_required)
     except (RollbackRefused, RoundBusy, CheckpointError, OSError) as e:
         raise user_error(f"Nothing rolled back: {e}.") from None
     services.rounds.catch_up()  # live now (and logged), published with --hub-model
+    gr.Info(f"Rolled back: round {entry['round']}, round {entry['restores']}'s model again, is live.")  # the status says it too, at the top of the tab
     return *rounds_view(services, rebuild=True), ""
 
 

@@ -143,6 +143,7 @@ def test_a_signed_in_maintainer_rolls_back_from_the_rounds_tab_and_nobody_else_c
         page.locator("#rollback-to input").fill("0")
         page.locator("#rollback").click()
         expect(page.locator("#rounds-status")).to_contain_text(f"Round 2 is live (round 0's model again, rolled back by mia: {WHY}).", timeout=30_000)
+        expect(page.get_by_text("Rolled back: round 2, round 0's model again, is live.").first).to_be_visible()  # beside the button too (a phone shows no status there)
         expect(page.locator("#rollback-reason textarea, #rollback-reason input").first).to_have_value("")
         expect(stranger.locator("#rounds-status")).to_contain_text("Round 2 is live (round 0's model again", timeout=20_000)  # its open tab follows
     entry = read_rounds_log(state)[-1]
