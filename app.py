@@ -413,7 +413,8 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                     gr.Markdown(
                         "For a round that passed its gates and turned out bad (it learned vandalised labels, people see it misread): "
                         "the model of the round given goes live again as a new round, and says so above. Nothing is deleted, and "
-                        "the next round starts from it, learning everything since, less what a Junk vote or a removal took out."
+                        "the next round starts from it, learning everything since, less what a Junk vote or a removal took out: "
+                        "take the bad drawings out before that round is due (the status above says when)."
                     )
                     rollback_to = gr.Number(label="Round whose model goes live again", minimum=0, step=1, elem_id="rollback-to")
                     rollback_reason = gr.Textbox(label="Why", max_length=MAX_REMOVAL_REASON, elem_id="rollback-reason")
