@@ -85,6 +85,11 @@ def test_a_rollback_that_cannot_be_done_says_why_and_writes_nothing(state_with_r
     assert rollback(["--state-dir", str(untrained), "--to", "0", "--reason", WHY]) == 2
     assert "no round has been trained there" in capsys.readouterr().err
     assert sorted(p.name for p in untrained.iterdir()) == ["checkpoints", "mnist"]
+    rejected = {"round": 1, "parent_round": 0, "accepted": False, "gate_failures": ["MNIST test accuracy fell 0.40 points"]}
+    (untrained / "rounds.jsonl").write_text(json.dumps(rejected) + "\n")  # a round was tried, and refused
+    assert rollback(["--state-dir", str(untrained), "--to", "0", "--reason", WHY]) == 2
+    assert "only round 0 has gone live: there is no earlier round to roll back to" in capsys.readouterr().err
+    assert sorted(p.name for p in (untrained / "checkpoints").iterdir()) == ["round-0"]
 
 
 def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round1, tmp_path):
