@@ -52,6 +52,7 @@ from serving.settings import REQUIRE_SIGN_IN, mocked_sign_in_problem, parse_args
 from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher, startup_summary, warn_not_restored  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import restore_rounds  # noqa: E402
+from training.hold import hold_retraining, resume_retraining  # noqa: E402
 from training.rollback import RollbackRefused, roll_back  # noqa: E402
 from training.rounds import RoundBusy, RoundConfig, RoundRunner  # noqa: E402
 
@@ -294,6 +295,30 @@ def roll_back_round(services: Services, to_round, reason: str, username: str = "
     return *rounds_view(services, rebuild=True), ""
 
 
+def hold_or_resume_retraining(services: Services, hold: bool, reason: str, username: str = "") -> tuple:
+    """A maintainer holds the app's retraining (no round starts on its own: cleaning up before the next
+    round is due), or resumes it; returns the refreshed Rounds tab, whose status says it."""
+    if services.rounds is None:
+        raise user_error(f"Retraining is unavailable: {services.store_problem}.")
+    if not is_maintainer(services, username):
+        raise user_error("Only a maintainer (signed in with Hugging Face, listed in --maintainers) can hold or resume retraining.")
+    if hold:
+        reason = (reason or "").strip()
+        if not reason:
+            raise user_error("Say why (e.g. 'taking vandalised drawings out'), then press Hold retraining.")
+        try:
+            hold_retraining(services.state_dir, reason[:MAX_REMOVAL_REASON], username)
+        except OSError as e:
+            raise user_error(f"Retraining is not held: cannot save the hold ({e.strerror or e}).") from None
+        gr.Info("Retraining is held: no round starts until a maintainer resumes it.")
+    else:
+        if not resume_retraining(services.state_dir):
+            raise user_error("Retraining is not held: nothing to resume.")
+        started = services.rounds.maybe_start()
+        gr.Info("Retraining resumed: " + ("a round that was due has started." if started else "the next round starts when it is due."))
+    return *rounds_view(services, rebuild=True), ""
+
+
 # --- the UI ---
 
 
@@ -408,13 +433,22 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                     headers=CONTRIBUTOR_HEADERS, interactive=False, label="Top contributors (signed in)", visible=services.sign_in, elem_id="contributors"
                 )
                 refresh_rounds = gr.Button("Refresh")
-                # Shown to maintainers only (see on_rounds_tab); the server checks again on every rollback.
+                # Shown to maintainers only (see on_rounds_tab); the server checks again on every hold and rollback.
+                with gr.Accordion("Maintainers: hold retraining", open=False, visible=False, elem_id="hold-panel") as hold_panel:
+                    gr.Markdown(
+                        "While you take bad drawings out (Junk votes, removals) or roll back a round: no round starts on its own "
+                        "until a maintainer resumes it. Flags and votes are stored as ever, and count toward the next round."
+                    )
+                    hold_reason = gr.Textbox(label="Why", max_length=MAX_REMOVAL_REASON, elem_id="hold-reason")
+                    with gr.Row():
+                        hold_button = gr.Button("Hold retraining", variant="stop", elem_id="hold")
+                        resume_button = gr.Button("Resume retraining", elem_id="resume")
                 with gr.Accordion("Maintainers: roll back to an earlier round", open=False, visible=False, elem_id="rollback-panel") as rollback_panel:
                     gr.Markdown(
                         "For a round that passed its gates and turned out bad (it learned vandalised labels, people see it misread): "
                         "the model of the round given goes live again as a new round, and says so above. Nothing is deleted, and "
                         "the next round starts from it, learning everything since, less what a Junk vote or a removal took out: "
-                        "take the bad drawings out before that round is due (the status above says when)."
+                        "take the bad drawings out before that round is due (the status above says when), or hold retraining meanwhile."
                     )
                     rollback_to = gr.Number(label="Round whose model goes live again", minimum=0, step=1, elem_id="rollback-to")
                     rollback_reason = gr.Textbox(label="Why", max_length=MAX_REMOVAL_REASON, elem_id="rollback-reason")
@@ -457,10 +491,16 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         def on_rounds_tab(request: gr.Request, profile: gr.OAuthProfile | None):
             seen, data = shared_rounds_data(services)
             maintainer = is_maintainer(services, username_of(request, profile))  # the rollback panel is theirs
-            return *rounds_components(data), seen, gr.Timer(active=True), "rounds", gr.Accordion(visible=maintainer)
+            return *rounds_components(data), seen, gr.Timer(active=True), "rounds", gr.Accordion(visible=maintainer), gr.Accordion(visible=maintainer)
 
         def on_roll_back(to_round, reason, request: gr.Request, profile: gr.OAuthProfile | None):
             return roll_back_round(services, to_round, reason, username_of(request, profile))
+
+        def on_hold(reason, request: gr.Request, profile: gr.OAuthProfile | None):
+            return hold_or_resume_retraining(services, True, reason, username_of(request, profile))
+
+        def on_resume(request: gr.Request, profile: gr.OAuthProfile | None):
+            return hold_or_resume_retraining(services, False, "", username_of(request, profile))
 
         def on_rounds_tick(seen, tab):
             unchanged = [gr.skip()] * (len(rounds_outputs) + 2)
@@ -542,7 +582,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private", show_progress="hidden", trigger_mode="always_last"
         )
         rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors]
-        rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer, shown_tab, rollback_panel], api_visibility="private")
+        rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer, shown_tab, hold_panel, rollback_panel], api_visibility="private")
         for name, other_tab in (("fool", fool_tab), ("validate", validate_tab), ("adversary", adversary_tab)):
             other_tab.select(None, js=f"() => '{name}'", outputs=shown_tab)
         rounds_timer.tick(
@@ -553,6 +593,8 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             show_progress="hidden",
         )
         refresh_rounds.click(on_rounds_view, outputs=rounds_outputs, api_name="rounds")
+        hold_button.click(on_hold, inputs=hold_reason, outputs=rounds_outputs + [hold_reason], api_name="hold_retraining", show_progress_on=hold_button)
+        resume_button.click(on_resume, outputs=rounds_outputs + [hold_reason], api_name="resume_retraining", show_progress_on=resume_button)
         rollback_button.click(on_roll_back, inputs=[rollback_to, rollback_reason], outputs=rounds_outputs + [rollback_reason], api_name="rollback", show_progress_on=rollback_button)
 
         demo.load(None, js=SELECT_BRUSH_JS)

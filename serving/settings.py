@@ -91,7 +91,7 @@ def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
     )
     p.add_argument("--max-robust-drop", type=float, default=env("DADC_MAX_ROBUST_DROP") or None, help="gate: largest allowed fall of a round's FGSM ε=0.1 accuracy, a fraction (default: not gated)")
     p.add_argument("--validation-votes", type=int, default=env("DADC_VALIDATION_VOTES", "0"), help="agreeing votes that verify an example; 0 = validation off (default 0)")
-    p.add_argument("--maintainers", default=env("DADC_MAINTAINERS", ""), help="comma-separated usernames (signed in with Hugging Face) whose vote decides alone, who may remove drawings and roll back rounds (default none)")
+    p.add_argument("--maintainers", default=env("DADC_MAINTAINERS", ""), help="comma-separated usernames (signed in with Hugging Face) whose vote decides alone, who may remove drawings, hold retraining and roll back rounds (default none)")
     p.add_argument(
         "--sign-in",
         choices=["auto", "on", "off"],

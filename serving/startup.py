@@ -17,6 +17,7 @@ from flagging.store import FlagStore
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.predict import LiveModel
 from serving.settings import sign_in_actions
+from training.hold import hold_note, read_hold
 from training.publish import ModelPublisher, restore_rounds
 from training.rounds import RoundRunner, latest_model_dir, rollback_note
 
@@ -128,7 +129,9 @@ def startup_summary(args, services) -> str:
     else:
         start = "fine-tuning the live model" if args.retrain_from == "live" else "a new model from scratch"
         parts.append(f"{len(services.store.records)} flags stored, retraining after {args.retrain_threshold} fooling examples ({start}, {args.retrain_method})")
-        if services.rounds.paused:
+        if hold := read_hold(services.state_dir):
+            parts.append(f"retraining {hold_note(hold)}")
+        elif services.rounds.paused:
             parts.append(f"retraining paused: {services.rounds.paused}")
         elif services.rounds.running:
             parts.append("a round is training now (examples from before this start were enough)")

@@ -1,5 +1,6 @@
-"""Rolling the live model back to an earlier round (`python -m training.rollback`): a new round that holds
-the earlier round's weights, seen by the CLI, a serving app and the Hub."""
+"""A maintainer's tools for a bad round: rolling the live model back to an earlier round (`python -m
+training.rollback`: a new round that holds the earlier round's weights, seen by the CLI, a serving app and
+the Hub), and holding retraining meanwhile (`python -m training.hold`), from the command line and the Rounds tab."""
 
 import json
 
@@ -18,6 +19,8 @@ from tests.hub_server import LocalHub
 from tests.oauth_provider import OAuthProvider
 from tests.test_publish import REPO, publish_cli
 from tests.test_rounds import rounds_view
+from training.hold import HOLD_FILE
+from training.hold import main as hold
 from training.rollback import main as rollback
 from training.rounds import RoundBusy, RoundRunner, exclusive_round, latest_model_dir, people_example_ids_of, read_rounds_log
 from training.rounds import main as run_round_cli
@@ -120,20 +123,39 @@ def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round
         assert f"Round 2: round 0's model again (rolled back: {WHY})" in hub.commits[-1]["message"]
 
 
-def test_a_signed_in_maintainer_rolls_back_from_the_rounds_tab_and_nobody_else_can(state_with_round1):
+def test_a_signed_in_maintainer_holds_retraining_and_rolls_back_from_the_rounds_tab_and_nobody_else_can(state_with_round1):
     state = state_with_round1
     with OAuthProvider("mia") as provider, running_app(state, "--maintainers", "mia", "--retrain-threshold", "100", env=provider.space_env()) as url, browser() as new_page:
         stranger = new_page(url)  # not signed in: no rollback panel, and the API refuses
         stranger.get_by_role("tab", name="Rounds").click()
         expect(stranger.locator("#rounds-status")).to_contain_text("Round 1 is live.", timeout=15_000)
         expect(stranger.locator("#rollback-panel")).to_be_hidden()
+        expect(stranger.locator("#hold-panel")).to_be_hidden()
+        stranger_api = Client(url, verbose=False)
         with pytest.raises(Exception, match="Only a maintainer"):
-            Client(url, verbose=False).predict(0, "spite", api_name="/rollback")
+            stranger_api.predict(0, "spite", api_name="/rollback")
+        with pytest.raises(Exception, match="Only a maintainer"):
+            stranger_api.predict("spite", api_name="/hold_retraining")
+        assert not (state / HOLD_FILE).exists()
 
         page = new_page(url)
         page.locator("#sign-in").click()  # to the provider and back, as on a Space
         expect(page.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
         page.get_by_role("tab", name="Rounds").click()
+        hold_panel = page.locator("#hold-panel")
+        expect(hold_panel).to_be_visible(timeout=15_000)
+        hold_panel.get_by_text("Maintainers: hold retraining").click()  # open the accordion
+        page.locator("#hold").click()  # no reason given: refused, nothing held
+        expect(page.get_by_text("Say why (e.g. 'taking vandalised drawings out')").first).to_be_visible(timeout=15_000)
+        assert not (state / HOLD_FILE).exists()
+        page.locator("#hold-reason textarea, #hold-reason input").first.fill("taking vandalised drawings out")
+        page.locator("#hold").click()
+        held = "Retraining is held by mia since "
+        expect(page.locator("#rounds-status")).to_contain_text(held, timeout=15_000)
+        expect(page.locator("#rounds-status")).to_contain_text("UTC: taking vandalised drawings out; no round starts until a maintainer resumes it.")
+        expect(stranger.locator("#rounds-status")).to_contain_text(held, timeout=20_000)  # every open tab follows
+        assert json.loads((state / HOLD_FILE).read_text())["by"] == "mia"
+
         panel = page.locator("#rollback-panel")
         expect(panel).to_be_visible(timeout=15_000)
         panel.get_by_text("Maintainers: roll back to an earlier round").click()  # open the accordion
@@ -151,6 +173,13 @@ def test_a_signed_in_maintainer_rolls_back_from_the_rounds_tab_and_nobody_else_c
         expect(page.get_by_text("Rolled back: round 2, round 0's model again, is live.").first).to_be_visible()  # beside the button too (a phone shows no status there)
         expect(page.locator("#rollback-reason textarea, #rollback-reason input").first).to_have_value("")
         expect(stranger.locator("#rounds-status")).to_contain_text("Round 2 is live (round 0's model again", timeout=20_000)  # its open tab follows
+        expect(page.locator("#rounds-status")).to_contain_text(held)  # the hold outlives the rollback
+        page.locator("#resume").click()
+        expect(page.get_by_text("Retraining resumed: the next round starts when it is due.").first).to_be_visible(timeout=15_000)
+        expect(page.locator("#rounds-status")).not_to_contain_text("held")
+        assert not (state / HOLD_FILE).exists()
+        page.locator("#resume").click()  # twice: nothing to resume
+        expect(page.get_by_text("Retraining is not held: nothing to resume.").first).to_be_visible(timeout=15_000)
     entry = read_rounds_log(state)[-1]
     assert (entry["round"], entry["restores"], entry["by"], entry["reason"]) == (2, 0, "mia", WHY)
     assert weights(state, 2) == weights(state, 0)
@@ -172,6 +201,35 @@ def test_no_round_starts_while_a_rollback_runs_and_no_rollback_starts_while_a_ro
         with pytest.raises(RoundBusy, match="a round is training now: try again when it ends"):
             with rounds.paused_for("a maintainer is rolling back"):
                 pass
+        rounds._thread.join(timeout=120)
+    finally:
+        store.close()
+    assert [e["round"] for e in read_rounds_log(fresh_state)] == [1]
+
+
+def test_a_hold_keeps_a_due_round_from_starting_until_it_is_resumed(fresh_state, hard_examples, round0, capsys):
+    flag_as_people_would(fresh_state, hard_examples, 10)
+    with pytest.raises(SystemExit):
+        hold(["--state-dir", str(fresh_state), "--reason", " "])
+    assert "argument --reason: must say why" in capsys.readouterr().err
+    assert hold(["--state-dir", str(fresh_state), "--resume"]) == 2  # not held: nothing to resume
+    assert "retraining is not held" in capsys.readouterr().err
+    assert hold(["--state-dir", str(fresh_state / "typo"), "--reason", "cleaning up"]) == 2
+    assert not (fresh_state / "typo").exists()
+
+    assert hold(["--state-dir", str(fresh_state), "--reason", "taking vandalised drawings out", "--by", "ana"]) == 0
+    assert "retraining held by ana since " in capsys.readouterr().out
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        rounds = RoundRunner(fresh_state, store, LiveModel(*round0), threshold=10, votes_required=0)
+        assert rounds.nothing_to_learn() == ""  # 10 of 10 fooling examples, new ones to learn: due
+        assert not rounds.maybe_start() and not rounds.maybe_start(after_vote=True) and not rounds.running
+        status = rounds.status()
+        assert status.startswith("Round 0 is live. Fooling examples this round: 10 of 10 needed to retrain. Retraining is held by ana since "), status
+        assert status.endswith("UTC: taking vandalised drawings out; no round starts until a maintainer resumes it."), status
+        assert rounds.progress_note() == "Retraining is paused for now; this example counts toward the next round."
+        assert hold(["--state-dir", str(fresh_state), "--resume"]) == 0
+        assert rounds.maybe_start()  # due, and no longer held
         rounds._thread.join(timeout=120)
     finally:
         store.close()

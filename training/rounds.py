@@ -50,6 +50,7 @@ from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.network import build_model
 from training.augment import AugmentConfig, augment
 from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor, predict_classes
+from training.hold import hold_note, read_hold
 from training.train import METHODS, TrainConfig, bounded, fit, seed_everything, training_loss
 
 ROUNDS_LOG = "rounds.jsonl"
@@ -445,7 +446,7 @@ class RoundRunner:
         """For the person whose flag just fooled the live model (and started no round): where retraining stands."""
         if self.running:
             return "A new model is being trained right now; the round after it learns from this example too."
-        if self.paused or self.unreadable:
+        if self.paused or self.unreadable or read_hold(self.state_dir):
             return "Retraining is paused for now; this example counts toward the next round."
         if self.waiting:
             return f"Retraining is due ({self.fooled_this_round()} of {self.due_at()} fooling examples) but {self.waiting}."
@@ -516,6 +517,9 @@ class RoundRunner:
             self.catch_up()  # due or not is counted against the newest round
             if self.unreadable:  # a round from the older live model would fork the lineage (refused as stale)
                 return False
+            if read_hold(self.state_dir):  # a maintainer's hold (training.hold): rounds trained by hand still go live above
+                self.waiting = ""
+                return False
             if self.fooled_this_round() < self.due_at():
                 self.waiting = ""
                 return False
@@ -560,7 +564,9 @@ class RoundRunner:
         log_entries = read_rounds_log(self.state_dir)
         fooled, due = self.fooled_this_round(), self.due_at(log_entries)
         text = f"Round {live_round} is live{rollback_note(self.live.metadata)}. Fooling examples this round: {fooled} of {due} needed to retrain."
-        if self.waiting and fooled >= due:
+        if hold := read_hold(self.state_dir):
+            text += f" Retraining is {hold_note(hold)}; no round starts until a maintainer resumes it."
+        elif self.waiting and fooled >= due:
             text += f" Retraining {self.waiting}."
         if self.problem:
             text += f" {self.problem}; the next attempt waits for those."
