@@ -183,6 +183,13 @@ def is_maintainer(services: Services, username: str) -> bool:
     return bool(username) and username in services.maintainers
 
 
+def require_maintainer(services: Services, username: str, action: str) -> None:
+    """Refuse `action` ("remove drawings") to anyone but a maintainer: the page shows their panels to
+    maintainers only, and the API, which anyone can call, is checked here."""
+    if not is_maintainer(services, username):
+        raise user_error(f"Only a maintainer (signed in with Hugging Face, listed in --maintainers) can {action}.")
+
+
 def next_example(services: Services, request: gr.Request, username: str = ""):
     """(image, question, flag id, status) of the next example this person can validate."""
     store = services.store
@@ -255,8 +262,7 @@ def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr
     store = services.store
     if store is None:
         raise user_error(f"Removing is unavailable: {services.store_problem}.")
-    if not is_maintainer(services, username):
-        raise user_error("Only a maintainer (signed in with Hugging Face, listed in --maintainers) can remove drawings.")
+    require_maintainer(services, username, "remove drawings")
     reason = (reason or "").strip()
     if not reason:
         raise user_error("Say why it goes (e.g. 'offensive', 'its author asked'), then press Remove for good.")
@@ -278,8 +284,7 @@ def roll_back_round(services: Services, to_round, reason: str, username: str = "
     bad), as `python -m training.rollback` does; returns the refreshed Rounds tab, whose status says it."""
     if services.rounds is None:
         raise user_error(f"Rolling back is unavailable: {services.store_problem}.")
-    if not is_maintainer(services, username):
-        raise user_error("Only a maintainer (signed in with Hugging Face, listed in --maintainers) can roll back a round.")
+    require_maintainer(services, username, "roll back a round")
     reason = (reason or "").strip()
     if not isinstance(to_round, (int, float)) or not math.isfinite(to_round) or to_round != int(to_round) or to_round < 0:
         raise user_error("Give the round whose model goes live again: a whole number, 0 or more.")
@@ -300,8 +305,7 @@ def hold_or_resume_retraining(services: Services, hold: bool, reason: str, usern
     round is due), or resumes it; returns the refreshed Rounds tab, whose status says it."""
     if services.rounds is None:
         raise user_error(f"Retraining is unavailable: {services.store_problem}.")
-    if not is_maintainer(services, username):
-        raise user_error("Only a maintainer (signed in with Hugging Face, listed in --maintainers) can hold or resume retraining.")
+    require_maintainer(services, username, "hold or resume retraining")
     if hold:
         reason = (reason or "").strip()
         if not reason:
