@@ -32,9 +32,9 @@ def read_hold(state_dir: Path) -> dict | None:
         return None
     try:
         hold = json.loads(text)
-        return hold if isinstance(hold, dict) else {"reason": "the hold file cannot be read"}
     except ValueError:
-        return {"reason": f"{HOLD_FILE} cannot be read (resume to clear it)"}
+        hold = None
+    return hold if isinstance(hold, dict) else {"reason": f"{HOLD_FILE} cannot be read (resume to clear it)"}
 
 
 def hold_retraining(state_dir: Path, reason: str, by: str = "") -> dict:
