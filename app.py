@@ -52,8 +52,9 @@ from serving.settings import REQUIRE_SIGN_IN, mocked_sign_in_problem, parse_args
 from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher, startup_summary, warn_not_restored  # noqa: E402
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import restore_rounds  # noqa: E402
-from training.hold import hold_retraining, resume_retraining  # noqa: E402
+from training.hold import HELD_DURING_A_ROUND, hold_retraining, resume_retraining  # noqa: E402
 from training.rollback import RollbackRefused, roll_back  # noqa: E402
+from training.round_lock import round_training  # noqa: E402
 from training.rounds import RoundBusy, RoundConfig, RoundRunner  # noqa: E402
 
 log = logging.getLogger("dadc.app")
@@ -314,7 +315,10 @@ def hold_or_resume_retraining(services: Services, hold: bool, reason: str, usern
             hold_retraining(services.state_dir, reason[:MAX_REMOVAL_REASON], username)
         except OSError as e:
             raise user_error(f"Retraining is not held: cannot save the hold ({e.strerror or e}).") from None
-        gr.Info("Retraining is held: no round starts until a maintainer resumes it.")
+        if services.rounds.running or round_training(services.state_dir):
+            gr.Info(f"Retraining is held, but {HELD_DURING_A_ROUND}")
+        else:
+            gr.Info("Retraining is held: no round starts until a maintainer resumes it.")
     else:
         if not resume_retraining(services.state_dir):
             raise user_error("Retraining is not held: nothing to resume.")

@@ -2,7 +2,11 @@
 training.rollback`: a new round that holds the earlier round's weights, seen by the CLI, a serving app and
 the Hub), and holding retraining meanwhile (`python -m training.hold`), from the command line and the Rounds tab."""
 
+import fcntl
 import json
+import os
+import threading
+import time
 
 import pytest
 from gradio_client import Client
@@ -22,6 +26,7 @@ from tests.test_rounds import rounds_view
 from training.hold import HOLD_FILE
 from training.hold import main as hold
 from training.rollback import main as rollback
+from training.round_lock import round_training
 from training.rounds import RoundBusy, RoundRunner, exclusive_round, latest_model_dir, people_example_ids_of, read_rounds_log
 from training.rounds import main as run_round_cli
 
@@ -99,6 +104,7 @@ def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round
     state = state_with_round1
     with LocalHub() as hub:
         assert publish_cli(state, hub).returncode == 0  # rounds 0 and 1 are on the Hub
+        assert hold(["--state-dir", str(state), "--reason", "taking vandalised drawings out", "--by", "ana"]) == 0  # as a maintainer would first
         output = []
         with running_app(state, "--retrain-threshold", "100", output=output) as url:
             client = Client(url, verbose=False)
@@ -108,6 +114,9 @@ def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round
             assert status.startswith(f"Round 2 is live (round 0's model again, rolled back by ana: {WHY}). Fooling examples this round: 0 of 100"), status
             assert set(table) == {0, 1, 2}
             flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")
+        summary = next(line for line in output[0].splitlines() if "dadc.app INFO serving round" in line)
+        assert "retraining after 100 fooling examples (fine-tuning the live model, standard); retraining held by ana since " in summary, summary
+        assert "UTC: taking vandalised drawings out; validation: off" in summary, summary
         assert f"round 2 is live (round 0's model again, rolled back by ana: {WHY})" in output[0]
         store = FlagStore(state / "flags", state / "locks")
         assert max(r.model_round for r in store.records.values()) == 2  # collected against the rolled-back model
@@ -234,3 +243,43 @@ def test_a_hold_keeps_a_due_round_from_starting_until_it_is_resumed(fresh_state,
     finally:
         store.close()
     assert [e["round"] for e in read_rounds_log(fresh_state)] == [1]
+
+
+def test_a_hold_during_a_training_round_says_that_round_goes_on_and_no_later_round_starts(fresh_state, hard_examples, round0, capsys):
+    """Held while a round trains (the maintainer saw vandalised drawings as the round started): the hold
+    cannot pretend to stop it. The CLI and the Rounds tab say it goes on and how to undo it."""
+    flag_as_people_would(fresh_state, hard_examples, 10)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        rounds = RoundRunner(fresh_state, store, LiveModel(*round0), threshold=10, votes_required=0)
+        assert not round_training(fresh_state)
+        assert rounds.maybe_start()
+        deadline = time.monotonic() + 60
+        while not round_training(fresh_state):  # the round takes the lock once its examples are loaded
+            assert rounds.running and time.monotonic() < deadline
+            time.sleep(0.01)
+        assert hold(["--state-dir", str(fresh_state), "--reason", "taking vandalised drawings out", "--by", "ana"]) == 0
+        out = capsys.readouterr().out
+        assert "retraining held by ana since " in out and "note: the round training now is not stopped: it goes live if it passes its gates" in out
+        status = rounds.status()
+        assert status.startswith("Retraining: a round-1 candidate is being trained and checked; round 0 keeps serving meanwhile. Retraining is held by ana since "), status
+        assert "roll it back once it is live. No later round starts until a maintainer resumes retraining." in status
+        rounds._thread.join(timeout=120)
+        assert not round_training(fresh_state)
+        log_entries = read_rounds_log(fresh_state)
+        assert [(e["round"], e["accepted"]) for e in log_entries] == [(1, True)], log_entries[-1]["gate_failures"]
+        assert rounds.live_round == 1, rounds.status()
+        assert hold(["--state-dir", str(fresh_state), "--reason", "still at it"]) == 0
+        assert "note:" not in capsys.readouterr().out  # nothing training now: nothing to warn of
+    finally:
+        store.close()
+
+
+def test_probing_for_a_training_round_never_makes_a_round_starting_at_that_instant_fail(fresh_state):
+    (fresh_state / "locks").mkdir(exist_ok=True)
+    lock = os.open(fresh_state / "locks" / "rounds.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_SH)  # as round_training's probe does, for 0.1 s instead of an instant
+    threading.Timer(0.1, os.close, args=(lock,)).start()
+    with exclusive_round(fresh_state):  # waits the probe out instead of raising RoundBusy
+        assert round_training(fresh_state)
+    assert not round_training(fresh_state)

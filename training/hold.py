@@ -20,8 +20,15 @@ from pathlib import Path
 
 from data.state_dir import resolve_state_dir
 from flagging.store import MAX_REMOVAL_REASON, public_reason, utc_now, write_durably
+from training.round_lock import round_training
 
 HOLD_FILE = "retraining_hold.json"
+# A hold keeps rounds from starting; one already training goes on (stopping it midway would lose nothing
+# a rollback cannot undo, and a half-stopped round would be one more state to get wrong).
+HELD_DURING_A_ROUND = (
+    "the round training now is not stopped: it goes live if it passes its gates, and if it learned what is being "
+    "taken out, roll it back once it is live. No later round starts until a maintainer resumes retraining."
+)
 
 
 def read_hold(state_dir: Path) -> dict | None:
@@ -84,6 +91,8 @@ def main(argv=None) -> int:
         print(f"error: cannot write {state_dir / HOLD_FILE}: {e}; nothing changed", file=sys.stderr)
         return 2
     print(f"retraining {hold_note(hold)}; flags and votes are stored and count toward the next round")
+    if round_training(state_dir):
+        print(f"note: {HELD_DURING_A_ROUND}")
     return 0
 
 

@@ -25,12 +25,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import fcntl
 import functools
 import json
 import logging
 import math
-import os
 import sys
 import threading
 import time
@@ -50,7 +48,8 @@ from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.network import build_model
 from training.augment import AugmentConfig, augment
 from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor, predict_classes
-from training.hold import hold_note, read_hold
+from training.hold import HELD_DURING_A_ROUND, hold_note, read_hold
+from training.round_lock import RoundBusy, exclusive_round
 from training.train import METHODS, TrainConfig, bounded, fit, seed_everything, training_loss
 
 ROUNDS_LOG = "rounds.jsonl"
@@ -247,29 +246,9 @@ def gate_failures(candidate: dict, parent: dict, cfg: RoundConfig) -> list[str]:
     return failures
 
 
-class RoundBusy(RuntimeError):
-    """Another process is training a round on this state directory."""
-
-
 class StaleParent(RuntimeError):
     """A newer round than the parent was accepted meanwhile (by another process): training from the
     parent would fork the lineage and overwrite that round's checkpoint."""
-
-
-@contextlib.contextmanager
-def exclusive_round(state_dir: Path):
-    """One round at a time per state directory, across processes (the app and the CLI)."""
-    lock_dir = state_dir / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_dir / "rounds.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RoundBusy(f"another process is training a round in {state_dir}") from None
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig, fooling_examples: int | None = None):
@@ -556,7 +535,10 @@ class RoundRunner:
         """One paragraph for the dashboard: what is happening, or what happened last."""
         live_round = self.live_round
         if self.running:
-            return f"Retraining: a round-{live_round + 1} candidate is being trained and checked; round {live_round} keeps serving meanwhile."
+            text = f"Retraining: a round-{live_round + 1} candidate is being trained and checked; round {live_round} keeps serving meanwhile."
+            if hold := read_hold(self.state_dir):  # held after it started: the hold does not stop it
+                text += f" Retraining is {hold_note(hold)}; {HELD_DURING_A_ROUND}"
+            return text
         if self.paused:
             return f"Round {live_round} is live. Retraining is paused: {self.paused}."
         if self.unreadable:
