@@ -3,6 +3,7 @@ held-out fooling examples and the top contributors, built once per change for al
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -12,7 +13,7 @@ import pandas as pd
 from flagging.validation import round_counts, top_contributors
 from serving.services import Services
 from training.round_matrix import round_matrix
-from training.rounds import metrics_by_round
+from training.rounds import metrics_by_round, read_rounds_log, rollbacks, round_label
 
 
 ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "MER", "vMER", "MNIST test", "held-out people's", "held-out n", "robust (FGSM ε=0.1)"]
@@ -119,11 +120,12 @@ def fooled_by_round_table(services: Services) -> tuple[pd.DataFrame, str]:
 
 def rounds_data(services: Services) -> tuple:
     """What the Rounds tab shows, as plain data: (status, round table, metrics by round, fooled-by-round
-    table, top contributors). The costly part: it reads every record and evaluates the models."""
+    table, top contributors, the rollbacks by round). The costly part: it reads every record and evaluates the models."""
     metrics = round_metrics(services)  # one read of the rounds log for the table and the plot
     status, table = rounds_status(services), round_table(services, metrics)
     matrix, unreadable = fooled_by_round_table(services)
-    return (f"{status}\n\n{unreadable}" if unreadable else status), table, metrics, matrix, contributors_table(services)
+    restored = rollbacks(read_rounds_log(services.state_dir)) if services.state_dir is not None else {}
+    return (f"{status}\n\n{unreadable}" if unreadable else status), table, metrics, matrix, contributors_table(services), restored
 
 
 # An open Rounds tab checks this often whether anything it shows has changed (a cheap check; the
@@ -162,9 +164,11 @@ def shared_rounds_data(services: Services, rebuild: bool = False, reuse_for_s: f
 def rounds_components(data: tuple) -> tuple:
     """The Gradio values of `rounds_data`, made anew for each page: Gradio's Dataframe computes a
     pandas Styler in place, so one Styler must not be shared between requests."""
-    status, table, metrics, matrix, contributors = data
+    status, table, metrics, matrix, contributors, restored = data
+    label = functools.partial(round_label, restored=restored)  # "3 (round 1 again)": the API keeps the number
     percent = {name: "{:.1%}" for name in matrix.columns[1:]}
-    return status, table.style.format(ROUND_PERCENT_FORMATS, na_rep="—"), round_plot(metrics), matrix.style.format(percent, na_rep="—"), contributors
+    table_style = table.style.format(ROUND_PERCENT_FORMATS | {"round": label}, na_rep="—")
+    return status, table_style, round_plot(metrics), matrix.style.format(percent | {"model round": label}, na_rep="—"), contributors
 
 
 def rounds_view(services: Services, rebuild: bool = False) -> tuple:

@@ -113,6 +113,10 @@ def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round
             status, table = rounds_view(client)
             assert status.startswith(f"Round 2 is live (round 0's model again, rolled back by ana: {WHY}). Fooling examples this round: 0 of 100"), status
             assert set(table) == {0, 1, 2}
+            shown = rounds_view(client, shown=True)[1]  # the page names the rollback's row; the API keeps the numbers
+            assert [shown[r]["round"] for r in (0, 1, 2)] == ["0", "1", "2 (round 0 again)"]
+            matrix = client.predict(api_name="/rounds")[3]  # every model on each round's fooling examples: round 2 reads them as round 0 does
+            assert [row[0] for row in matrix["metadata"]["display_value"]] == ["0", "1", "2 (round 0 again)"] and matrix["data"][2][1] == matrix["data"][0][1]
             flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")
         summary = next(line for line in output[0].splitlines() if "dadc.app INFO serving round" in line)
         assert "retraining after 100 fooling examples (fine-tuning the live model, standard); retraining held by ana since " in summary, summary

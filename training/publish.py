@@ -30,7 +30,7 @@ from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint
 from flagging.hub_sync import check_repo_id, files_in_repo, first_few, hub_endpoint, hub_error
 from flagging.store import write_durably
 from model.checkpoint import METADATA_FILE, WEIGHTS_FILE
-from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log, rollbacks
+from training.rounds import ROUNDS_LOG, metrics_by_round, read_rounds_log, rollbacks, round_label
 
 log = logging.getLogger("dadc.publish")
 
@@ -64,11 +64,6 @@ def held_out_cell(m: dict) -> str:
     """"91.10% of 79": an accuracy on a few dozen examples means little without its count."""
     n = m.get("held_out_examples")
     return percent(m.get("held_out_accuracy")) + (f" of {n}" if n else "")
-
-
-def round_label(round_: int, restored: dict[int, dict]) -> str:
-    """"3", or "3 (round 1 again)" for a rollback."""
-    return f"{round_} (round {restored[round_]['restores']} again)" if round_ in restored else str(round_)
 
 
 def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int, restored: dict[int, dict] | None = None) -> str:

@@ -355,6 +355,12 @@ def rollbacks(log_entries: list[dict]) -> dict[int, dict]:
     return {e["round"]: e for e in log_entries if e.get("accepted") and "restores" in e}
 
 
+def round_label(round_: int, restored: dict[int, dict]) -> str:
+    """"3", or "3 (round 1 again)" for a rollback (`restored`: `rollbacks` of the rounds log): the model
+    card's and the Rounds tab's tables name a rollback's row so."""
+    return f"{round_} (round {restored[round_]['restores']} again)" if round_ in restored else str(round_)
+
+
 def rollback_note(metadata: dict) -> str:
     """" (round 1's model again, rolled back by ana: why)" for a round that is a rollback, else ""."""
     if "restores" not in metadata:
