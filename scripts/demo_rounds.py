@@ -1,6 +1,7 @@
 """Build a state directory that has been through several DADC rounds, from simulated people.
 
     .venv/bin/python scripts/demo_rounds.py --out /tmp/dadc-demo [--rounds 3] [--fooling 30] [--screenshot docs/rounds.png]
+        [--rollback-screenshot docs/rollback.png]
     .venv/bin/python app.py --state-dir /tmp/dadc-demo     # then look at the Rounds tab
 
 The simulated people draw MNIST training digits tilted 20-35 degrees and made thinner or
@@ -8,7 +9,9 @@ bolder than round 0 ever trained on: digits a person reads at once, which the mo
 wrong more often. Each round, their attempts are stored against the live model, as the app
 stores them (fooling or not), until `--fooling` of them fooled it; then a retraining round is
 run with the app's own code (`training.rounds`), gates included. `--screenshot` starts the
-app on the result and saves the Rounds tab as a PNG (needs requirements-test.txt: Playwright).
+app on the result and saves the Rounds tab as a PNG; `--rollback-screenshot`, a maintainer's Rounds
+tab after rolling back to round 1 on the page, on a copy of the result (both need requirements-test.txt:
+Playwright).
 """
 
 import argparse
@@ -107,6 +110,40 @@ def screenshot(state: Path, path: Path, fooling: int, retrain_from: str) -> None
         page.screenshot(path=str(path), full_page=True)
 
 
+def rollback_screenshot(state: Path, path: Path, fooling: int, retrain_from: str, to_round: int, reason: str) -> str:
+    """The Rounds tab of a maintainer (mia, signed in with Hugging Face through a local OpenID provider, as
+    on a Space) who has just rolled back to `to_round`, on a copy of the state; returns the status shown."""
+    import tempfile
+
+    from playwright.sync_api import expect
+
+    from tests.app_process import running_app
+    from tests.browser import browser
+    from tests.oauth_provider import OAuthProvider
+
+    with tempfile.TemporaryDirectory(prefix="dadc-rollback-") as tmp:
+        copy = Path(tmp) / "state"
+        shutil.copytree(state, copy, ignore=shutil.ignore_patterns("locks"))
+        app_args = ("--retrain-threshold", str(fooling), "--retrain-from", retrain_from, "--maintainers", "mia")
+        with OAuthProvider("mia") as provider, running_app(copy, *app_args, env=provider.space_env()) as url, browser(width=1280, height=1000) as new_page:
+            page = new_page(url)
+            page.locator("#sign-in").click()
+            expect(page.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
+            page.get_by_role("tab", name="Rounds").click()
+            panel = page.locator("#rollback-panel")
+            expect(panel).to_be_visible(timeout=30_000)
+            panel.get_by_text("Maintainers: roll back to an earlier round").click()
+            page.locator("#rollback-to input").fill(str(to_round))
+            page.locator("#rollback-reason textarea, #rollback-reason input").first.fill(reason)
+            page.locator("#rollback").click()
+            expect(page.locator("#rounds-status")).to_contain_text(f"round {to_round}'s model again", timeout=60_000)
+            page.locator(".toast-close").first.click()  # the confirmation would cover the table below; the status says it too
+            expect(page.locator(".toast-body")).to_have_count(0)
+            page.wait_for_timeout(1500)  # the plot draws itself after the data arrives
+            page.screenshot(path=str(path), full_page=True)
+            return page.locator("#rounds-status").inner_text()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="the state directory to create (must not exist)")
@@ -114,12 +151,20 @@ def main(argv=None) -> int:
     p.add_argument("--fooling", type=int, default=30, help="fooling examples collected per round (default 30)")
     p.add_argument("--retrain-from", choices=rounds.RETRAIN_STARTS, default="live", help="how each round trains (the app's --retrain-from; default live)")
     p.add_argument("--screenshot", type=Path, default=None, help="save the Rounds tab as this PNG")
+    p.add_argument(
+        "--rollback-screenshot", type=Path, default=None, help="save as this PNG a signed-in maintainer's Rounds tab after rolling back to round 1 (on a copy: --out is left as built)"
+    )
     args = p.parse_args(argv)
+    if args.rollback_screenshot and args.rounds < 2:
+        p.error("--rollback-screenshot rolls back to round 1: give --rounds 2 or more")
     if args.out.exists():
         p.error(f"{args.out} exists: give a new directory")
     build(args.out, args.rounds, args.fooling, args.retrain_from)
     if args.screenshot:
         screenshot(args.out, args.screenshot, args.fooling, args.retrain_from)
+    if args.rollback_screenshot:
+        status = rollback_screenshot(args.out, args.rollback_screenshot, args.fooling, args.retrain_from, 1, "round 2 learned a batch of vandalised labels")
+        print(f"{args.rollback_screenshot}: {status}")
     print(f"done: .venv/bin/python app.py --state-dir {args.out} --retrain-threshold {args.fooling} --retrain-from {args.retrain_from}")
     return 0
 
