@@ -1,38 +1,104 @@
-"""Remove a drawing for good from the command line (where nobody signs in to the app as a maintainer).
+"""Remove drawings for good from the command line (where nobody signs in to the app as a maintainer).
 
-    python -m flagging.remove ID --reason "its author asked" [--by NAME] [--state-dir DIR]
+    python -m flagging.remove ID [ID ...] --reason "its author asked" [--by NAME] [--state-dir DIR]
+    python -m flagging.remove --person-of ID --reason "vandalised labels" [--dry-run]
+    python -m flagging.remove --author NAME --reason "vandalised labels" [--dry-run]
 
-ID is the drawing's id or its first 8 characters (the receipt its author got: "saved as 1a2b3c4d").
-The same removal as the Validate tab's maintainer panel (`FlagStore.remove`): every reader of the
-store forgets the drawing at once; its line and images are deleted now, or, when an app process
-is writing the drawing's shard, by that process at its next refresh; an app pushing to the Hub
-(`--hub-dataset`) deletes the Hub copy at its next push. Exit 0 removed, 2 nothing removed.
+ID is a drawing's id or its first 8 characters (the receipt its author got: "saved as 1a2b3c4d").
+`--person-of ID` takes every drawing of the person who drew ID (the same signed-in name, else the same
+browser session): one vandalised drawing seen on the Validate tab leads to all its author's.
+`--author NAME`: every drawing by that signed-in name. `--dry-run` lists what would go and removes
+nothing. The same removal as the Validate tab's maintainer panel (`FlagStore.remove`): every reader
+of the store forgets the drawings at once; their lines and images are deleted now, or, when an app
+process is writing a drawing's shard, by that process at its next refresh; an app pushing to the Hub
+(`--hub-dataset`) deletes the Hub copies at its next push. A model that was trained on them keeps what
+it learned: the command says which rounds did, and the newest round to roll back to. Exit 0 removed
+(or listed), 2 nothing removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from data.state_dir import resolve_state_dir
-from flagging.store import MAX_REMOVAL_REASON, StoreError, open_collected_store, public_reason
+from flagging.store import MAX_REMOVAL_REASON, FlagRecord, FlagStore, StoreError, open_collected_store, person_key, public_reason
+
+
+def chosen_records(store: FlagStore, ids: list[str], person_of: str | None, author: str | None) -> list[FlagRecord]:
+    """The drawings named on the command line, oldest first; KeyError saying why when one is not there."""
+    if ids:
+        found = {r.id: r for r in map(store.find, ids)}  # a prefix given twice names one drawing
+        return sorted(found.values(), key=lambda r: r.created_at)
+    if person_of:
+        drawer = store.find(person_of)
+        wanted = person_key(drawer.username, drawer.session_hash)
+        return sorted((r for r in store.records.values() if person_key(r.username, r.session_hash) == wanted), key=lambda r: r.created_at)
+    chosen = sorted((r for r in store.records.values() if r.username == author), key=lambda r: r.created_at)
+    if not chosen:
+        raise KeyError(f"no stored drawing was flagged by the signed-in name {author!r}")
+    return chosen
+
+
+def what_models_learned(state_dir: Path, ids: set[str]) -> str:
+    """A sentence for the maintainer when the live model was trained on some of `ids` (removing them
+    cannot take back what it learned), naming the newest round to roll back to; else ""."""
+    from training.rounds import accepted_checkpoints, people_example_ids_of  # torch: only once something was removed
+
+    checkpoints = accepted_checkpoints(state_dir)
+    trained, clean = [], None
+    for round_, checkpoint in sorted(checkpoints.items()):
+        try:
+            metadata = json.loads((checkpoint / "metadata.json").read_text())
+        except (OSError, ValueError):
+            continue  # a damaged checkpoint is no round to roll back to
+        if people_example_ids_of(metadata) & ids:
+            trained.append(round_)
+        else:
+            clean = round_
+    if max(checkpoints) not in trained:
+        return ""  # the live model never saw them (rolled back already, or never trained on them)
+    rounds = f"round {trained[0]} was" if len(trained) == 1 else f"rounds {', '.join(map(str, trained))} were"
+    return (
+        f"{rounds} trained on some of them and keep what they learned (no later round trains on them): round {clean} is the newest"
+        f' model that never saw them, and `python -m training.rollback --to {clean} --reason "..."` puts it back live'
+    )
+
+
+def describe(record: FlagRecord) -> str:
+    author = record.username or "an anonymous session"
+    return f"a {record.label} read as {record.prediction}, flagged {record.created_at[:19]} against round {record.model_round} by {author}"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("id", help="the drawing's id, or at least its first 8 characters")
-    p.add_argument("--reason", type=public_reason, required=True, help=f"why it goes, for a public audience (pushed with the removal; at most {MAX_REMOVAL_REASON} characters)")
-    p.add_argument("--by", default="", help="who removes it, as recorded with the removal (default: nobody named)")
+    p.add_argument("ids", nargs="*", metavar="ID", help="a drawing's id, or at least its first 8 characters")
+    p.add_argument("--person-of", metavar="ID", help="every drawing of the person who drew this one (same signed-in name, else same browser session)")
+    p.add_argument("--author", metavar="NAME", help="every drawing flagged by this signed-in name")
+    p.add_argument("--reason", type=public_reason, help=f"why they go, for a public audience (pushed with each removal; at most {MAX_REMOVAL_REASON} characters)")
+    p.add_argument("--by", default="", help="who removes them, as recorded with each removal (default: nobody named)")
+    p.add_argument("--dry-run", action="store_true", help="list the drawings that would go; remove nothing")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
+    if sum(map(bool, (args.ids, args.person_of, args.author))) != 1:
+        p.error("name the drawings one way: IDs, --person-of ID or --author NAME")
+    if args.reason is None and not args.dry_run:
+        p.error("the following arguments are required: --reason")
+    state_dir = resolve_state_dir(args.state_dir, create=False)
     try:
-        store = open_collected_store(resolve_state_dir(args.state_dir, create=False))
+        store = open_collected_store(state_dir)
     except FileNotFoundError as e:
         print(f"error: {e}; nothing removed", file=sys.stderr)
         return 2
     try:
-        record = store.find(args.id)
-        store.remove(record.id, args.reason, args.by.strip())
+        records = chosen_records(store, args.ids, args.person_of, args.author)
+        if args.dry_run:
+            print("\n".join(f"would remove {r.id[:8]}: {describe(r)}" for r in records))
+            print(f"{len(records)} drawings ({sum(r.fooled for r in records)} fooled the model); nothing removed (--dry-run)")
+            return 0
+        store.remove_many([r.id for r in records], args.reason, args.by.strip())
     except KeyError as e:
         print(f"error: {e.args[0]}; nothing removed", file=sys.stderr)
         return 2
@@ -41,14 +107,17 @@ def main(argv=None) -> int:
         return 2
     finally:
         store.close()
-    shard = store.data_dir / record.shard
-    author = record.username or "an anonymous session"
-    print(f"removed {record.id[:8]} for good: a {record.label} read as {record.prediction}, flagged {record.created_at[:19]} by {author}")
-    if (shard / record.drawing_file_name).exists():
-        print(f"an app is writing {shard}: every reader forgets the drawing now, and that app deletes its line and images at its next refresh (a flag, a vote, an open Rounds tab)")
+    print("\n".join(f"removed {r.id[:8]} for good: {describe(r)}" for r in records))
+    if len(records) > 1:
+        print(f"{len(records)} drawings removed for good ({sum(r.fooled for r in records)} had fooled the model)")
+    still_there = sorted({r.shard for r in records if (store.data_dir / r.shard / r.drawing_file_name).exists()})
+    if still_there:
+        print(f"an app is writing {', '.join(still_there)}: every reader forgets them now, and that app deletes the lines and images at its next refresh (a flag, a vote, an open Rounds tab)")
     else:
-        print(f"its line and images are gone from {shard}")
-    print("an app pushing to the Hub (--hub-dataset) deletes the Hub copy at its next push")
+        print(f"{'its line and images are' if len(records) == 1 else 'their lines and images are all'} gone from {store.data_dir}")
+    print("an app pushing to the Hub (--hub-dataset) deletes the Hub copies at its next push")
+    if learned := what_models_learned(state_dir, {r.id for r in records}):
+        print(learned)
     return 0
 
 

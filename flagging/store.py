@@ -524,23 +524,41 @@ class FlagStore:
 
         Raises KeyError for an unknown id, StoreError when the removal cannot be recorded.
         """
+        return self.remove_many([flag_id], reason, username)[0]
+
+    def remove_many(self, flag_ids: list[str], reason: str, username: str) -> list[Removal]:
+        """Remove records for good, one removal each (a person's vandalism at once), erasing the shards once.
+
+        Raises KeyError for an unknown id (nothing removed), StoreError when a removal cannot be recorded
+        (the message says which were removed before it).
+        """
         self.refresh()
         with self.lock:
-            record = self.records[flag_id]
-            removal = Removal(
-                id=uuid.uuid4().hex,
-                flag_id=flag_id,
-                shard=record.shard,
-                reason=reason,
-                username=username,
-                created_at=utc_now(),
-                flagged_at=record.created_at,
-                person=person_token(person_key(record.username, record.session_hash)),
-            )
-            self._append_to_own_log(self.removals_dir, removal, "Could not record the removal: {}. Nothing was removed.")
-            self._forget(removal)
-            self._erase_what_is_ours()
-            return removal
+            records = [self.records[i] for i in flag_ids]  # every id known before anything is written
+            done = []
+            try:
+                for k, record in enumerate(records):
+                    removal = Removal(
+                        id=uuid.uuid4().hex,
+                        flag_id=record.id,
+                        shard=record.shard,
+                        reason=reason,
+                        username=username,
+                        created_at=utc_now(),
+                        flagged_at=record.created_at,
+                        person=person_token(person_key(record.username, record.session_hash)),
+                    )
+                    failure = "Could not record the removal: {}. Nothing was removed."
+                    if len(records) > 1:
+                        before = f"; the {k} before it were" if k else ""
+                        failure = f"Could not record the removal of {record.id[:8]}: {{}}. It and the {len(records) - k - 1} after it were not removed{before}."
+                    self._append_to_own_log(self.removals_dir, removal, failure)
+                    self._forget(removal)
+                    done.append(removal)
+            finally:
+                if done:
+                    self._erase_what_is_ours()
+            return done
 
 
 def open_collected_store(state_dir: Path) -> FlagStore:

@@ -78,3 +78,56 @@ def remove_one_from_the_validate_tab(fresh_state, records, hub, provider):
         expect(stranger.locator("#question")).to_contain_text(f"{other.label}?", timeout=15_000)
         assert provider.logins == ["mia"]
     return shown, other
+
+
+def test_a_maintainer_removes_every_drawing_of_a_vandal_at_once_from_the_command_line(state_with_round1):
+    """One vandalised drawing leads to all its author's (`--person-of`, signed in or not) or a signed-in
+    name's (`--author`); `--dry-run` lists them first. The command says which live model learned from
+    them and the round to roll back to, since removing a drawing cannot take back what a model learned."""
+    import json
+
+    from tests.test_store import fields, png, remove_from_the_command_line
+    from training.rounds import latest_model_dir, people_example_ids_of
+
+    state = state_with_round1
+    store = FlagStore(state / "flags", state / "locks")
+    vandal = [store.append(fields(label=(d + 1) % 10, prediction=d, session=f"troll-{d}", username="troll"), png(100 + d), png(200 + d))[0] for d in range(5)]
+    bystander = store.append(fields(session="s9", username="ana"), png(300), png(301))[0]
+    store.close()
+    flags = sorted(p.relative_to(state) for p in (state / "flags").rglob("*"))
+
+    def remove(*args):
+        return remove_from_the_command_line(state, *args)
+
+    listed = remove("--author", "troll", "--dry-run")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split(":")[0] for line in listed.stdout.splitlines()[:-1]] == [f"would remove {r.id[:8]}" for r in vandal]
+    assert "5 drawings (5 fooled the model); nothing removed (--dry-run)" in listed.stdout
+    refused = [
+        remove("--author", "troll"),  # no reason
+        remove(vandal[0].id[:8], "--author", "troll", "--reason", "vandalism"),  # named two ways
+        remove("--author", "trol", "--reason", "vandalism"),  # a typo matches nobody
+        remove(vandal[0].id[:8], "00000000", "--reason", "vandalism"),  # one unknown id: none of them goes
+    ]
+    assert [r.returncode for r in refused] == [2, 2, 2, 2]
+    assert "required: --reason" in refused[0].stderr and "name the drawings one way" in refused[1].stderr
+    assert "no stored drawing was flagged by the signed-in name 'trol'" in refused[2].stderr and "no stored drawing has the id 00000000" in refused[3].stderr
+    assert sorted(p.relative_to(state) for p in (state / "flags").rglob("*")) == flags  # nothing recorded, nothing deleted
+
+    removed = remove("--person-of", vandal[2].id[:8], "--reason", "vandalised labels", "--by", "mo")
+    assert removed.returncode == 0, removed.stderr
+    assert "5 drawings removed for good (5 had fooled the model)" in removed.stdout and "their lines and images are all gone" in removed.stdout
+    assert "was trained on" not in removed.stdout  # no model learned from them
+    store = FlagStore(state / "flags", state / "locks")
+    assert bystander.id in store.records and not {r.id for r in vandal} & set(store.records)
+    assert [(r.flag_id, r.reason, r.username) for r in store.removals] == [(r.id, "vandalised labels", "mo") for r in vandal]
+
+    # An anonymous person's drawing that round 1 (the live model) was trained on: the command says so.
+    trained = people_example_ids_of(json.loads((latest_model_dir(state) / "metadata.json").read_text()))
+    learned = next(r for r in store.records.values() if r.id in trained)
+    store.close()
+    removed = remove("--person-of", learned.id, "--reason", "its author asked")
+    assert removed.returncode == 0, removed.stderr
+    assert f"removed {learned.id[:8]} for good: a {learned.label} read as {learned.prediction}" in removed.stdout and "by an anonymous session" in removed.stdout
+    assert "round 1 was trained on some of them and keep what they learned" in removed.stdout
+    assert 'round 0 is the newest model that never saw them, and `python -m training.rollback --to 0 --reason "..."` puts it back live' in removed.stdout

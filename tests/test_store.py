@@ -161,6 +161,25 @@ def test_a_read_only_store_refuses_with_a_message(tmp_path):
         store.close()
 
 
+def test_a_disk_that_fills_during_a_removal_of_many_keeps_every_removal_whole_and_says_which_went(tmp_path):
+    with small_tmpfs(tmp_path / "state", "1m") as state:
+        store = FlagStore(state / "flags", tmp_path / "locks")
+        records = [store.append(fields(session=f"s{i}"), png(i, (8, 8)), png(100 + i, (8, 8)))[0] for i in range(30)]
+        with open(state / "filler", "wb", buffering=0) as filler:  # fill the disk, then free one page: room for a dozen removals
+            with contextlib.suppress(OSError):
+                while True:
+                    filler.write(b"x" * 4096)
+        os.truncate(state / "filler", os.path.getsize(state / "filler") - 4096)
+        with pytest.raises(StoreError, match=r"Could not record the removal of \w{8}: .+\. It and the \d+ after it were not removed; the \d+ before it were\."):
+            store.remove_many([r.id for r in records], "vandalised labels", "mo")
+        removed = [r.flag_id for r in store.removals]
+        assert 0 < len(removed) < 30 and removed == [r.id for r in records[: len(removed)]]
+        store.close()
+        reopened = FlagStore(state / "flags", tmp_path / "locks")  # what was recorded is whole, and all there is
+        assert [r.flag_id for r in reopened.removals] == removed and sorted(reopened.records) == sorted(r.id for r in records[len(removed) :])
+        reopened.close()
+
+
 def test_a_writer_rotates_its_shard_before_a_folder_outgrows_the_hubs_10k_entries(tmp_path, monkeypatch):
     assert 2 * store_module.SHARD_MAX_RECORDS + 1 < 10_000  # the Hub recommends fewer than 10,000 entries per folder
     monkeypatch.setattr(store_module, "SHARD_MAX_RECORDS", 3)  # the same rotation, on 7 records instead of 10,000
