@@ -60,9 +60,9 @@ def what_models_learned(state_dir: Path, ids: set[str]) -> str:
             clean = round_
     if max(checkpoints) not in trained:
         return ""  # the live model never saw them (rolled back already, or never trained on them)
-    rounds = f"round {trained[0]} was" if len(trained) == 1 else f"rounds {', '.join(map(str, trained))} were"
+    rounds = f"round {trained[0]} was trained on some of them and keeps what it" if len(trained) == 1 else f"rounds {', '.join(map(str, trained))} were trained on some of them and keep what they"
     return (
-        f"{rounds} trained on some of them and keep what they learned (no later round trains on them): round {clean} is the newest"
+        f"{rounds} learned (no later round trains on them): round {clean} is the newest"
         f' model that never saw them, and `python -m training.rollback --to {clean} --reason "..."` puts it back live'
     )
 

@@ -129,5 +129,5 @@ def test_a_maintainer_removes_every_drawing_of_a_vandal_at_once_from_the_command
     removed = remove("--person-of", learned.id, "--reason", "its author asked")
     assert removed.returncode == 0, removed.stderr
     assert f"removed {learned.id[:8]} for good: a {learned.label} read as {learned.prediction}" in removed.stdout and "by an anonymous session" in removed.stdout
-    assert "round 1 was trained on some of them and keep what they learned" in removed.stdout
+    assert "round 1 was trained on some of them and keeps what it learned" in removed.stdout
     assert 'round 0 is the newest model that never saw them, and `python -m training.rollback --to 0 --reason "..."` puts it back live' in removed.stdout
