@@ -19,12 +19,10 @@ it learned: the command says which rounds did, and the newest round to roll back
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from data.state_dir import resolve_state_dir
-from flagging.store import MAX_REMOVAL_REASON, FlagRecord, FlagStore, StoreError, open_collected_store, person_key, public_reason
+from flagging.store import MAX_REMOVAL_REASON, FlagRecord, FlagStore, StoreError, drawings_of_the_person_of, open_collected_store, public_reason
 
 
 def chosen_records(store: FlagStore, ids: list[str], person_of: str | None, author: str | None) -> list[FlagRecord]:
@@ -33,38 +31,11 @@ def chosen_records(store: FlagStore, ids: list[str], person_of: str | None, auth
         found = {r.id: r for r in map(store.find, ids)}  # a prefix given twice names one drawing
         return sorted(found.values(), key=lambda r: r.created_at)
     if person_of:
-        drawer = store.find(person_of)
-        wanted = person_key(drawer.username, drawer.session_hash)
-        return sorted((r for r in store.records.values() if person_key(r.username, r.session_hash) == wanted), key=lambda r: r.created_at)
+        return drawings_of_the_person_of(store.records.values(), store.find(person_of))
     chosen = sorted((r for r in store.records.values() if r.username == author), key=lambda r: r.created_at)
     if not chosen:
         raise KeyError(f"no stored drawing was flagged by the signed-in name {author!r}")
     return chosen
-
-
-def what_models_learned(state_dir: Path, ids: set[str]) -> str:
-    """A sentence for the maintainer when the live model was trained on some of `ids` (removing them
-    cannot take back what it learned), naming the newest round to roll back to; else ""."""
-    from training.rounds import accepted_checkpoints, people_example_ids_of  # torch: only once something was removed
-
-    checkpoints = accepted_checkpoints(state_dir)
-    trained, clean = [], None
-    for round_, checkpoint in sorted(checkpoints.items()):
-        try:
-            metadata = json.loads((checkpoint / "metadata.json").read_text())
-        except (OSError, ValueError):
-            continue  # a damaged checkpoint is no round to roll back to
-        if people_example_ids_of(metadata) & ids:
-            trained.append(round_)
-        else:
-            clean = round_
-    if max(checkpoints) not in trained:
-        return ""  # the live model never saw them (rolled back already, or never trained on them)
-    rounds = f"round {trained[0]} was trained on some of them and keeps what it" if len(trained) == 1 else f"rounds {', '.join(map(str, trained))} were trained on some of them and keep what they"
-    return (
-        f"{rounds} learned (no later round trains on them): round {clean} is the newest"
-        f' model that never saw them, and `python -m training.rollback --to {clean} --reason "..."` puts it back live'
-    )
 
 
 def describe(record: FlagRecord) -> str:
@@ -116,8 +87,10 @@ def main(argv=None) -> int:
     else:
         print(f"{'its line and images are' if len(records) == 1 else 'their lines and images are all'} gone from {store.data_dir}")
     print("an app pushing to the Hub (--hub-dataset) deletes the Hub copies at its next push")
-    if learned := what_models_learned(state_dir, {r.id for r in records}):
-        print(learned)
+    from training.rollback import learned_note, models_that_learned  # torch: only once something was removed
+
+    if learned := models_that_learned(state_dir, {r.id for r in records}):
+        print(f'{learned_note(learned)}, and `python -m training.rollback --to {learned[1]} --reason "..."` puts it back live')
     return 0
 
 

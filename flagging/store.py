@@ -168,6 +168,12 @@ def person_key(username: str, session_hash: str) -> str:
     return f"user:{username}" if username else f"session:{session_hash}"
 
 
+def drawings_of_the_person_of(records, drawing: FlagRecord) -> list[FlagRecord]:
+    """Every one of `records` by the person who drew `drawing` (same signed-in name, else same browser session), oldest first."""
+    who = person_key(drawing.username, drawing.session_hash)
+    return sorted((r for r in records if person_key(r.username, r.session_hash) == who), key=lambda r: r.created_at)
+
+
 def person_token(key: str) -> str:
     """A person key that can be compared but not read (what a removal keeps of its author)."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]

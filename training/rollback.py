@@ -61,6 +61,30 @@ def rollback_problem(checkpoints: dict[int, Path], to_round: int) -> str | None:
     return None
 
 
+def models_that_learned(state_dir: Path, ids: set[str]) -> tuple[list[int], int] | None:
+    """When the live model was trained on some of the people's examples `ids` (removing them cannot take
+    back what it learned): (the rounds whose model was, the newest round whose model never saw them); else None."""
+    checkpoints = accepted_checkpoints(state_dir)
+    trained, clean = [], 0  # round 0 trains on MNIST alone
+    for round_, checkpoint in sorted(checkpoints.items()):
+        try:
+            metadata = json.loads((checkpoint / "metadata.json").read_text())
+        except (OSError, ValueError):
+            continue  # a damaged checkpoint is no round to roll back to
+        if people_example_ids_of(metadata) & ids:
+            trained.append(round_)
+        else:
+            clean = round_
+    return (trained, clean) if max(checkpoints) in trained else None
+
+
+def learned_note(learned: tuple[list[int], int]) -> str:
+    """"round 2 was trained on some of them and keeps what it learned (...): round 1 is the newest model that never saw them"."""
+    trained, clean = learned
+    rounds = f"round {trained[0]} was trained on some of them and keeps what it" if len(trained) == 1 else f"rounds {', '.join(map(str, trained))} were trained on some of them and keep what they"
+    return f"{rounds} learned (no later round trains on them): round {clean} is the newest model that never saw them"
+
+
 def held_out_examples(state_dir: Path, votes_required: int) -> Examples:
     """The held-out people's examples, measured as a round measures them (none when nothing was flagged)."""
     try:
