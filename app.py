@@ -30,7 +30,7 @@ from PIL import Image  # noqa: E402
 from data.state_dir import resolve_state_dir  # noqa: E402
 from flagging.callback import DIGITS, DatasetFlagger, FlagInputError  # noqa: E402
 from flagging.rate_limit import FlagRateLimit  # noqa: E402
-from flagging.store import MAX_REMOVAL_REASON, StoreError  # noqa: E402
+from flagging.store import MAX_REMOVAL_REASON, StoreError, drawings_of_the_person_of  # noqa: E402
 from flagging.validation import has_voted, next_to_validate, person_key  # noqa: E402
 from model.checkpoint import CheckpointError  # noqa: E402
 from model.predict import top_classes  # noqa: E402
@@ -53,7 +53,7 @@ from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api
 from training.attacks import adversarial_twin  # noqa: E402
 from training.publish import restore_rounds  # noqa: E402
 from training.hold import HELD_DURING_A_ROUND, hold_retraining, resume_retraining  # noqa: E402
-from training.rollback import RollbackRefused, roll_back  # noqa: E402
+from training.rollback import RollbackRefused, learned_note, models_that_learned, roll_back  # noqa: E402
 from training.round_lock import round_training  # noqa: E402
 from training.rounds import RoundBusy, RoundConfig, RoundRunner  # noqa: E402
 
@@ -257,27 +257,36 @@ def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str,
     return image, question, next_id, f"{thanks} {status}".strip(), None, ""
 
 
-def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr.Request, username: str = ""):
-    """A maintainer removes a drawing for good (an offensive one, one its author wants gone); the
-    Validate tab then shows the next example, since the one shown may be the one removed."""
+def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr.Request, username: str = "", every_by_person: bool = False):
+    """A maintainer removes a drawing for good (an offensive one, one its author wants gone), or with
+    `every_by_person` every drawing of the person who drew it (a vandal's); the Validate tab then shows
+    the next example, since the one shown may be one removed."""
     store = services.store
     if store is None:
         raise user_error(f"Removing is unavailable: {services.store_problem}.")
     require_maintainer(services, username, "remove drawings")
-    reason = (reason or "").strip()
+    reason = (reason or "").strip()[:MAX_REMOVAL_REASON]
     if not reason:
         raise user_error("Say why it goes (e.g. 'offensive', 'its author asked'), then press Remove for good.")
     try:
         record = store.find(drawing_id or "")
-        store.remove(record.id, reason[:MAX_REMOVAL_REASON], username)
+        records = drawings_of_the_person_of(store.records.values(), record) if every_by_person else [record]
+        store.remove_many([r.id for r in records], reason, username)
     except KeyError as e:
         raise user_error(f"Nothing removed: {e.args[0]}.") from None
     except StoreError as e:
         raise user_error(str(e)) from None
-    hub = " Its copy in the Hub dataset goes at the next push." if services.flag_sync is not None else ""
-    done = f"Removed `{record.id[:8]}` for good ({reason[:MAX_REMOVAL_REASON]}): it is out of the dataset, validation and training, and its files are deleted.{hub}"
+    if len(records) == 1:
+        done = f"Removed `{record.id[:8]}` for good ({reason}): it is out of the dataset, validation and training, and its files are deleted."
+    else:
+        author = record.username or "the same browser session"
+        done = f"Removed {len(records)} drawings by {author} for good ({reason}), `{record.id[:8]}` among them: they are out of the dataset, validation and training, and their files are deleted."
+    if services.flag_sync is not None:
+        done += " Its copy in the Hub dataset goes at the next push." if len(records) == 1 else " Their copies in the Hub dataset go at the next push."
+    if services.state_dir is not None and (learned := models_that_learned(services.state_dir, {r.id for r in records})):
+        done += f" Note: {learned_note(learned, len(records))}; the Rounds tab's rollback panel puts that round back live."
     image, question, next_id, status = next_example(services, request, username)
-    return image, question, next_id, f"{done} {status}".strip(), ""
+    return image, question, next_id, f"{done} {status}".strip(), "", False
 
 
 def roll_back_round(services: Services, to_round, reason: str, username: str = "") -> tuple:
@@ -408,11 +417,16 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                         with gr.Accordion("Maintainers: remove a drawing for good", open=False, visible=False, elem_id="remove-panel") as remove_panel:
                             gr.Markdown(
                                 "For an offensive drawing, or one whose author asks: it leaves the dataset, validation and "
-                                "training, and its files are deleted (models already trained on it stay as they are). "
-                                "The id is the one its receipt shows (*saved as* …); the drawing shown above is filled in."
+                                "training, and its files are deleted (models already trained on it stay as they are: the message "
+                                "then names the round to roll back to). The id is the one its receipt shows (*saved as* …); the "
+                                "drawing shown above is filled in. For a vandal, tick the box: every drawing of theirs goes."
                             )
                             remove_id = gr.Textbox(label="Drawing id", max_length=32, elem_id="remove-id")
                             remove_reason = gr.Textbox(label="Why", max_length=MAX_REMOVAL_REASON, elem_id="remove-reason")
+                            # Unticked again after each removal: the next drawing's author is someone else.
+                            remove_every = gr.Checkbox(
+                                label="Every drawing by the same person (signed-in name, else browser session): a vandal's", value=False, elem_id="remove-every"
+                            )
                             remove_button = gr.Button("Remove for good", variant="stop", elem_id="remove")
             with gr.Tab("Machine adversary") as adversary_tab:
                 gr.Markdown(
@@ -533,8 +547,8 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             username = username_of(request, profile)  # one request: the next example, and the removal panel for a maintainer
             return *next_example(services, request, username), gr.Accordion(visible=is_maintainer(services, username))
 
-        def on_remove(drawing_id, reason, request: gr.Request, profile: gr.OAuthProfile | None):
-            return remove_drawing(services, drawing_id, reason, request, username_of(request, profile))
+        def on_remove(drawing_id, reason, every_by_person, request: gr.Request, profile: gr.OAuthProfile | None):
+            return remove_drawing(services, drawing_id, reason, request, username_of(request, profile), bool(every_by_person))
 
         def on_vote(verdict):
             def handler(flag_id, corrected, reason, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -575,7 +589,9 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             inputs=example_id,
             outputs=[remove_id, *vote_buttons],
         )
-        remove_button.click(on_remove, inputs=[remove_id, remove_reason], outputs=example_outputs + [remove_reason], api_name="remove", show_progress_on=vote_status)
+        remove_button.click(
+            on_remove, inputs=[remove_id, remove_reason, remove_every], outputs=example_outputs + [remove_reason, remove_every], api_name="remove", show_progress_on=vote_status
+        )
         next_button.click(on_next_example, outputs=example_outputs, api_name="next_example")
         vote_inputs = [example_id, corrected_input, reason_input]
         # show_progress_on: a refused vote (no digit picked, no reason given) shows its message in a toast and

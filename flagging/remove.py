@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     from training.rollback import learned_note, models_that_learned  # torch: only once something was removed
 
     if learned := models_that_learned(state_dir, {r.id for r in records}):
-        print(f'{learned_note(learned)}, and `python -m training.rollback --to {learned[1]} --reason "..."` puts it back live')
+        print(f'{learned_note(learned, len(records))}, and `python -m training.rollback --to {learned[1]} --reason "..."` puts it back live')
     return 0
 
 

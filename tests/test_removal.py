@@ -129,5 +129,55 @@ def test_a_maintainer_removes_every_drawing_of_a_vandal_at_once_from_the_command
     removed = remove("--person-of", learned.id, "--reason", "its author asked")
     assert removed.returncode == 0, removed.stderr
     assert f"removed {learned.id[:8]} for good: a {learned.label} read as {learned.prediction}" in removed.stdout and "by an anonymous session" in removed.stdout
-    assert "round 1 was trained on some of them and keeps what it learned" in removed.stdout
-    assert 'round 0 is the newest model that never saw them, and `python -m training.rollback --to 0 --reason "..."` puts it back live' in removed.stdout
+    assert "round 1 was trained on it and keeps what it learned" in removed.stdout
+    assert 'round 0 is the newest model that never saw it, and `python -m training.rollback --to 0 --reason "..."` puts it back live' in removed.stdout
+
+
+def test_a_signed_in_maintainer_removes_every_drawing_of_a_vandal_from_the_validate_tab(state_with_round1):
+    """The box takes every drawing of the person who drew the one named (here a signed-in vandal's three),
+    and unticks itself; a drawing the live model was trained on is removed with a note naming the round to
+    roll back to."""
+    import json
+
+    from tests.test_store import fields, png
+    from training.rounds import latest_model_dir, people_example_ids_of
+
+    state = state_with_round1
+    store = FlagStore(state / "flags", state / "locks")
+    vandal = [store.append(fields(label=(d + 1) % 10, prediction=d, session=f"troll-{d}", username="troll"), png(100 + d), png(200 + d))[0] for d in range(3)]
+    trained = people_example_ids_of(json.loads((latest_model_dir(state) / "metadata.json").read_text()))
+    learned = next(r for r in store.records.values() if r.id in trained)
+    others = set(store.records) - {r.id for r in vandal} - {learned.id}
+    store.close()
+    with OAuthProvider("mia") as provider, running_app(state, "--maintainers", "mia", env=provider.space_env()) as url, browser() as new_page:
+        page = new_page(url)
+        page.locator("#sign-in").click()
+        expect(page.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
+        page.get_by_role("tab", name="Validate").click()
+        panel = page.locator("#remove-panel")
+        expect(panel).to_be_visible(timeout=15_000)
+        panel.get_by_text("Maintainers: remove a drawing for good").click()
+        drawing_id = page.locator("#remove-id textarea, #remove-id input").first
+        expect(drawing_id).to_have_value(re.compile("^[0-9a-f]{8}$"), timeout=15_000)
+        every = page.locator("#remove-every input")
+        reason = page.locator("#remove-reason textarea, #remove-reason input").first
+
+        drawing_id.fill(vandal[1].id[:8])
+        every.check()
+        reason.fill("vandalised labels")
+        page.locator("#remove").click()
+        expect(page.locator("#vote-status")).to_contain_text(f"Removed 3 drawings by troll for good (vandalised labels), {vandal[1].id[:8]} among them", timeout=15_000)
+        expect(every).not_to_be_checked()  # the next removal is one drawing unless ticked again
+        assert "Note:" not in page.locator("#vote-status").inner_text()  # no model learned from them
+
+        drawing_id.fill(learned.id[:8])
+        reason.fill("its author asked")
+        page.locator("#remove").click()
+        expect(page.locator("#vote-status")).to_contain_text(f"Removed {learned.id[:8]} for good (its author asked)", timeout=15_000)
+        expect(page.locator("#vote-status")).to_contain_text(
+            "Note: round 1 was trained on it and keeps what it learned (no later round trains on it): round 0 is the newest model that never saw it; the Rounds tab's rollback panel puts that round back live."
+        )
+    store = FlagStore(state / "flags", state / "locks")
+    assert set(store.records) == others  # the vandal's three and the one asked for: nobody else's
+    assert sorted((r.flag_id, r.reason) for r in store.removals) == sorted([(r.id, "vandalised labels") for r in vandal] + [(learned.id, "its author asked")])
+    store.close()

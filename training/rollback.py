@@ -78,11 +78,12 @@ def models_that_learned(state_dir: Path, ids: set[str]) -> tuple[list[int], int]
     return (trained, clean) if max(checkpoints) in trained else None
 
 
-def learned_note(learned: tuple[list[int], int]) -> str:
-    """"round 2 was trained on some of them and keeps what it learned (...): round 1 is the newest model that never saw them"."""
+def learned_note(learned: tuple[list[int], int], drawings: int) -> str:
+    """"round 2 was trained on it and keeps what it learned (...): round 1 is the newest model that never saw it"."""
     trained, clean = learned
-    rounds = f"round {trained[0]} was trained on some of them and keeps what it" if len(trained) == 1 else f"rounds {', '.join(map(str, trained))} were trained on some of them and keep what they"
-    return f"{rounds} learned (no later round trains on them): round {clean} is the newest model that never saw them"
+    them, some = ("it", "it") if drawings == 1 else ("them", "some of them")
+    rounds = f"round {trained[0]} was trained on {some} and keeps what it" if len(trained) == 1 else f"rounds {', '.join(map(str, trained))} were trained on {some} and keep what they"
+    return f"{rounds} learned (no later round trains on {them}): round {clean} is the newest model that never saw {them}"
 
 
 def held_out_examples(state_dir: Path, votes_required: int) -> Examples:
