@@ -289,6 +289,24 @@ def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr
     return image, question, next_id, f"{done} {status}".strip(), "", False
 
 
+def removal_preview(services: Services, drawing_id: str, username: str = "") -> str:
+    """What the removal panel would take, for a maintainer to check before pressing (the whole person's
+    drawings with the box ticked); "" for anyone else, or before an id is complete."""
+    store = services.store
+    if store is None or not is_maintainer(services, username) or len((drawing_id or "").strip()) < 8:
+        return ""
+    try:
+        record = store.find(drawing_id)
+    except KeyError as e:
+        return f"{e.args[0]}."
+    theirs = drawings_of_the_person_of(store.records.values(), record)
+    author = record.username or "an anonymous session"
+    drawn = f"a {record.label} read as {record.prediction}, flagged {record.created_at[:16].replace('T', ' ')} UTC against round {record.model_round} by {author}"
+    if len(theirs) == 1:
+        return f"`{record.id[:8]}`: {drawn}, their only drawing."
+    return f"`{record.id[:8]}`: {drawn}, one of their {len(theirs)} drawings ({sum(r.fooled for r in theirs)} fooled the model): ticked, all {len(theirs)} go."
+
+
 def roll_back_round(services: Services, to_round, reason: str, username: str = "") -> tuple:
     """A maintainer puts an earlier round's model back live (a round that passed its gates and turned out
     bad), as `python -m training.rollback` does; returns the refreshed Rounds tab, whose status says it."""
@@ -422,6 +440,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                                 "drawing shown above is filled in. For a vandal, tick the box: every drawing of theirs goes."
                             )
                             remove_id = gr.Textbox(label="Drawing id", max_length=32, elem_id="remove-id")
+                            remove_preview = gr.Markdown(elem_id="remove-preview")
                             remove_reason = gr.Textbox(label="Why", max_length=MAX_REMOVAL_REASON, elem_id="remove-reason")
                             # Unticked again after each removal: the next drawing's author is someone else.
                             remove_every = gr.Checkbox(
@@ -550,6 +569,9 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         def on_remove(drawing_id, reason, every_by_person, request: gr.Request, profile: gr.OAuthProfile | None):
             return remove_drawing(services, drawing_id, reason, request, username_of(request, profile), bool(every_by_person))
 
+        def on_removal_preview(drawing_id, request: gr.Request, profile: gr.OAuthProfile | None):
+            return removal_preview(services, drawing_id, username_of(request, profile))
+
         def on_vote(verdict):
             def handler(flag_id, corrected, reason, request: gr.Request, profile: gr.OAuthProfile | None):
                 return vote(services, verdict, flag_id, corrected, reason, request, username_of(request, profile))
@@ -589,6 +611,8 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
             inputs=example_id,
             outputs=[remove_id, *vote_buttons],
         )
+        # Filled in by the example shown or typed: who drew it and how many drawings are theirs, before anything goes.
+        remove_id.change(on_removal_preview, inputs=remove_id, outputs=remove_preview, api_visibility="private", show_progress="hidden", trigger_mode="always_last")
         remove_button.click(
             on_remove, inputs=[remove_id, remove_reason, remove_every], outputs=example_outputs + [remove_reason, remove_every], api_name="remove", show_progress_on=vote_status
         )

@@ -162,7 +162,12 @@ def test_a_signed_in_maintainer_removes_every_drawing_of_a_vandal_from_the_valid
         every = page.locator("#remove-every input")
         reason = page.locator("#remove-reason textarea, #remove-reason input").first
 
-        drawing_id.fill(vandal[1].id[:8])
+        drawing_id.fill("0000000z")
+        expect(page.locator("#remove-preview")).to_contain_text("no stored drawing has the id 0000000z.", timeout=15_000)
+        drawing_id.fill(vandal[1].id[:8])  # who drew it, and how many are theirs, shows before anything goes
+        preview = page.locator("#remove-preview")
+        expect(preview).to_contain_text(f"{vandal[1].id[:8]}: a 2 read as 1, flagged ", timeout=15_000)
+        expect(preview).to_contain_text("against round 0 by troll, one of their 3 drawings (3 fooled the model): ticked, all 3 go.")
         every.check()
         reason.fill("vandalised labels")
         page.locator("#remove").click()
@@ -171,6 +176,7 @@ def test_a_signed_in_maintainer_removes_every_drawing_of_a_vandal_from_the_valid
         assert "Note:" not in page.locator("#vote-status").inner_text()  # no model learned from them
 
         drawing_id.fill(learned.id[:8])
+        expect(preview).to_contain_text("by an anonymous session, their only drawing.", timeout=15_000)
         reason.fill("its author asked")
         page.locator("#remove").click()
         expect(page.locator("#vote-status")).to_contain_text(f"Removed {learned.id[:8]} for good (its author asked)", timeout=15_000)
