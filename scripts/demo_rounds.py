@@ -118,7 +118,7 @@ def rollback_screenshot(state: Path, path: Path, fooling: int, retrain_from: str
     from playwright.sync_api import expect
 
     from tests.app_process import running_app
-    from tests.browser import browser
+    from tests.browser import browser, open_maintainer_panel, sign_in
     from tests.oauth_provider import OAuthProvider
 
     with tempfile.TemporaryDirectory(prefix="dadc-rollback-") as tmp:
@@ -127,12 +127,8 @@ def rollback_screenshot(state: Path, path: Path, fooling: int, retrain_from: str
         app_args = ("--retrain-threshold", str(fooling), "--retrain-from", retrain_from, "--maintainers", "mia")
         with OAuthProvider("mia") as provider, running_app(copy, *app_args, env=provider.space_env()) as url, browser(width=1280, height=1000) as new_page:
             page = new_page(url)
-            page.locator("#sign-in").click()
-            expect(page.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
-            page.get_by_role("tab", name="Rounds").click()
-            panel = page.locator("#rollback-panel")
-            expect(panel).to_be_visible(timeout=30_000)
-            panel.get_by_text("Maintainers: roll back to an earlier round").click()
+            sign_in(page)
+            open_maintainer_panel(page, "Rounds", "rollback-panel", "Maintainers: roll back to an earlier round")
             page.locator("#rollback-to input").fill(str(to_round))
             page.locator("#rollback-reason textarea, #rollback-reason input").first.fill(reason)
             page.locator("#rollback").click()

@@ -21,7 +21,7 @@ from playwright.sync_api import expect  # noqa: E402
 
 from data.state_dir import resolve_state_dir  # noqa: E402
 from tests.app_process import running_app  # noqa: E402
-from tests.browser import browser, draw_with_mouse, ready_to_draw, top_guess  # noqa: E402
+from tests.browser import browser, draw_with_mouse, open_maintainer_panel, ready_to_draw, sign_in, top_guess  # noqa: E402
 from tests.conftest import copy_of_round0_state  # noqa: E402
 from tests.oauth_provider import OAuthProvider  # noqa: E402
 from training.prepare import ensure_round0  # noqa: E402
@@ -75,11 +75,8 @@ def main(argv=None) -> int:
         # maintainer, mia, signs in with Hugging Face (a local OpenID provider) and opens the removal panel.
         with OAuthProvider("mia") as provider, running_app(state, "--maintainers", "mia", env=provider.space_env()) as url, browser(width=1200, height=1000) as new_page:
             maintainer = new_page(url)
-            maintainer.locator("#sign-in").click()
-            expect(maintainer.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
-            maintainer.get_by_role("tab", name="Validate").click()
-            expect(maintainer.locator("#remove-panel")).to_be_visible(timeout=15_000)
-            maintainer.locator("#remove-panel").get_by_text("Maintainers: remove a drawing for good").click()
+            sign_in(maintainer)
+            open_maintainer_panel(maintainer, "Validate", "remove-panel", "Maintainers: remove a drawing for good")
             maintainer.locator("#remove-reason textarea, #remove-reason input").first.fill("its author asked")
             maintainer.screenshot(path=str(args.out / "remove.png"), full_page=True)
             print(f"remove.png: {maintainer.locator('#question').inner_text()}, drawing {maintainer.locator('#remove-id textarea, #remove-id input').first.input_value()}")

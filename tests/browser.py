@@ -73,6 +73,21 @@ def open_app(page, url) -> None:
     expect(page.locator("#drawing canvas").first).to_be_visible(timeout=60_000)
 
 
+def sign_in(page, username: str = "mia") -> None:
+    """Sign in with Hugging Face as on a Space: to the provider (tests/oauth_provider.py) and back."""
+    page.locator("#sign-in").click()
+    expect(page.locator("#sign-in")).to_contain_text(f"Logout ({username})", timeout=15_000)
+
+
+def open_maintainer_panel(page, tab: str, panel_id: str, title: str):
+    """Go to `tab` and open its maintainer accordion `panel_id` (shown to maintainers only); returns it."""
+    page.get_by_role("tab", name=tab).click()
+    panel = page.locator(f"#{panel_id}")
+    expect(panel).to_be_visible(timeout=30_000)
+    panel.get_by_text(title).click()
+    return panel
+
+
 @contextlib.contextmanager
 def browser(width=1200, height=900):
     """A browser whose `new_page(url)` opens a page in a fresh context: a separate person."""

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from flagging.store import FlagStore
 from tests.app_process import running_app
-from tests.browser import browser
+from tests.browser import browser, open_maintainer_panel, sign_in
 from tests.conftest import flag_as_people_would
 from tests.hub_server import LocalHub
 from tests.oauth_provider import OAuthProvider
@@ -52,8 +52,7 @@ def remove_one_from_the_validate_tab(fresh_state, records, hub, provider):
             Client(url, verbose=False).predict(next(iter(records))[:8], "spite", api_name="/remove")
 
         page = new_page(url)
-        page.locator("#sign-in").click()  # to the provider and back, as on a Space
-        expect(page.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
+        sign_in(page)  # to the provider and back, as on a Space
         page.get_by_role("tab", name="Validate").click()
         expect(page.locator("#question")).to_contain_text("Is this", timeout=15_000)
         panel = page.locator("#remove-panel")
@@ -151,12 +150,8 @@ def test_a_signed_in_maintainer_removes_every_drawing_of_a_vandal_from_the_valid
     store.close()
     with OAuthProvider("mia") as provider, running_app(state, "--maintainers", "mia", env=provider.space_env()) as url, browser() as new_page:
         page = new_page(url)
-        page.locator("#sign-in").click()
-        expect(page.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
-        page.get_by_role("tab", name="Validate").click()
-        panel = page.locator("#remove-panel")
-        expect(panel).to_be_visible(timeout=15_000)
-        panel.get_by_text("Maintainers: remove a drawing for good").click()
+        sign_in(page)
+        open_maintainer_panel(page, "Validate", "remove-panel", "Maintainers: remove a drawing for good")
         drawing_id = page.locator("#remove-id textarea, #remove-id input").first
         expect(drawing_id).to_have_value(re.compile("^[0-9a-f]{8}$"), timeout=15_000)
         every = page.locator("#remove-every input")

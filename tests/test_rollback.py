@@ -16,7 +16,7 @@ from flagging.store import FlagStore
 from model.checkpoint import load_checkpoint
 from model.predict import LiveModel
 from tests.app_process import running_app
-from tests.browser import browser
+from tests.browser import browser, sign_in
 from tests.conftest import copy_of_round0_state, flag_as_people_would
 from tests.flag_clients import distinct_drawing, flag
 from tests.hub_server import LocalHub
@@ -152,8 +152,7 @@ def test_a_signed_in_maintainer_holds_retraining_and_rolls_back_from_the_rounds_
         assert not (state / HOLD_FILE).exists()
 
         page = new_page(url)
-        page.locator("#sign-in").click()  # to the provider and back, as on a Space
-        expect(page.locator("#sign-in")).to_contain_text("Logout (mia)", timeout=15_000)
+        sign_in(page)  # to the provider and back, as on a Space
         page.get_by_role("tab", name="Rounds").click()
         hold_panel = page.locator("#hold-panel")
         expect(hold_panel).to_be_visible(timeout=15_000)
