@@ -182,3 +182,53 @@ def test_a_signed_in_maintainer_removes_every_drawing_of_a_vandal_from_the_valid
     assert set(store.records) == others  # the vandal's three and the one asked for: nobody else's
     assert sorted((r.flag_id, r.reason) for r in store.removals) == sorted([(r.id, "vandalised labels") for r in vandal] + [(learned.id, "its author asked")])
     store.close()
+
+
+def test_a_round_that_trained_on_drawings_removed_meanwhile_never_goes_live(fresh_state, hard_examples, round0):
+    """The vandal's drawings were already in a round's batches when the maintainer removed them: the
+    candidate learned them, so it is refused, and the next attempt trains without them."""
+    import threading
+    import time
+
+    from model.predict import LiveModel
+    from training.round_lock import round_training
+    from training.rounds import RoundConfig, RoundRunner, read_rounds_log, training_labels_now
+    from training.rounds import main as run_round_cli
+
+    flag_as_people_would(fresh_state, hard_examples, 10)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        rounds = RoundRunner(fresh_state, store, LiveModel(*round0), threshold=10, votes_required=0)
+        assert rounds.maybe_start()
+        deadline = time.monotonic() + 60
+        while not round_training(fresh_state):  # its examples are loaded once it holds the lock
+            assert rounds.running and time.monotonic() < deadline
+            time.sleep(0.01)
+        maintainer = FlagStore(fresh_state / "flags", fresh_state / "locks")  # as flagging.remove would, in another process
+        vandalised = sorted(maintainer.records.values(), key=lambda r: r.created_at)[:2]
+        maintainer.remove_many([r.id for r in vandalised], "vandalised labels", "mo")
+        maintainer.close()
+        rounds._thread.join(timeout=120)
+        assert rounds.live_round == 0
+        [entry] = read_rounds_log(fresh_state)
+        assert not entry["accepted"] and not (fresh_state / "checkpoints" / "round-1").exists()
+        assert f"2 of its {entry['n_train_examples']} training examples were removed, voted junk or relabelled while it trained" in entry["gate_failures"][-1]
+        assert "was rejected: " in rounds.status() and "removed, voted junk or relabelled while it trained" in rounds.status()
+    finally:
+        store.close()
+
+    # The same for a round run by hand (`python -m training.rounds`), from the 8 drawings left.
+    exit_code = []
+    by_hand = threading.Thread(target=lambda: exit_code.append(run_round_cli(["--state-dir", str(fresh_state)])))
+    by_hand.start()
+    deadline = time.monotonic() + 60
+    while not round_training(fresh_state):
+        assert by_hand.is_alive() and time.monotonic() < deadline
+        time.sleep(0.01)
+    maintainer = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    maintainer.remove(next(iter(training_labels_now(maintainer, fresh_state, 0, RoundConfig.holdout_every))), "vandalised labels", "mo")
+    maintainer.close()
+    by_hand.join(timeout=120)
+    assert exit_code == [1] and [e["accepted"] for e in read_rounds_log(fresh_state)] == [False, False]
+    failures = read_rounds_log(fresh_state)[-1]["gate_failures"]
+    assert any(re.match(r"1 of its \d+ training examples were removed", f) for f in failures), failures

@@ -251,15 +251,27 @@ class StaleParent(RuntimeError):
     parent would fork the lineage and overwrite that round's checkpoint."""
 
 
-def run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig, fooling_examples: int | None = None):
+def training_labels_now(store: FlagStore, state_dir: Path, votes_required: int, holdout_every: int) -> dict[str, int]:
+    """{id: label} of the examples a round would train on now (the store read again)."""
+    return {r.id: label for r, label in split_examples(store, state_dir, votes_required, holdout_every)[0]}
+
+
+def taken_out_meanwhile(train: Examples, labels_now: dict[str, int]) -> int:
+    """How many of a round's training examples are no longer there with the label it learned: removed,
+    voted junk or relabelled while it trained."""
+    return sum(labels_now.get(i) != y for i, y in zip(train.ids, train.y.tolist()))
+
+
+def run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig, fooling_examples: int | None = None, labels_now=None):
     """Train, measure and gate one candidate; record the attempt. Returns (log entry, (model, metadata) or None).
     `fooling_examples`: the flags that had fooled the parent when the round started, logged so that the next
-    attempt after a rejection waits for a threshold more than that."""
+    attempt after a rejection waits for a threshold more than that. `labels_now()`: `training_labels_now` once
+    trained, so that a candidate that learned drawings a maintainer took out meanwhile never goes live."""
     with exclusive_round(state_dir):
-        return _run_round(state_dir, parent, parent_meta, train, held_out, cfg, fooling_examples)
+        return _run_round(state_dir, parent, parent_meta, train, held_out, cfg, fooling_examples, labels_now)
 
 
-def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig, fooling_examples: int | None):
+def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held_out: Examples, cfg: RoundConfig, fooling_examples: int | None, labels_now=None):
     started, clock = utc_now(), time.perf_counter()
     parent_round = int(parent_meta.get("round", 0))
     newest = max(accepted_checkpoints(state_dir))
@@ -292,6 +304,8 @@ def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held
         candidate_right = reads_right(candidate, held_out)
         entry["metrics"] = measure(candidate, test_x, test_y, candidate_right) | held_out_changes(parent_right, candidate_right)
         failures = gate_failures(entry["metrics"], entry["parent_metrics"], cfg)
+    if labels_now is not None and len(train.y) and (gone := taken_out_meanwhile(train, labels_now())):
+        failures.append(f"{gone} of its {len(train.y)} training examples were removed, voted junk or relabelled while it trained: the next attempt trains without them")
     entry |= {"accepted": not failures, "gate_failures": failures, "losses": losses}
     entry |= {"seconds": round(time.perf_counter() - clock, 2), "finished_at": utc_now()}
     trained = None
@@ -523,7 +537,8 @@ class RoundRunner:
         parent_round = self.live_round
         try:
             train, held_out = load_examples(self.store, self.state_dir, self.votes_required, self.cfg.holdout_every)
-            entry, trained = run_round(self.state_dir, self.live.model, self.live.metadata, train, held_out, self.cfg, fooling_examples)
+            labels_now = functools.partial(training_labels_now, self.store, self.state_dir, self.votes_required, self.cfg.holdout_every)
+            entry, trained = run_round(self.state_dir, self.live.model, self.live.metadata, train, held_out, self.cfg, fooling_examples, labels_now)
             self.problem = ""
             if trained is not None:
                 self.live.swap(*trained)
@@ -597,12 +612,13 @@ def main(argv=None) -> int:
         try:
             train, held_out = load_examples(store, state_dir, args.validation_votes, cfg.holdout_every)
             fooling_examples = store.fooled_by_round[int(parent_meta.get("round", 0))]
+            if not args.again and (problem := nothing_new(train.ids, parent_meta)):
+                print(f"error: {problem}", file=sys.stderr)  # nothing recorded: a refused attempt would delay the app's next round
+                return 2
+            labels_now = functools.partial(training_labels_now, store, state_dir, args.validation_votes, cfg.holdout_every)
+            entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg, fooling_examples, labels_now)
         finally:
             store.close()
-        if not args.again and (problem := nothing_new(train.ids, parent_meta)):
-            print(f"error: {problem}", file=sys.stderr)  # nothing recorded: a refused attempt would delay the app's next round
-            return 2
-        entry, _ = run_round(state_dir, parent, parent_meta, train, held_out, cfg, fooling_examples)
     except (OSError, CheckpointError, RoundBusy, StaleParent) as e:  # no round-0 yet, a damaged or unwritable state directory, a round running or just accepted
         print(f"error: {e}", file=sys.stderr)
         return 2
