@@ -413,6 +413,19 @@ def test_a_person_is_held_out_whole_and_what_an_earlier_round_trained_on_stays_i
     assert (last["n_train_examples"], last["n_held_out_examples"]) == (48, 2)
 
 
+def test_a_fall_of_exactly_the_allowed_amount_passes_the_gates_and_one_image_more_does_not():
+    """0.9919 - 0.9889 is 0.0030000000000000027 in floats: 30 of 10,000 MNIST test images, exactly the
+    default 0.3 points, refused as "fell 0.30 points; at most 0.30 points allowed" before."""
+    from training.rounds import RoundConfig, gate_failures
+
+    parent = {"mnist_test_accuracy": 0.9919, "fgsm_0.1_accuracy": 0.6, "held_out_accuracy": None}
+    assert gate_failures(parent | {"mnist_test_accuracy": 0.9889}, parent, RoundConfig()) == []
+    assert gate_failures(parent | {"mnist_test_accuracy": 0.9888}, parent, RoundConfig()) == ["MNIST test accuracy fell 0.31 points (99.19% → 98.88%; at most 0.30 points allowed)"]
+    robust_gate = RoundConfig(max_robust_drop=0.02)
+    assert 0.6 - 0.58 > 0.02 and gate_failures(parent | {"fgsm_0.1_accuracy": 0.58}, parent, robust_gate) == []
+    assert gate_failures(parent | {"fgsm_0.1_accuracy": 0.5799}, parent, robust_gate)[0].startswith("robust accuracy (FGSM ε = 0.1) fell 2.01 points")
+
+
 def test_the_held_out_gate_refuses_a_candidate_worse_on_held_out_people_and_says_on_how_many():
     from training.rounds import RoundConfig, gate_failures
 

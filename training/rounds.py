@@ -225,20 +225,21 @@ def points(fraction: float) -> str:
 def gate_failures(candidate: dict, parent: dict, cfg: RoundConfig) -> list[str]:
     """Why the candidate may not replace the parent; empty when it passes."""
     failures = []
-    drop = parent["mnist_test_accuracy"] - candidate["mnist_test_accuracy"]
+    # Each fall rounded as the accuracies are (a count over 10,000 images, or a few hundred examples), so
+    # that a fall of exactly the allowed amount passes: 0.9919 - 0.9889 is 0.0030000000000000027 in floats.
+    drop = round(parent["mnist_test_accuracy"] - candidate["mnist_test_accuracy"], 5)
     if drop > cfg.max_mnist_drop:
         failures.append(
             f"MNIST test accuracy fell {points(drop)} ({parent['mnist_test_accuracy']:.2%} → {candidate['mnist_test_accuracy']:.2%}; at most {points(cfg.max_mnist_drop)} allowed)"
         )
     if candidate["mnist_test_accuracy"] < cfg.min_mnist_accuracy:
         failures.append(f"MNIST test accuracy {candidate['mnist_test_accuracy']:.2%} is below the floor of {cfg.min_mnist_accuracy:.2%}")
-    # rounded as the accuracies are, so that a fall of exactly the allowed amount passes
     held_out_drop = round(parent["held_out_accuracy"] - candidate["held_out_accuracy"], 5) if candidate["held_out_accuracy"] is not None else None
     if held_out_drop is not None and held_out_drop > cfg.max_held_out_drop:
         changes = f": {candidate['held_out_newly_wrong']} newly wrong, {candidate['held_out_newly_right']} newly right" if "held_out_newly_wrong" in candidate else ""
         allowed = f"; at most {points(cfg.max_held_out_drop)} allowed" if cfg.max_held_out_drop else ""
         failures.append(f"worse on held-out people's examples ({parent['held_out_accuracy']:.2%} → {candidate['held_out_accuracy']:.2%} on {candidate['held_out_examples']}{changes}{allowed})")
-    robust_drop = parent["fgsm_0.1_accuracy"] - candidate["fgsm_0.1_accuracy"]
+    robust_drop = round(parent["fgsm_0.1_accuracy"] - candidate["fgsm_0.1_accuracy"], 5)
     if cfg.max_robust_drop is not None and robust_drop > cfg.max_robust_drop:
         failures.append(
             f"robust accuracy (FGSM ε = 0.1) fell {points(robust_drop)} ({parent['fgsm_0.1_accuracy']:.2%} → {candidate['fgsm_0.1_accuracy']:.2%}; at most {points(cfg.max_robust_drop)} allowed)"
