@@ -263,10 +263,10 @@ def test_a_hold_during_a_training_round_says_that_round_goes_on_and_no_later_rou
             time.sleep(0.01)
         assert hold(["--state-dir", str(fresh_state), "--reason", "taking vandalised drawings out", "--by", "ana"]) == 0
         out = capsys.readouterr().out
-        assert "retraining held by ana since " in out and "note: the round training now is not stopped: it goes live if it passes its gates" in out
+        assert "retraining held by ana since " in out and "note: the round training now is not stopped, but a drawing it learned that is removed or voted junk before it ends keeps it from going live" in out
         status = rounds.status()
         assert status.startswith("Retraining: a round-1 candidate is being trained and checked; round 0 keeps serving meanwhile. Retraining is held by ana since "), status
-        assert "roll it back once it is live. No later round starts until a maintainer resumes retraining." in status
+        assert "once it is live, roll it back instead. No later round starts until a maintainer resumes retraining." in status
         rounds._thread.join(timeout=120)
         assert not round_training(fresh_state)
         log_entries = read_rounds_log(fresh_state)

@@ -26,8 +26,8 @@ HOLD_FILE = "retraining_hold.json"
 # A hold keeps rounds from starting; one already training goes on (stopping it midway would lose nothing
 # a rollback cannot undo, and a half-stopped round would be one more state to get wrong).
 HELD_DURING_A_ROUND = (
-    "the round training now is not stopped: it goes live if it passes its gates, and if it learned what is being "
-    "taken out, roll it back once it is live. No later round starts until a maintainer resumes retraining."
+    "the round training now is not stopped, but a drawing it learned that is removed or voted junk before it ends keeps it "
+    "from going live; once it is live, roll it back instead. No later round starts until a maintainer resumes retraining."
 )
 
 
