@@ -30,7 +30,7 @@ from PIL import Image  # noqa: E402
 from data.state_dir import resolve_state_dir  # noqa: E402
 from flagging.callback import DIGITS, DatasetFlagger, FlagInputError  # noqa: E402
 from flagging.rate_limit import FlagRateLimit  # noqa: E402
-from flagging.store import MAX_REMOVAL_REASON, StoreError, drawings_of_the_person_of  # noqa: E402
+from flagging.store import MAX_REMOVAL_REASON, StoreError, describe_drawing, drawings_of_the_person_of  # noqa: E402
 from flagging.validation import has_voted, next_to_validate, person_key  # noqa: E402
 from model.checkpoint import CheckpointError  # noqa: E402
 from model.predict import top_classes  # noqa: E402
@@ -300,8 +300,7 @@ def removal_preview(services: Services, drawing_id: str, username: str = "") -> 
     except KeyError as e:
         return f"{e.args[0]}."
     theirs = drawings_of_the_person_of(store.records.values(), record)
-    author = record.username or "an anonymous session"
-    drawn = f"a {record.label} read as {record.prediction}, flagged {record.created_at[:16].replace('T', ' ')} UTC against round {record.model_round} by {author}"
+    drawn = describe_drawing(record)
     if len(theirs) == 1:
         return f"`{record.id[:8]}`: {drawn}, their only drawing."
     return f"`{record.id[:8]}`: {drawn}, one of their {len(theirs)} drawings ({sum(r.fooled for r in theirs)} fooled the model): ticked, all {len(theirs)} go."

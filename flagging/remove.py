@@ -22,7 +22,7 @@ import argparse
 import sys
 
 from data.state_dir import resolve_state_dir
-from flagging.store import MAX_REMOVAL_REASON, FlagRecord, FlagStore, StoreError, drawings_of_the_person_of, open_collected_store, public_reason
+from flagging.store import MAX_REMOVAL_REASON, FlagRecord, FlagStore, StoreError, describe_drawing, drawings_of_the_person_of, open_collected_store, public_reason
 
 
 def chosen_records(store: FlagStore, ids: list[str], person_of: str | None, author: str | None) -> list[FlagRecord]:
@@ -36,11 +36,6 @@ def chosen_records(store: FlagStore, ids: list[str], person_of: str | None, auth
     if not chosen:
         raise KeyError(f"no stored drawing was flagged by the signed-in name {author!r}")
     return chosen
-
-
-def describe(record: FlagRecord) -> str:
-    author = record.username or "an anonymous session"
-    return f"a {record.label} read as {record.prediction}, flagged {record.created_at[:19]} against round {record.model_round} by {author}"
 
 
 def main(argv=None) -> int:
@@ -66,7 +61,7 @@ def main(argv=None) -> int:
     try:
         records = chosen_records(store, args.ids, args.person_of, args.author)
         if args.dry_run:
-            print("\n".join(f"would remove {r.id[:8]}: {describe(r)}" for r in records))
+            print("\n".join(f"would remove {r.id[:8]}: {describe_drawing(r)}" for r in records))
             print(f"{len(records)} drawings ({sum(r.fooled for r in records)} fooled the model); nothing removed (--dry-run)")
             return 0
         store.remove_many([r.id for r in records], args.reason, args.by.strip())
@@ -78,7 +73,7 @@ def main(argv=None) -> int:
         return 2
     finally:
         store.close()
-    print("\n".join(f"removed {r.id[:8]} for good: {describe(r)}" for r in records))
+    print("\n".join(f"removed {r.id[:8]} for good: {describe_drawing(r)}" for r in records))
     if len(records) > 1:
         print(f"{len(records)} drawings removed for good ({sum(r.fooled for r in records)} had fooled the model)")
     still_there = sorted({r.shard for r in records if (store.data_dir / r.shard / r.drawing_file_name).exists()})

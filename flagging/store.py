@@ -174,6 +174,12 @@ def drawings_of_the_person_of(records, drawing: FlagRecord) -> list[FlagRecord]:
     return sorted((r for r in records if person_key(r.username, r.session_hash) == who), key=lambda r: r.created_at)
 
 
+def describe_drawing(record: FlagRecord) -> str:
+    """"a 1 read as 7, flagged 2026-11-28 10:02 UTC against round 1 by ana": for a maintainer about to remove it."""
+    author = record.username or "an anonymous session"
+    return f"a {record.label} read as {record.prediction}, flagged {record.created_at[:16].replace('T', ' ')} UTC against round {record.model_round} by {author}"
+
+
 def person_token(key: str) -> str:
     """A person key that can be compared but not read (what a removal keeps of its author)."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]
