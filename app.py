@@ -210,7 +210,18 @@ def next_example(services: Services, request: gr.Request, username: str = ""):
         return None, "### Nothing to validate right now", "", "Press Next example."
     waiting = services.rounds is not None and services.rounds.waiting_for_votes
     note = "A retraining round is waiting for votes: yours counts toward it." if waiting else ""
-    return image, f"### Is this {'an' if record.label == 8 else 'a'} {record.label}?", record.id, note
+    question = f"### Is this {'an' if record.label == 8 else 'a'} {record.label}?"
+    if is_maintainer(services, username):  # who drew it, and how much more: a vandal shows at their first drawing
+        question += f"\n\n`{record.id[:8]}`: {who_drew(store, record)}."
+    return image, question, record.id, note
+
+
+def who_drew(store, record) -> str:
+    """"a 2 read as 1, flagged … by troll, one of their 3 drawings (3 fooled the model)", for a maintainer."""
+    theirs = drawings_of_the_person_of(store.records.values(), record)
+    if len(theirs) == 1:
+        return f"{describe_drawing(record)}, their only drawing"
+    return f"{describe_drawing(record)}, one of their {len(theirs)} drawings ({sum(r.fooled for r in theirs)} fooled the model)"
 
 
 def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str, request: gr.Request, username: str = ""):
@@ -290,8 +301,8 @@ def remove_drawing(services: Services, drawing_id: str, reason: str, request: gr
 
 
 def removal_preview(services: Services, drawing_id: str, username: str = "") -> str:
-    """What the removal panel would take, for a maintainer to check before pressing (the whole person's
-    drawings with the box ticked); "" for anyone else, or before an id is complete."""
+    """Who drew the drawing a maintainer typed into the removal panel, and how many are theirs (all go with the
+    box ticked); "" for anyone else, or before an id is complete. The drawing shown says so in its question."""
     store = services.store
     if store is None or not is_maintainer(services, username) or len((drawing_id or "").strip()) < 8:
         return ""
@@ -299,11 +310,7 @@ def removal_preview(services: Services, drawing_id: str, username: str = "") -> 
         record = store.find(drawing_id)
     except KeyError as e:
         return f"{e.args[0]}."
-    theirs = drawings_of_the_person_of(store.records.values(), record)
-    drawn = describe_drawing(record)
-    if len(theirs) == 1:
-        return f"`{record.id[:8]}`: {drawn}, their only drawing."
-    return f"`{record.id[:8]}`: {drawn}, one of their {len(theirs)} drawings ({sum(r.fooled for r in theirs)} fooled the model): ticked, all {len(theirs)} go."
+    return f"`{record.id[:8]}`: {who_drew(store, record)}."
 
 
 def roll_back_round(services: Services, to_round, reason: str, username: str = "") -> tuple:
@@ -603,15 +610,26 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         validate_tab.select(on_validate_tab, outputs=example_outputs + [remove_panel], api_visibility="private")
         vote_buttons = [correct_button, incorrect_button, junk_button]
         # In the browser alone (no request): the example shown is the one a maintainer most likely removes, so its
-        # id fills the box; and with nothing to validate there is nothing to press (a vote on nothing was an error).
+        # id fills the box (and the preview of an id typed before goes); with nothing to validate there is nothing
+        # to press (a vote on nothing was an error).
         example_id.change(
             None,
-            js="(id) => [id ? id.slice(0, 8) : '', ...Array(3).fill({__type__: 'update', interactive: !!id})]",
+            js="(id) => [id ? id.slice(0, 8) : '', '', ...Array(3).fill({__type__: 'update', interactive: !!id})]",
             inputs=example_id,
-            outputs=[remove_id, *vote_buttons],
+            outputs=[remove_id, remove_preview, *vote_buttons],
         )
-        # Filled in by the example shown or typed: who drew it and how many drawings are theirs, before anything goes.
-        remove_id.change(on_removal_preview, inputs=remove_id, outputs=remove_preview, api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+        # An id a maintainer typed or pasted (not the one filled in: `change` would ask the server at every example,
+        # for everyone; Gradio's `input` follows keys alone, so a mouse paste shows on leaving the box): who drew it
+        # and how many are theirs, before anything goes. The example shown says so in its question, for a maintainer.
+        gr.on(
+            [remove_id.input, remove_id.blur, remove_id.submit],
+            on_removal_preview,
+            inputs=remove_id,
+            outputs=remove_preview,
+            api_visibility="private",
+            show_progress="hidden",
+            trigger_mode="always_last",
+        )
         remove_button.click(
             on_remove, inputs=[remove_id, remove_reason, remove_every], outputs=example_outputs + [remove_reason, remove_every], api_name="remove", show_progress_on=vote_status
         )

@@ -79,7 +79,7 @@ def main(argv=None) -> int:
             open_maintainer_panel(maintainer, "Validate", "remove-panel", "Maintainers: remove a drawing for good")
             maintainer.locator("#remove-reason textarea, #remove-reason input").first.fill("its author asked")
             maintainer.screenshot(path=str(args.out / "remove.png"), full_page=True)
-            print(f"remove.png: {maintainer.locator('#question').inner_text()}, drawing {maintainer.locator('#remove-id textarea, #remove-id input').first.input_value()}")
+            print(f"remove.png: {maintainer.locator('#question').inner_text().splitlines()[0]}, drawing {maintainer.locator('#remove-id textarea, #remove-id input').first.input_value()}")
     return 0
 
 

@@ -48,6 +48,7 @@ def remove_one_from_the_validate_tab(fresh_state, records, hub, provider):
         stranger.get_by_role("tab", name="Validate").click()
         expect(stranger.locator("#question")).to_contain_text("Is this", timeout=15_000)
         expect(stranger.locator("#remove-panel")).to_be_hidden()
+        assert "read as" not in stranger.locator("#question").inner_text()  # who drew it is for maintainers
         with pytest.raises(Exception, match="Only a maintainer"):
             Client(url, verbose=False).predict(next(iter(records))[:8], "spite", api_name="/remove")
 
@@ -154,25 +155,28 @@ def test_a_signed_in_maintainer_removes_every_drawing_of_a_vandal_from_the_valid
         open_maintainer_panel(page, "Validate", "remove-panel", "Maintainers: remove a drawing for good")
         drawing_id = page.locator("#remove-id textarea, #remove-id input").first
         expect(drawing_id).to_have_value(re.compile("^[0-9a-f]{8}$"), timeout=15_000)
+        # A maintainer's question says who drew the example shown and how many drawings are theirs.
+        expect(page.locator("#question")).to_contain_text(re.compile(r"Is this an? \d\?\s+[0-9a-f]{8}: a \d read as \d, flagged .+ UTC against round \d by "))
         every = page.locator("#remove-every input")
         reason = page.locator("#remove-reason textarea, #remove-reason input").first
 
-        drawing_id.fill("0000000z")
-        expect(page.locator("#remove-preview")).to_contain_text("no stored drawing has the id 0000000z.", timeout=15_000)
-        drawing_id.fill(vandal[1].id[:8])  # who drew it, and how many are theirs, shows before anything goes
         preview = page.locator("#remove-preview")
-        expect(preview).to_contain_text(f"{vandal[1].id[:8]}: a 2 read as 1, flagged ", timeout=15_000)
-        expect(preview).to_contain_text("against round 0 by troll, one of their 3 drawings (3 fooled the model): ticked, all 3 go.")
-        every.check()
+        drawing_id.fill("")
+        drawing_id.press_sequentially("0000000z")  # typed
+        expect(preview).to_contain_text("no stored drawing has the id 0000000z.", timeout=15_000)
+        drawing_id.fill(vandal[1].id[:8])  # pasted: shown on leaving the box, before anything goes
         reason.fill("vandalised labels")
+        expect(preview).to_contain_text(f"{vandal[1].id[:8]}: a 2 read as 1, flagged ", timeout=15_000)
+        expect(preview).to_contain_text("against round 0 by troll, one of their 3 drawings (3 fooled the model).")
+        every.check()
         page.locator("#remove").click()
         expect(page.locator("#vote-status")).to_contain_text(f"Removed 3 drawings by troll for good (vandalised labels), {vandal[1].id[:8]} among them", timeout=15_000)
         expect(every).not_to_be_checked()  # the next removal is one drawing unless ticked again
         assert "Note:" not in page.locator("#vote-status").inner_text()  # no model learned from them
 
         drawing_id.fill(learned.id[:8])
-        expect(preview).to_contain_text("by an anonymous session, their only drawing.", timeout=15_000)
         reason.fill("its author asked")
+        expect(preview).to_contain_text("by an anonymous session, their only drawing.", timeout=15_000)
         page.locator("#remove").click()
         expect(page.locator("#vote-status")).to_contain_text(f"Removed {learned.id[:8]} for good (its author asked)", timeout=15_000)
         expect(page.locator("#vote-status")).to_contain_text(
