@@ -32,8 +32,8 @@ ROUND_LEGEND = (
 PLOTTED = {"MNIST test": "mnist_test_accuracy", "held-out people's": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
 
 
-def round_metrics(services: Services) -> dict[int, dict]:
-    metrics = metrics_by_round(services.state_dir) if services.state_dir is not None else {}
+def round_metrics(services: Services, log_entries: list[dict] | None = None) -> dict[int, dict]:
+    metrics = metrics_by_round(services.state_dir, log_entries) if services.state_dir is not None else {}
     metrics.setdefault(services.live.metadata.get("round", 0), services.live.metadata.get("metrics", {}))
     return metrics
 
@@ -121,10 +121,11 @@ def fooled_by_round_table(services: Services) -> tuple[pd.DataFrame, str]:
 def rounds_data(services: Services) -> tuple:
     """What the Rounds tab shows, as plain data: (status, round table, metrics by round, fooled-by-round
     table, top contributors, the rollbacks by round). The costly part: it reads every record and evaluates the models."""
-    metrics = round_metrics(services)  # one read of the rounds log for the table and the plot
+    log_entries = read_rounds_log(services.state_dir) if services.state_dir is not None else []  # once, for the table, the plot and the rollbacks
+    metrics = round_metrics(services, log_entries)
     status, table = rounds_status(services), round_table(services, metrics)
     matrix, unreadable = fooled_by_round_table(services)
-    restored = rollbacks(read_rounds_log(services.state_dir)) if services.state_dir is not None else {}
+    restored = rollbacks(log_entries)
     return (f"{status}\n\n{unreadable}" if unreadable else status), table, metrics, matrix, contributors_table(services), restored
 
 

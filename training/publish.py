@@ -157,8 +157,8 @@ def publish_pending(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
         raise NotRoundsRepo(f"{repo_id} holds another model ({first_few(foreign)}), which publishing would overwrite: set --hub-model to a repo of its own")
     api.create_repo(repo_id, repo_type="model", exist_ok=True)
     done = published_rounds(api, repo_id)
-    metrics = metrics_by_round(state_dir)  # read once: the card and the commit messages share it
-    restored = rollbacks(read_rounds_log(state_dir))
+    log_entries = read_rounds_log(state_dir)  # read once: the card and the commit messages share it
+    metrics, restored = metrics_by_round(state_dir, log_entries), rollbacks(log_entries)
     pushed = []
     for round_, path in accepted_rounds(state_dir):
         if round_ in done:

@@ -350,13 +350,14 @@ def latest_model_dir(state_dir: Path) -> Path:
     return checkpoints[max(checkpoints)]
 
 
-def metrics_by_round(state_dir: Path) -> dict[int, dict]:
-    """Each live-worthy model's own metrics: round 0 from its checkpoint, later rounds from the log."""
+def metrics_by_round(state_dir: Path, log_entries: list[dict] | None = None) -> dict[int, dict]:
+    """Each live-worthy model's own metrics: round 0 from its checkpoint, later rounds from the log
+    (`log_entries`, when the caller read it already)."""
     out = {}
     round0_meta = round0_checkpoint_dir(state_dir) / "metadata.json"
     if round0_meta.is_file():
         out[0] = json.loads(round0_meta.read_text()).get("metrics", {})
-    for entry in read_rounds_log(state_dir):
+    for entry in read_rounds_log(state_dir) if log_entries is None else log_entries:
         if entry.get("accepted"):
             n = entry.get("n_held_out_examples") if entry["metrics"].get("held_out_accuracy") is not None else None
             # None where nothing was held out (the table shows "—", not 0); also fills logs from before measure() counted them
