@@ -139,11 +139,22 @@ def flag_drawing(services: Services, drawing, label, request: gr.Request, userna
         outcome = services.flagger.flag_drawing(drawing, label, session_hash=session_hash, username=username)
     except (DrawingError, FlagInputError, StoreError) as e:
         raise user_error(str(e)) from None
+    message = outcome.message if outcome.duplicate else f"{outcome.message}{tally_note(services, outcome.record)}"
     if services.rounds is None or not outcome.record.fooled or outcome.duplicate:
-        return outcome.message
+        return message
     if services.rounds.maybe_start():
-        return outcome.message + " **That was enough: retraining has started.** The new model goes live if it passes its checks."
-    return f"{outcome.message} {services.rounds.progress_note()}"
+        return message + " **That was enough: retraining has started.** The new model goes live if it passes its checks."
+    return f"{message} {services.rounds.progress_note()}"
+
+
+def tally_note(services: Services, record) -> str:
+    """" So far 3 of your 7 drawings fooled the model.", from the second drawing on: someone trying to fool
+    the model wants their score. A person not signed in is known by their page (a reload starts afresh)."""
+    drawings, fooled = services.store.tally_of_the_person_of(record)
+    if drawings < 2:
+        return ""
+    since = "So far" if record.username else "Since you opened this page,"
+    return f" {since} {fooled} of your {drawings} drawings fooled the model."
 
 
 def attack_drawing(services: Services, drawing, eps: float):
@@ -218,10 +229,10 @@ def next_example(services: Services, request: gr.Request, username: str = ""):
 
 def who_drew(store, record) -> str:
     """"a 2 read as 1, flagged … by troll, one of their 3 drawings (3 fooled the model)", for a maintainer."""
-    theirs = drawings_of_the_person_of(store.records.values(), record)
-    if len(theirs) == 1:
+    drawings, fooled = store.tally_of_the_person_of(record)
+    if drawings == 1:
         return f"{describe_drawing(record)}, their only drawing"
-    return f"{describe_drawing(record)}, one of their {len(theirs)} drawings ({sum(r.fooled for r in theirs)} fooled the model)"
+    return f"{describe_drawing(record)}, one of their {drawings} drawings ({fooled} fooled the model)"
 
 
 def vote(services: Services, verdict: str, flag_id: str, corrected, reason: str, request: gr.Request, username: str = ""):

@@ -297,6 +297,10 @@ class FlagStore:
         self.removed: set[str] = set()
         # Fooling records per model round, counted as records come in: retraining checks it after every flag.
         self.fooled_by_round: Counter[int] = Counter()
+        # Drawings and fooling drawings per person (`person_key`), counted the same way: each flag's answer
+        # tells its author their tally, and a maintainer's Validate question how much more the author drew.
+        self.drawings_by_person: Counter[str] = Counter()
+        self.fooled_by_person: Counter[str] = Counter()
         self._by_dedupe_key: dict[str, str] = {}
         self._offsets: dict[Path, int] = {}
         self._inodes: dict[Path, int] = {}  # a metadata file cut by a removal is a new file: read it again
@@ -408,6 +412,9 @@ class FlagStore:
         self.records[record.id] = record
         self._by_dedupe_key.setdefault(record.dedupe_key, record.id)
         self.fooled_by_round[record.model_round] += record.fooled
+        who = person_key(record.username, record.session_hash)
+        self.drawings_by_person[who] += 1
+        self.fooled_by_person[who] += record.fooled
 
     def _forget(self, removal: Removal) -> None:
         """Drop a removed record from everything read (called under `self.lock`)."""
@@ -421,6 +428,9 @@ class FlagStore:
             if self._by_dedupe_key.get(record.dedupe_key) == record.id:
                 del self._by_dedupe_key[record.dedupe_key]
             self.fooled_by_round[record.model_round] -= record.fooled
+            who = person_key(record.username, record.session_hash)
+            self.drawings_by_person[who] -= 1
+            self.fooled_by_person[who] -= record.fooled
 
     def _erase_what_is_ours(self) -> None:
         """Cut removed records out of this process's shard and of shards whose writer is gone; another
@@ -454,6 +464,11 @@ class FlagStore:
                 (shard_dir / name).unlink(missing_ok=True)
         if shard_dir.exists():
             fsync_path(shard_dir)
+
+    def tally_of_the_person_of(self, record: FlagRecord) -> tuple[int, int]:
+        """(drawings, fooling drawings) stored from the person who drew `record`, as of the last refresh."""
+        who = person_key(record.username, record.session_hash)
+        return self.drawings_by_person[who], self.fooled_by_person[who]
 
     def find(self, id_or_prefix: str) -> FlagRecord:
         """The record whose id is or starts with `id_or_prefix` (the 8 characters a flag's receipt shows);

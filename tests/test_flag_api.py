@@ -41,8 +41,10 @@ def test_fooling_and_non_fooling_flags_are_stored_with_the_servers_prediction(ap
     drawing = distinct_drawing(1, tmp_path / "d.png")  # a 1
     fooled = flag(client, drawing, "4")
     assert "You fooled the model!" in fooled and "1 of 10" in fooled
+    assert "of your" not in fooled  # a tally starts at the second drawing
     right = flag(client, drawing, "1")
     assert "The model got it right" in right
+    assert "Since you opened this page, 1 of your 2 drawings fooled the model." in right
     again = flag(client, drawing, "4")  # a retry of the first
     assert "Already saved" in again and receipt(again) == receipt(fooled)
     assert "it fooled the model (it said 1, you drew 4)" in again  # a double-click's second answer still says so
@@ -53,6 +55,9 @@ def test_fooling_and_non_fooling_flags_are_stored_with_the_servers_prediction(ap
     assert first["label"] == 4 and first["prediction"] == 1 and first["fooled"] is True
     assert abs(sum(first["probabilities"]) - 1) < 1e-3 and first["model_round"] == 0
     assert first["session_hash"] and first["model_input"].size == (28, 28)
+    other_person = Client(url, verbose=False)  # another page: their own tally
+    assert "of your" not in flag(other_person, drawing, "7")
+    assert "Since you opened this page, 2 of your 3 drawings fooled the model." in flag(client, drawing, "9")
 
 
 def write_corrupt_png(path):

@@ -212,6 +212,32 @@ def test_fooling_counts_per_round_follow_every_writer_and_never_count_a_duplicat
     reopened.close()
 
 
+def test_each_persons_tally_follows_every_writer_and_every_removal(tmp_path):
+    """A flag's answer gives its author their tally, and a maintainer's Validate question the author's: both
+    read these counts, which must agree with the records whoever wrote or removed them."""
+    a, b = FlagStore(tmp_path / "flags", tmp_path / "locks"), FlagStore(tmp_path / "flags", tmp_path / "locks")
+    try:
+        first, _ = a.append(fields(label=3, prediction=5, username="ana", session="tab1"), png(1), png(2, (28, 28)))
+        a.append(fields(label=5, prediction=5, username="ana", session="tab2"), png(3), png(4, (28, 28)))  # ana again, another tab
+        a.append(fields(label=2, prediction=7, session="anon"), png(5), png(6, (28, 28)))  # someone not signed in
+        assert a.append(fields(label=3, prediction=5, username="ana", session="tab1"), png(1), png(2, (28, 28)))[1]  # a double click
+        fooling, _ = b.append(fields(label=7, prediction=1, username="ana", session="tab3"), png(7), png(8, (28, 28)))  # another process
+        a.refresh()
+        assert a.tally_of_the_person_of(first) == (3, 2)
+        assert a.tally_of_the_person_of(a.records[fooling.id]) == (3, 2)
+        anon = next(r for r in a.records.values() if r.session_hash == "anon")
+        assert a.tally_of_the_person_of(anon) == (1, 1)
+        b.remove(fooling.id, "spam", "maintainer")
+        a.refresh()
+        assert a.tally_of_the_person_of(first) == (2, 1)
+    finally:
+        a.close()
+        b.close()
+    reopened = FlagStore(tmp_path / "flags", tmp_path / "locks")
+    assert reopened.tally_of_the_person_of(first) == (2, 1)
+    reopened.close()
+
+
 # The card the first stores were written with: its `votes` config made `datasets` refuse to load the votes.
 FIRST_CARD = """---
 license: cc-by-4.0
