@@ -40,9 +40,9 @@ from serving.rounds_tab import (  # noqa: E402
     MATRIX_LEGEND,
     ROUND_HEADERS,
     ROUND_LEGEND,
-    ROUND_ORDER,
     ROUNDS_POLL_SECONDS,
     ROUNDS_REBUILD_SECONDS,
+    accuracy_plot,
     rounds_components,
     rounds_view,
     shared_rounds_data,
@@ -481,9 +481,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                 rounds_info = gr.Markdown(elem_id="rounds-status")
                 rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, wrap=True, elem_id="rounds-table")
                 gr.Markdown(ROUND_LEGEND, elem_id="rounds-legend")
-                rounds_plot = gr.LinePlot(
-                    x="round", y="accuracy", color="metric", title="Accuracy by round", y_lim=[0, 1], sort=ROUND_ORDER, visible=False, elem_id="rounds-plot"
-                )
+                rounds_plot = accuracy_plot()
                 gr.Markdown(MATRIX_LEGEND, elem_id="fooled-by-round-legend")
                 fooled_by_round = gr.Dataframe(headers=["model round"], interactive=False, wrap=True, elem_id="fooled-by-round")
                 # Only signed-in people have names to show; without sign-in the table would stay empty.

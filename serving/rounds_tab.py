@@ -26,7 +26,7 @@ ROUND_LEGEND = (
     "(measured when the round was trained, on the held-out examples there were then; the set grows, and the table below "
     "compares every model on the same examples); held-out n: how many examples that was (on 100 examples, a few "
     "points up or down is noise); "
-    "robust: MNIST test accuracy under FGSM at ε = 0.1. Below, these accuracies round by round (the plot appears with the second round: a line needs two points)."
+    "robust: MNIST test accuracy under FGSM at ε = 0.1. Below, these accuracies round by round (the plot appears with the second round: a line needs two points; '(rollback)' marks a round that went back to an earlier round's model)."
 )
 # Named as the table's columns (and short enough for the legend to fit a phone's width).
 PLOTTED = {"MNIST test": "mnist_test_accuracy", "held-out people's": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
@@ -55,10 +55,13 @@ def round_table(services: Services, metrics: dict[int, dict]) -> pd.DataFrame:
     return table
 
 
-# Rounds are categories (so the axis shows whole rounds), put in numeric order ("2" before "10") by
-# this fixed list. Fixed, not sent with each update: Gradio 6.31 applies an updated `sort` one update
-# late, so a new round would be left off the axis until the next refresh.
-ROUND_ORDER = [str(r) for r in range(1000)]
+# Rounds are categories (so the axis shows whole rounds), in the rows' order, which is the rounds'
+# ("2" before "10"): Vega-Lite puts the values of a sort array first and every other value after them "in
+# their original order", so a one-value array keeps the rows' order without a list of every round (1,000
+# rounds listed made an expression deep enough to stop Chromium's renderer at 2,000). Fixed, not sent with
+# each update: Gradio 6.31 applies an updated `sort` one update late. A rollback's round is marked on the
+# axis ("4 (rollback)"): the accuracy it falls or climbs back to is an earlier model's, not a new one's.
+ROUND_ORDER = ["0"]
 
 
 def plot_floor(values: list[float]) -> float:
@@ -67,9 +70,20 @@ def plot_floor(values: list[float]) -> float:
     return max(0.0, math.floor((min(values, default=0.0) - 0.02) * 20) / 20)
 
 
-def round_plot(metrics: dict[int, dict]) -> gr.LinePlot:
-    """Accuracy per round, one line per metric; shown from the second round on (a line needs two points)."""
-    rows = [{"round": str(r), "metric": name, "accuracy": m[key]} for r, m in sorted(metrics.items()) for name, key in PLOTTED.items() if m.get(key) is not None]
+def plot_round_label(round_: int, restored: dict[int, dict]) -> str:
+    return f"{round_} (rollback)" if round_ in restored else str(round_)
+
+
+def accuracy_plot() -> gr.LinePlot:
+    """The Rounds tab's plot, empty and hidden until `round_plot` fills it."""
+    return gr.LinePlot(x="round", y="accuracy", color="metric", title="Accuracy by round", y_lim=[0, 1], sort=ROUND_ORDER, visible=False, elem_id="rounds-plot")
+
+
+def round_plot(metrics: dict[int, dict], restored: dict[int, dict] | None = None) -> gr.LinePlot:
+    """Accuracy per round, one line per metric; shown from the second round on (a line needs two points).
+    `restored`: the rollbacks by round (`rollbacks`), marked on the axis."""
+    label = functools.partial(plot_round_label, restored=restored or {})
+    rows = [{"round": label(r), "metric": name, "accuracy": m[key]} for r, m in sorted(metrics.items()) for name, key in PLOTTED.items() if m.get(key) is not None]
     floor = plot_floor([row["accuracy"] for row in rows])
     return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "metric", "accuracy"]), y_lim=[floor, 1.0], visible=len(metrics) >= 2)
 
@@ -169,7 +183,7 @@ def rounds_components(data: tuple) -> tuple:
     label = functools.partial(round_label, restored=restored)  # "3 (round 1 again)": the API keeps the number
     percent = {name: "{:.1%}" for name in matrix.columns[1:]}
     table_style = table.style.format(ROUND_PERCENT_FORMATS | {"round": label}, na_rep="—")
-    return status, table_style, round_plot(metrics), matrix.style.format(percent | {"model round": label}, na_rep="—"), contributors
+    return status, table_style, round_plot(metrics, restored), matrix.style.format(percent | {"model round": label}, na_rep="—"), contributors
 
 
 def rounds_view(services: Services, rebuild: bool = False) -> tuple:

@@ -1,11 +1,12 @@
 """A maintainer keeps the Rounds tab open while people flag: the dashboard follows a retraining round
 by itself (no Refresh), and the person drawing sees which model they are now playing against."""
 
-from playwright.sync_api import expect
+import gradio as gr
+from playwright.sync_api import expect, sync_playwright
 
-from serving.rounds_tab import ROUNDS_POLL_SECONDS
+from serving.rounds_tab import ROUNDS_POLL_SECONDS, accuracy_plot, round_plot
 from tests.app_process import running_app
-from tests.browser import browser, draw_and_flag
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, browser, draw_and_flag
 from tests.conftest import flag_as_people_would
 
 
@@ -70,3 +71,23 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         assert events == [], events
         maintainer.get_by_role("tab", name="Rounds").click()
         expect(status).to_contain_text("Fooling examples this round: 2 of 10", timeout=15_000)
+
+
+def test_the_accuracy_plot_reads_rounds_in_numeric_order_and_marks_a_rollback_in_a_real_browser():
+    """Rounds are categories on the axis: in the browser's own order "10" would come before "2"."""
+    metrics = {r: {"mnist_test_accuracy": 0.99 - r / 1000, "fgsm_0.1_accuracy": 0.7 + r / 100} for r in range(13)}
+    with gr.Blocks() as page_app:
+        plot = accuracy_plot()  # as the Rounds tab builds it
+        page_app.load(lambda: round_plot(metrics, {12: {"round": 12, "restores": 10}}), outputs=plot)
+    _, url, _ = page_app.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = chromium.new_page()
+            page.goto(url)
+            expect(page.locator("#rounds-plot")).to_contain_text("12 (rollback)", timeout=30_000)
+            labels = page.locator("#rounds-plot .role-axis-label text").evaluate_all("labels => labels.map(l => l.textContent)")
+            chromium.close()
+    finally:
+        page_app.close()
+    assert labels[:13] == [str(r) for r in range(12)] + ["12 (rollback)"], labels

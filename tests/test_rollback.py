@@ -185,6 +185,9 @@ def test_a_signed_in_maintainer_holds_retraining_and_rolls_back_from_the_rounds_
         expect(page.get_by_text("Rolled back: round 2, round 0's model again, is live.").first).to_be_visible()  # beside the button too (a phone shows no status there)
         expect(page.locator("#rollback-reason textarea, #rollback-reason input").first).to_have_value("")
         expect(stranger.locator("#rounds-status")).to_contain_text("Round 2 is live (round 0's model again", timeout=20_000)  # its open tab follows
+        expect(page.locator("#rounds-plot")).to_contain_text("2 (rollback)", timeout=20_000)  # the plot marks it too
+        axis_labels = page.locator("#rounds-plot .role-axis-label text").evaluate_all("labels => labels.map(l => l.textContent)")
+        assert axis_labels[:3] == ["0", "1", "2 (rollback)"], axis_labels
         expect(page.locator("#rounds-status")).to_contain_text(held)  # the hold outlives the rollback
         page.locator("#resume").click()
         expect(page.get_by_text("Retraining resumed: the next round starts when it is due.").first).to_be_visible(timeout=15_000)

@@ -349,6 +349,27 @@ def test_the_accuracy_plot_starts_its_axis_just_below_the_lowest_accuracy(tmp_pa
     assert round_plot(round_metrics(services)).y_lim == [0.0, 1.0]
 
 
+def test_the_accuracy_plot_marks_a_rollback_on_its_axis_and_keeps_rounds_in_order(tmp_path, round0):
+    """A round that serves an earlier model again is no new model's accuracy: its axis label says so."""
+    from serving.rounds_tab import rounds_view
+    from serving.services import Services
+    from data.state_dir import round0_checkpoint_dir
+    from model.predict import LiveModel
+
+    state = tmp_path / "state"
+    round0_checkpoint_dir(state).mkdir(parents=True)
+    (round0_checkpoint_dir(state) / "metadata.json").write_text(json.dumps({"metrics": {"mnist_test_accuracy": 0.9919}}))
+    lines = [{"round": r, "accepted": True, "metrics": {"mnist_test_accuracy": 0.99 - r / 1000}} for r in range(1, 12)]
+    lines.append({"round": 12, "accepted": True, "restores": 10, "reason": "vandalised", "metrics": {"mnist_test_accuracy": 0.98}})
+    (state / "rounds.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    services = Services(live=LiveModel(round0[0], {"round": 12, "metrics": {}}), store=None, flagger=None, state_dir=state)
+
+    plot = rounds_view(services)[2]  # as the Rounds tab shows it
+    axis = [row[0] for row in plot.value["data"]]
+    # The axis keeps the rows' order ("2" before "10"; the browser test of rollbacks reads it off the page).
+    assert list(dict.fromkeys(axis)) == [str(r) for r in range(12)] + ["12 (rollback)"]
+
+
 def test_open_rounds_tabs_share_one_rebuild_per_change(fresh_state, hard_examples, round0):
     """Every open Rounds tab polls; on a popular Space a flag must not cost one rebuild per watcher."""
     from concurrent.futures import ThreadPoolExecutor
