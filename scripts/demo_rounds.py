@@ -79,7 +79,7 @@ def collect_round(store: FlagStore, model, model_round: int, images: np.ndarray,
     return start
 
 
-def build(out: Path, n_rounds: int, fooling: int, retrain_from: str = "live", seed: int = 0) -> None:
+def build(out: Path, n_rounds: int, fooling: int, retrain_from: str = "auto", seed: int = 0) -> None:
     source = resolve_state_dir()  # the app's own state: its MNIST cache and round-0 model (trained now if missing)
     shutil.copytree(ensure_round0(source), round0_checkpoint_dir(out))
     (out / "mnist").symlink_to(source / "mnist")
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="the state directory to create (must not exist)")
     p.add_argument("--rounds", type=int, default=3, help="retraining rounds (default 3)")
     p.add_argument("--fooling", type=int, default=30, help="fooling examples collected per round (default 30)")
-    p.add_argument("--retrain-from", choices=rounds.RETRAIN_STARTS, default="live", help="how each round trains (the app's --retrain-from; default live)")
+    p.add_argument("--retrain-from", choices=rounds.RETRAIN_STARTS, default="auto", help="how each round trains (the app's --retrain-from; default auto, as the app)")
     p.add_argument("--screenshot", type=Path, default=None, help="save the Rounds tab as this PNG")
     p.add_argument(
         "--rollback-screenshot", type=Path, default=None, help="save as this PNG a signed-in maintainer's Rounds tab after rolling back to round 1 (on a copy: --out is left as built)"

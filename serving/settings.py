@@ -12,7 +12,7 @@ import socket
 from huggingface_hub import whoami
 
 from flagging.hub_sync import check_repo_id, hub_endpoint, hub_error
-from training.rounds import RETRAIN_METHODS, RETRAIN_STARTS, drop_problem
+from training.rounds import RETRAIN_METHODS, RETRAIN_STARTS, SCRATCH_FROM_EXAMPLES, drop_problem
 
 
 REQUIRE_SIGN_IN = {"none": frozenset(), "vote": frozenset({"vote"}), "flag": frozenset({"flag", "vote"})}
@@ -80,8 +80,8 @@ def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
     p.add_argument(
         "--retrain-from",
         choices=RETRAIN_STARTS,
-        default=env("DADC_RETRAIN_FROM", "live"),
-        help="live: each round fine-tunes the live model; scratch: trains a new one on MNIST + people's examples, ~15 s more per round on 2 cores (default live)",
+        default=env("DADC_RETRAIN_FROM", "auto"),
+        help=f"live: each round fine-tunes the live model; scratch: trains a new one on MNIST + people's examples, ~15 s more per round on 2 cores; auto: fine-tunes while a round has fewer than {SCRATCH_FROM_EXAMPLES} people's examples to learn, then scratch (standard training only) (default auto)",
     )
     p.add_argument(
         "--max-held-out-drop",

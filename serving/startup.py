@@ -19,7 +19,7 @@ from model.predict import LiveModel
 from serving.settings import sign_in_actions
 from training.hold import hold_note, read_hold
 from training.publish import ModelPublisher, restore_rounds
-from training.rounds import RoundRunner, latest_model_dir, rollback_note
+from training.rounds import RoundRunner, how_rounds_train, latest_model_dir, rollback_note
 
 log = logging.getLogger("dadc.app")
 
@@ -127,8 +127,8 @@ def startup_summary(args, services) -> str:
     if services.rounds is None:
         parts.append(f"flagging and retraining unavailable: {services.store_problem}")
     else:
-        start = "fine-tuning the live model" if args.retrain_from == "live" else "a new model from scratch"
-        parts.append(f"{len(services.store.records)} flags stored, retraining after {args.retrain_threshold} fooling examples ({start}, {args.retrain_method})")
+        how = how_rounds_train(services.rounds.cfg)
+        parts.append(f"{len(services.store.records)} flags stored, retraining after {args.retrain_threshold} fooling examples ({how}, {args.retrain_method})")
         if hold := read_hold(services.state_dir):
             parts.append(f"retraining {hold_note(hold)}")
         elif services.rounds.paused:

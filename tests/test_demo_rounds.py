@@ -12,7 +12,7 @@ def test_the_demo_state_has_been_through_rounds_and_the_app_code_reads_it(tmp_pa
     out = tmp_path / "demo"
     done = subprocess.run([sys.executable, "scripts/demo_rounds.py", "--out", str(out), "--rounds", "1", "--fooling", "15"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert f"app.py --state-dir {out} --retrain-threshold 15 --retrain-from live" in done.stdout
+    assert f"app.py --state-dir {out} --retrain-threshold 15 --retrain-from auto" in done.stdout
 
     (entry,) = read_rounds_log(out)
     assert entry["round"] == 1 and entry["accepted"], entry["gate_failures"]

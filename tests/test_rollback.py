@@ -119,7 +119,7 @@ def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round
             assert [row[0] for row in matrix["metadata"]["display_value"]] == ["0", "1", "2 (round 0 again)"] and matrix["data"][2][1] == matrix["data"][0][1]
             flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")
         summary = next(line for line in output[0].splitlines() if "dadc.app INFO serving round" in line)
-        assert "retraining after 100 fooling examples (fine-tuning the live model, standard); retraining held by ana since " in summary, summary
+        assert "retraining after 100 fooling examples (fine-tuning the live model below 150 examples to learn, then a new model from scratch, standard); retraining held by ana since " in summary, summary
         assert "UTC: taking vandalised drawings out; validation: off" in summary, summary
         assert f"round 2 is live (round 0's model again, rolled back by ana: {WHY})" in output[0]
         store = FlagStore(state / "flags", state / "locks")

@@ -10,7 +10,7 @@ from flagging.store import FlagStore
 from model.checkpoint import load_checkpoint
 from tests.conftest import flag_as_people_would
 from training.evaluate import images_to_tensor, predict_classes
-from training.rounds import RoundBusy, exclusive_round, latest_model_dir, main, read_rounds_log, retrain_due_at, run_round
+from training.rounds import SCRATCH_FROM_EXAMPLES, RoundBusy, RoundConfig, exclusive_round, latest_model_dir, main, read_rounds_log, retrain_due_at, round_start, run_round
 
 
 def test_retraining_is_due_at_the_threshold_and_a_threshold_after_each_failed_attempt():
@@ -34,6 +34,7 @@ def test_a_round_learns_the_people_examples_and_passes_its_gates(fresh_state, ha
     assert entry["round"] == 1 and entry["accepted"] and entry["gate_failures"] == []
     assert entry["fooling_examples"] == 40  # flags that fooled round 0 when the round started
     assert (entry["n_train_examples"], entry["n_held_out_examples"]) == (32, 8)  # every 5th held out
+    assert entry["start"] == "live"  # `auto`, the default: few examples are best fine-tuned
     assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-1"
     model, meta = load_checkpoint(fresh_state / "checkpoints" / "round-1")
     assert meta["round"] == 1 and meta["parent"] == 0 and len(meta["training_data"]["people_example_ids"]) == 32
@@ -67,16 +68,23 @@ def test_from_scratch_people_examples_are_repeated_but_never_more_than_a_quarter
     assert repeats_per_epoch(60_000, 100_000, cfg) == 1  # many: each once, whatever the share
 
 
-def test_a_round_from_scratch_trains_a_new_model_on_mnist_and_the_people_examples(fresh_state, hard_examples, round0):
-    flag_as_people_would(fresh_state, hard_examples, 40)
-    assert main(["--state-dir", str(fresh_state), "--start", "scratch"]) == 0
+def test_with_many_examples_to_learn_a_round_trains_a_new_model_on_mnist_and_the_people_examples(fresh_state, hard_examples, round0):
+    """`auto` (the default) trains from scratch once a round has SCRATCH_FROM_EXAMPLES people's examples to
+    learn, where that learns them better than fine-tuning (bench.round_recipe); with fewer it fine-tunes
+    (the test above), and with a method other than standard it always does (from scratch: minutes)."""
+    n = SCRATCH_FROM_EXAMPLES * 5 // 4 + 5  # every 5th held out: enough left to train on
+    flag_as_people_would(fresh_state, hard_examples, n)
+    assert main(["--state-dir", str(fresh_state)]) == 0
 
     (entry,) = read_rounds_log(fresh_state)
-    assert entry["accepted"] and entry["config"]["start"] == "scratch" and len(entry["losses"]) == 4  # round 0's 4 epochs
+    assert entry["n_train_examples"] >= SCRATCH_FROM_EXAMPLES
+    assert entry["accepted"] and entry["config"]["start"] == "auto" and entry["start"] == "scratch" and len(entry["losses"]) == 4  # round 0's 4 epochs
     model, meta = load_checkpoint(fresh_state / "checkpoints" / "round-1")
-    assert meta["parent"] == 0 and meta["architecture"] == "reference"
+    assert meta["parent"] == 0 and meta["architecture"] == "reference" and meta["round_config"]["start"] == "scratch"
+    assert round_start(RoundConfig(method="adv-reg"), entry["n_train_examples"]) == "live"
+    assert round_start(RoundConfig(start="live"), entry["n_train_examples"]) == "live"
     images, labels, _ = hard_examples
-    trained = [i for i in range(40) if i % 5 != 4]
+    trained = [i for i in range(n) if i % 5 != 4]
     learned = (predict_classes(model, images_to_tensor(images[trained])) == torch.from_numpy(labels[trained]).long()).float().mean()
     assert learned > 0.75  # round 0 got every one of them wrong
     assert entry["metrics"]["mnist_test_accuracy"] >= entry["parent_metrics"]["mnist_test_accuracy"] - 0.003
@@ -185,7 +193,7 @@ def test_a_round_trained_by_hand_while_the_app_serves_goes_live_in_the_app(fresh
     # The log's first line says what the app served and how it was set, local defaults here.
     summary = next(line for line in output[0].splitlines() if "dadc.app INFO serving round" in line)
     accuracy = json.loads((fresh_state / "checkpoints" / "round-0" / "metadata.json").read_text())["metrics"]["mnist_test_accuracy"]
-    assert f"serving round 0 (MNIST test accuracy {accuracy:.2%}) from {fresh_state}; 40 flags stored, retraining after 100 fooling examples (fine-tuning the live model, standard)" in summary, summary
+    assert f"serving round 0 (MNIST test accuracy {accuracy:.2%}) from {fresh_state}; 40 flags stored, retraining after 100 fooling examples (fine-tuning the live model below 150 examples to learn, then a new model from scratch, standard)" in summary, summary
     assert summary.endswith("validation: off; sign-in: off; maintainers: none; at most 30 flags a minute per person; Hub: off"), summary
 
 

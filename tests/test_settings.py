@@ -12,7 +12,7 @@ from tests.app_process import start_app_expecting_refusal
         ((), {"DADC_SIGN_IN": "yes"}, "DADC_SIGN_IN must be one of auto, on, off, not 'yes'"),
         ((), {"DADC_HUB_DATASET_PRIVATE": "private"}, "DADC_HUB_DATASET_PRIVATE must be 1 or 0 (true/false, yes/no, on/off), not 'private'"),
         ((), {"DADC_RETRAIN_METHOD": "bogus"}, "DADC_RETRAIN_METHOD must be one of standard, adv-reg, pgd, fast, not 'bogus'"),
-        ((), {"DADC_RETRAIN_FROM": "zero"}, "DADC_RETRAIN_FROM must be one of live, scratch, not 'zero'"),
+        ((), {"DADC_RETRAIN_FROM": "zero"}, "DADC_RETRAIN_FROM must be one of auto, live, scratch, not 'zero'"),
         ((), {"DADC_RETRAIN_THRESHOLD": "ten"}, "argument --retrain-threshold: invalid int value: 'ten'"),
         ((), {"DADC_HUB_RETRY_SECONDS": "0"}, "--hub-retry-seconds must be positive, not 0.0"),
         (("--hub-retry-seconds", "soon"), {}, "argument --hub-retry-seconds: invalid float value: 'soon'"),
