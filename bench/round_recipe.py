@@ -1,6 +1,6 @@
 """What one retraining round learns, and what it costs, per fine-tuning recipe.
 
-    python -m bench.round_recipe [--examples 72 250 727] [--recipes 16x300 32x300 32x600 scratch] [--seeds 0 1]
+    python -m bench.round_recipe [--examples 72 250 727] [--recipes 16x300 32x300 32x600 scratch] [--seeds 0 1] [--name round_recipe]
 
 Each recipe is "people's examples per batch x steps", a fine-tuning of round 0 with
 `training.rounds.fine_tune` (the rest of RoundConfig as the app has it), or "scratch", a new model
@@ -47,6 +47,7 @@ def main(argv=None):
     p.add_argument("--examples", type=bounded(int, 1), nargs="+", default=[72, 250, 727], help="people's drawings trained on (default 72 250 727)")
     p.add_argument("--recipes", nargs="+", default=["16x300", "32x300", "32x600", "scratch"], help="people per batch x steps, or scratch (default 16x300 32x300 32x600 scratch)")
     p.add_argument("--seeds", type=bounded(int, 0), nargs="+", default=[0, 1], help="fine-tuning seeds (default 0 1)")
+    p.add_argument("--name", default="round_recipe", help="result file, bench/results/NAME.json: another name keeps the README's table's run (default round_recipe)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     state_dir = resolve_state_dir()
@@ -105,7 +106,7 @@ def main(argv=None):
             runs.append({"seed": seed, "fine_tune_s": seconds, "mnist_test_accuracy": accuracy, "passes_mnist_gate": passes})
         results[f"32 hard MNIST examples, {recipe}"] = {"runs": runs, **summary(runs), "rounds_passing_mnist_gate": sum(r["passes_mnist_gate"] for r in runs)}
         print(f"32 hard MNIST examples, {recipe}", summary(runs), flush=True)
-    write_result("round_recipe", {"examples": args.examples, "recipes": args.recipes, "seeds": args.seeds, "results": results})
+    write_result(args.name, {"examples": args.examples, "recipes": args.recipes, "seeds": args.seeds, "results": results})
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from training.round_matrix import round_matrix
 from training.rounds import metrics_by_round, read_rounds_log, rollbacks, round_label
 
 
-ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "MER", "vMER", "MNIST test", "held-out people's", "held-out n", "robust (FGSM ε=0.1)"]
+ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "MER", "vMER", "MNIST test", "held-out people's", "held-out n", "robust (FGSM ε=0.1)", "trained (people's examples)"]
 # Shown as percentages; the API still returns the numbers (0.9919), the display value is "99.19%".
 ROUND_PERCENT_FORMATS = {"MER": "{:.1%}", "vMER": "{:.1%}", "MNIST test": "{:.2%}", "held-out people's": "{:.1%}", "held-out n": "{:d}", "robust (FGSM ε=0.1)": "{:.1%}"}
 ROUND_LEGEND = (
@@ -26,7 +26,8 @@ ROUND_LEGEND = (
     "(measured when the round was trained, on the held-out examples there were then; the set grows, and the table below "
     "compares every model on the same examples); held-out n: how many examples that was (on 100 examples, a few "
     "points up or down is noise); "
-    "robust: MNIST test accuracy under FGSM at ε = 0.1. Below, these accuracies round by round (the plot appears with the second round: a line needs two points; '(rollback)' marks a round that went back to an earlier round's model)."
+    "robust: MNIST test accuracy under FGSM at ε = 0.1; trained: how the round's model learned (round 0 on MNIST alone; "
+    "a later round fine-tuned the live model or trained a new one from scratch, on MNIST and that many people's examples; a rollback holds an earlier round's model). Below, these accuracies round by round (the plot appears with the second round: a line needs two points; '(rollback)' marks a round that went back to an earlier round's model)."
 )
 # Named as the table's columns (and short enough for the legend to fit a phone's width).
 PLOTTED = {"MNIST test": "mnist_test_accuracy", "held-out people's": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
@@ -48,7 +49,7 @@ def round_table(services: Services, metrics: dict[int, dict]) -> pd.DataFrame:
     for r in sorted(set(counts) | set(metrics)):
         c = counts.get(r, {"collected": 0, "fooled": 0, "verified_fooled": 0, "model_error_rate": None, "verified_model_error_rate": None})
         m = metrics.get(r, {})
-        rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], m.get("mnist_test_accuracy"), m.get("held_out_accuracy"), m.get("held_out_examples"), m.get("fgsm_0.1_accuracy")])
+        rows.append([r, c["collected"], c["fooled"], c["verified_fooled"], c["model_error_rate"], c["verified_model_error_rate"], m.get("mnist_test_accuracy"), m.get("held_out_accuracy"), m.get("held_out_examples"), m.get("fgsm_0.1_accuracy"), m.get("trained")])
     table = pd.DataFrame(rows, columns=ROUND_HEADERS)
     # a count, not a float: pandas would make [None, 79] floats (79.0 in the API)
     table["held-out n"] = pd.Series([row[ROUND_HEADERS.index("held-out n")] for row in rows], dtype=object)

@@ -43,6 +43,9 @@ def test_each_accepted_round_is_a_tagged_commit_that_loads_back(state_with_round
         held_out = next(e["n_held_out_examples"] for e in read_rounds_log(state_with_round1) if e["accepted"])
         row_1 = next(line for line in card.splitlines() if line.startswith("| 1 | "))
         assert held_out == 8 and f"% of {held_out} |" in row_1, row_1  # every 5th of 40 people
+        # and how each round learned: round 1 fine-tuned round 0 on the other 32 (fewer than auto's 150)
+        assert row_1.endswith("| fine-tuned (32) |"), row_1
+        assert next(line for line in card.splitlines() if line.startswith("| 0 | ")).endswith("| MNIST only |")
 
         for round_ in (0, 1):
             local = state_with_round1 / "checkpoints" / f"round-{round_}"

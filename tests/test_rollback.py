@@ -115,6 +115,7 @@ def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round
             assert set(table) == {0, 1, 2}
             shown = rounds_view(client, shown=True)[1]  # the page names the rollback's row; the API keeps the numbers
             assert [shown[r]["round"] for r in (0, 1, 2)] == ["0", "1", "2 (round 0 again)"]
+            assert [shown[r]["trained (people's examples)"] for r in (0, 1, 2)] == ["MNIST only", "fine-tuned (32)", "round 0's model"]
             matrix = client.predict(api_name="/rounds")[3]  # every model on each round's fooling examples: round 2 reads them as round 0 does
             assert [row[0] for row in matrix["metadata"]["display_value"]] == ["0", "1", "2 (round 0 again)"] and matrix["data"][2][1] == matrix["data"][0][1]
             flag(client, distinct_drawing(1, tmp_path / "one.png"), "7")
@@ -133,6 +134,7 @@ def test_a_serving_app_serves_the_rolled_back_round_and_says_so(state_with_round
         assert hub.files[key]["model.safetensors"] == weights(state, 0)
         card = hub.files[key]["README.md"].decode()
         assert "| 2 (round 0 again) | " in card and "is a rollback" in card
+        assert "| round 0's model |" in next(line for line in card.splitlines() if line.startswith("| 2 "))
         assert f"Round 2: round 0's model again (rolled back: {WHY})" in hub.commits[-1]["message"]
 
 

@@ -10,7 +10,7 @@ from flagging.store import FlagStore
 from model.checkpoint import load_checkpoint
 from tests.conftest import flag_as_people_would
 from training.evaluate import images_to_tensor, predict_classes
-from training.rounds import SCRATCH_FROM_EXAMPLES, RoundBusy, RoundConfig, exclusive_round, latest_model_dir, main, read_rounds_log, retrain_due_at, round_start, run_round
+from training.rounds import SCRATCH_FROM_EXAMPLES, RoundBusy, RoundConfig, exclusive_round, latest_model_dir, main, metrics_by_round, read_rounds_log, retrain_due_at, round_start, run_round
 
 
 def test_retraining_is_due_at_the_threshold_and_a_threshold_after_each_failed_attempt():
@@ -81,6 +81,7 @@ def test_with_many_examples_to_learn_a_round_trains_a_new_model_on_mnist_and_the
     assert entry["accepted"] and entry["config"]["start"] == "auto" and entry["start"] == "scratch" and len(entry["losses"]) == 4  # round 0's 4 epochs
     model, meta = load_checkpoint(fresh_state / "checkpoints" / "round-1")
     assert meta["parent"] == 0 and meta["architecture"] == "reference" and meta["round_config"]["start"] == "scratch"
+    assert metrics_by_round(fresh_state)[1]["trained"] == f"from scratch ({entry['n_train_examples']})"  # the Rounds tab and model card say so
     assert round_start(RoundConfig(method="adv-reg"), entry["n_train_examples"]) == "live"
     assert round_start(RoundConfig(start="live"), entry["n_train_examples"]) == "live"
     images, labels, _ = hard_examples
@@ -239,6 +240,7 @@ def test_the_app_retrains_in_the_background_and_swaps_the_new_model_in(fresh_sta
         assert table[1]["MNIST test"] >= table[0]["MNIST test"] - 0.003
         assert 0 <= table[1]["held-out people's"] <= 1 and table[0]["held-out people's"] is None  # round 0 had none
         assert table[1]["held-out n"] == 2 and table[0]["held-out n"] is None  # the 5th and the 10th person's flags
+        assert table[0]["trained (people's examples)"] == "MNIST only" and table[1]["trained (people's examples)"] == "fine-tuned (8)"  # the other 8 of the 10
         shown = rounds_view(client, shown=True)[1]  # the page shows percentages, "—" where there is no figure
         assert shown[1]["MNIST test"] == f"{table[1]['MNIST test']:.2%}" and shown[0]["held-out people's"] == "—"
         assert shown[1]["held-out n"] == "2" and shown[0]["held-out n"] == "—"

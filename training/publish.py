@@ -71,7 +71,7 @@ def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int, restore
     `restored` (`rollbacks` of the rounds log) marks the rollbacks."""
     restored = restored or {}
     rows = [
-        f"| {round_label(r, restored)} | {percent(m.get('mnist_test_accuracy'))} | {held_out_cell(m)} | {percent(m.get('fgsm_0.1_accuracy'))} |"
+        f"| {round_label(r, restored)} | {percent(m.get('mnist_test_accuracy'))} | {held_out_cell(m)} | {percent(m.get('fgsm_0.1_accuracy'))} | {m.get('trained', '—')} |"
         for r, m in sorted(metrics.items())
         if r <= up_to_round
     ]
@@ -116,13 +116,15 @@ def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int, restore
             "",
             "## Rounds",
             "",
-            "| round | MNIST test accuracy | held-out people's examples | FGSM ε=0.1 accuracy |",
-            "| --- | --- | --- | --- |",
+            "| round | MNIST test accuracy | held-out people's examples | FGSM ε=0.1 accuracy | trained (people's examples) |",
+            "| --- | --- | --- | --- | --- |",
             *rows,
             "",
             "MNIST test accuracy: on the 10,000 MNIST test images. Held-out people's examples: accuracy on the",
             "examples of every 5th person to flag, whom no round trained on, measured when the round was trained",
             "(how many examples that was follows the figure). FGSM ε=0.1: white-box, on the MNIST test images.",
+            "Trained: round 0 on MNIST alone; a later round fine-tuned the model before it or trained a new one",
+            "from scratch, on MNIST and that many people's examples.",
             f"Every retraining attempt, accepted or rejected, is a line of `{ROUNDS_LOG}`.",
             *(
                 [

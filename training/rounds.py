@@ -57,9 +57,9 @@ RETRAIN_METHODS = [m for m in METHODS if m != "distill"]  # distillation trains 
 RETRAIN_STARTS = ("auto", "live", "scratch")
 # "auto" fine-tunes the live model while a round has fewer people's examples to learn than this, and trains a
 # new model from scratch from then on: `python -m bench.round_recipe --examples 100 150 200 --recipes 16x300
-# scratch` measured the error on 10,000 fresh simulated drawings at 11.35% (fine-tuning) and 11.25% (scratch)
-# after 100 examples, 11.37% and 10.31% after 150, 11.12% and 10.05% after 200; after 72, fine-tuning was
-# better (10.9% against 12.1%), and it costs 3 s instead of 15-20.
+# scratch --name round_recipe_crossover` measured the error on 10,000 fresh simulated drawings at 11.35%
+# (fine-tuning) and 11.25% (scratch) after 100 examples, 11.37% and 10.31% after 150, 11.12% and 10.05% after
+# 200; after 72, fine-tuning was better (10.9% against 12.1%), and it costs 3 s instead of 15-20.
 SCRATCH_FROM_EXAMPLES = 150
 log = logging.getLogger("dadc.rounds")
 
@@ -379,13 +379,22 @@ def metrics_by_round(state_dir: Path, log_entries: list[dict] | None = None) -> 
     out = {}
     round0_meta = round0_checkpoint_dir(state_dir) / "metadata.json"
     if round0_meta.is_file():
-        out[0] = json.loads(round0_meta.read_text()).get("metrics", {})
+        out[0] = json.loads(round0_meta.read_text()).get("metrics", {}) | {"trained": "MNIST only"}
     for entry in read_rounds_log(state_dir) if log_entries is None else log_entries:
         if entry.get("accepted"):
             n = entry.get("n_held_out_examples") if entry["metrics"].get("held_out_accuracy") is not None else None
             # None where nothing was held out (the table shows "—", not 0); also fills logs from before measure() counted them
-            out[entry["round"]] = entry["metrics"] | {"held_out_examples": n}
+            out[entry["round"]] = entry["metrics"] | {"held_out_examples": n, "trained": how_trained(entry)}
     return out
+
+
+def how_trained(entry: dict) -> str:
+    """How an accepted round's model learned, for the tables: "from scratch (727)", "fine-tuned (72)" (its
+    people's examples, besides MNIST), or a rollback's "round 1's model"."""
+    if "restores" in entry:
+        return f"round {entry['restores']}'s model"
+    start = entry.get("start", entry.get("config", {}).get("start", "live"))  # logs from before "auto" say it in the config only
+    return f"{'from scratch' if start == 'scratch' else 'fine-tuned'} ({entry.get('n_train_examples', 0)})"
 
 
 def rollbacks(log_entries: list[dict]) -> dict[int, dict]:
