@@ -469,12 +469,16 @@ def test_the_held_out_gate_refuses_a_candidate_worse_on_held_out_people_and_says
 
     # With the paired counts a round records, the refusal says whether the fall looks like noise.
     noisy = worse | {"held_out_newly_wrong": 17, "held_out_newly_right": 14}
-    assert gate_failures(noisy, parent, RoundConfig()) == ["worse on held-out people's examples (91.60% → 91.10% on 604: 17 newly wrong, 14 newly right)"]
+    assert gate_failures(noisy, parent, RoundConfig()) == [
+        "worse on held-out people's examples (91.60% → 91.10% on 604: 17 newly wrong, 14 newly right, a split equally good models make 36% of the time)"
+    ]
+    worse_model = worse | {"held_out_newly_wrong": 17, "held_out_newly_right": 2}  # the same fall, from far fewer changes
+    assert gate_failures(worse_model, parent, RoundConfig())[0].endswith("17 newly wrong, 2 newly right, a split equally good models make under 1% of the time)")
     # A maintainer who judges that noise allows a fall: up to it passes, exactly at it too, beyond it not.
     assert gate_failures(noisy, parent, RoundConfig(max_held_out_drop=0.01)) == []
     assert gate_failures(noisy | {"held_out_accuracy": 0.906}, parent, RoundConfig(max_held_out_drop=0.01)) == []
     assert gate_failures(noisy | {"held_out_accuracy": 0.9059}, parent, RoundConfig(max_held_out_drop=0.01)) == [
-        "worse on held-out people's examples (91.60% → 90.59% on 604: 17 newly wrong, 14 newly right; at most 1.00 point allowed)"
+        "worse on held-out people's examples (91.60% → 90.59% on 604: 17 newly wrong, 14 newly right, a split equally good models make 36% of the time; at most 1.00 point allowed)"
     ]
 
 
@@ -509,7 +513,9 @@ def test_a_maintainer_can_allow_a_round_a_fall_on_held_out_people(fresh_state, h
     assert refused["parent_metrics"]["held_out_accuracy"] == 1.0 and metrics["held_out_newly_right"] == 0
     assert metrics["held_out_newly_wrong"] >= 1 and metrics["held_out_accuracy"] == (8 - metrics["held_out_newly_wrong"]) / 8
     (failure,) = refused["gate_failures"]
-    assert failure == f"worse on held-out people's examples (100.00% → {metrics['held_out_accuracy']:.2%} on 8: {metrics['held_out_newly_wrong']} newly wrong, 0 newly right)"
+    coin = 0.5 ** metrics["held_out_newly_wrong"]  # each of them newly wrong, none newly right: a coin's heads every time
+    chance = "under 1%" if coin < 0.01 else f"{coin:.0%}"
+    assert failure == f"worse on held-out people's examples (100.00% → {metrics['held_out_accuracy']:.2%} on 8: {metrics['held_out_newly_wrong']} newly wrong, 0 newly right, a split equally good models make {chance} of the time)"
     assert latest_model_dir(fresh_state) == fresh_state / "checkpoints" / "round-0"
 
     allowed = 1.0 - metrics["held_out_accuracy"]

@@ -216,6 +216,14 @@ def held_out_changes(parent_right: torch.Tensor, candidate_right: torch.Tensor) 
     return {"held_out_newly_right": int((candidate_right & ~parent_right).sum()), "held_out_newly_wrong": int((parent_right & ~candidate_right).sum())}
 
 
+def uneven_split_chance(newly_wrong: int, newly_right: int) -> str:
+    """How often two equally good models split the examples they read differently at least this unevenly
+    (a one-sided sign test): "36%" for 17 newly wrong against 14 newly right, "under 1%" for 17 against 2."""
+    n = newly_wrong + newly_right
+    chance = sum(math.comb(n, k) for k in range(newly_wrong, n + 1)) / 2**n
+    return "under 1%" if chance < 0.01 else f"{chance:.0%}"
+
+
 def drop_problem(option: str, value: float | None) -> str | None:
     """Why `value` is no gate for `option` (people write points where a fraction is meant), or None."""
     if value is not None and not 0 <= value <= 1:
@@ -242,7 +250,11 @@ def gate_failures(candidate: dict, parent: dict, cfg: RoundConfig) -> list[str]:
         failures.append(f"MNIST test accuracy {candidate['mnist_test_accuracy']:.2%} is below the floor of {cfg.min_mnist_accuracy:.2%}")
     held_out_drop = round(parent["held_out_accuracy"] - candidate["held_out_accuracy"], 5) if candidate["held_out_accuracy"] is not None else None
     if held_out_drop is not None and held_out_drop > cfg.max_held_out_drop:
-        changes = f": {candidate['held_out_newly_wrong']} newly wrong, {candidate['held_out_newly_right']} newly right" if "held_out_newly_wrong" in candidate else ""
+        changes = ""
+        if "held_out_newly_wrong" in candidate:
+            wrong, right = candidate["held_out_newly_wrong"], candidate["held_out_newly_right"]
+            # the chance tells a maintainer whether to allow such falls (--max-held-out-drop) or believe them
+            changes = f": {wrong} newly wrong, {right} newly right, a split equally good models make {uneven_split_chance(wrong, right)} of the time"
         allowed = f"; at most {points(cfg.max_held_out_drop)} allowed" if cfg.max_held_out_drop else ""
         failures.append(f"worse on held-out people's examples ({parent['held_out_accuracy']:.2%} → {candidate['held_out_accuracy']:.2%} on {candidate['held_out_examples']}{changes}{allowed})")
     robust_drop = round(parent["fgsm_0.1_accuracy"] - candidate["fgsm_0.1_accuracy"], 5)
