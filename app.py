@@ -37,6 +37,7 @@ from model.predict import top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from serving.rounds_tab import (  # noqa: E402
     CONTRIBUTOR_HEADERS,
+    DIGITS_LEGEND,
     MATRIX_LEGEND,
     ROUND_HEADERS,
     ROUND_LEGEND,
@@ -77,7 +78,7 @@ SELECT_BRUSH_JS = """
 
 CSS = """
 #drawing { max-width: 440px; }
-#rounds-table th, #rounds-table th *, #fooled-by-round th, #fooled-by-round th * { word-break: normal !important; overflow-wrap: normal !important; }
+#rounds-table th, #rounds-table th *, #fooled-by-round th, #fooled-by-round th *, #fooled-by-digit th, #fooled-by-digit th * { word-break: normal !important; overflow-wrap: normal !important; }
 @media (max-width: 640px) { .tab-container button { padding: 0 5px !important; } }
 """
 # On a phone, narrower page margins (with the tabs' padding above) keep all four tabs in the bar, not
@@ -484,6 +485,8 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                 rounds_plot = accuracy_plot()
                 gr.Markdown(MATRIX_LEGEND, elem_id="fooled-by-round-legend")
                 fooled_by_round = gr.Dataframe(headers=["model round"], interactive=False, wrap=True, elem_id="fooled-by-round")
+                gr.Markdown(DIGITS_LEGEND, elem_id="fooled-by-digit-legend")
+                fooled_by_digit = gr.Dataframe(headers=["digit"], interactive=False, wrap=True, elem_id="fooled-by-digit")
                 # Only signed-in people have names to show; without sign-in the table would stay empty.
                 contributors = gr.Dataframe(
                     headers=CONTRIBUTOR_HEADERS, interactive=False, label="Top contributors (signed in)", visible=services.sign_in, elem_id="contributors"
@@ -655,7 +658,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         eps_input.input(
             on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private", show_progress="hidden", trigger_mode="always_last"
         )
-        rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors]
+        rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors, fooled_by_digit]
         rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer, shown_tab, hold_panel, rollback_panel], api_visibility="private")
         for name, other_tab in (("fool", fool_tab), ("validate", validate_tab), ("adversary", adversary_tab)):
             other_tab.select(None, js=f"() => '{name}'", outputs=shown_tab)

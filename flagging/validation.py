@@ -156,6 +156,25 @@ def round_counts(records: list[FlagRecord], votes: list[Vote], votes_required: i
     return table
 
 
+def digit_counts(records: list[FlagRecord], votes: list[Vote], votes_required: int) -> dict[int, dict[int, dict]]:
+    """Per model round and digit drawn: drawings, how many the model read as another digit, and which
+    digits it read them as. The digit drawn is the agreed one once decided (validators may have corrected
+    it), the author's until then; junk is left out."""
+    grouped = votes_by_flag(votes)
+    counts: dict[int, dict[int, dict]] = defaultdict(dict)
+    for r in records:
+        decision = decide(r, grouped.get(r.id, []), votes_required)
+        if decision.verdict == "junk":
+            continue
+        digit = r.label if decision.label is None else decision.label
+        c = counts[r.model_round].setdefault(digit, {"drawn": 0, "fooled": 0, "read_as": Counter()})
+        c["drawn"] += 1
+        if digit != r.prediction:
+            c["fooled"] += 1
+            c["read_as"][r.prediction] += 1
+    return dict(counts)
+
+
 def top_contributors(records: list[FlagRecord], votes: list[Vote], votes_required: int, limit: int = 10) -> list[dict]:
     """Signed-in people ranked by the verified examples that fooled the model, then by all their fooling examples."""
     grouped = votes_by_flag(votes)

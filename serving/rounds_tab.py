@@ -1,5 +1,6 @@
 """What the Rounds tab shows: the table of rounds, the accuracy plot, every model on every round's
-held-out fooling examples and the top contributors, built once per change for all open tabs."""
+held-out fooling examples, which digits fool each round's model and the top contributors, built once per
+change for all open tabs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import gradio as gr
 import pandas as pd
 
-from flagging.validation import round_counts, top_contributors
+from flagging.validation import digit_counts, round_counts, top_contributors
 from serving.services import Services
 from training.round_matrix import round_matrix
 from training.rounds import metrics_by_round, read_rounds_log, rollbacks, round_label
@@ -133,15 +134,47 @@ def fooled_by_round_table(services: Services) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(rows, columns=["model round", *columns.values()]), notes
 
 
+DIGITS_LEGEND = (
+    "**Which digits fool each round's model.** Rows: the digit drawn (the digit validators agreed on once they "
+    "voted, the author's until then; junk left out); columns: the share of the drawings of that digit collected "
+    "against round *c*'s model that it read as another digit, of how many (a few drawings are noise); last, what "
+    "the live model has read them as so far. A digit people fool the model with often is one the next rounds "
+    "should learn: down the rounds, its share should fall."
+)
+MISREAD_SHOWN = 3  # the live model's most frequent misreadings of a digit, most frequent first
+
+
+def digits_table(services: Services) -> tuple[pd.DataFrame, dict]:
+    """Rows: the digits 0-9; a column per round with the share of that digit's drawings its model read as
+    another digit; last, what the live model misread each digit as ("7 ×12, 1 ×3"). Also the drawings
+    behind each share, {(digit, column): n}, for the display (the store was refreshed by `round_table`)."""
+    counts = digit_counts(list(services.store.records.values()), list(services.store.votes), services.votes_required) if services.store is not None else {}
+    live_round = int(services.live.metadata.get("round", 0))
+    live = counts.get(live_round, {})
+    misread = f"round {live_round} (live) read them as"
+    drawn, rows = {}, []
+    for digit in range(10):
+        row = [digit]
+        for r in sorted(counts):
+            c = counts[r].get(digit)
+            row.append(c["fooled"] / c["drawn"] if c else None)
+            if c:
+                drawn[(digit, f"round {r}")] = c["drawn"]
+        read_as = live[digit]["read_as"].most_common(MISREAD_SHOWN) if digit in live else []
+        rows.append([*row, ", ".join(f"{d} ×{n}" for d, n in read_as) or None])
+    return pd.DataFrame(rows, columns=["digit", *(f"round {r}" for r in sorted(counts)), misread]), drawn
+
+
 def rounds_data(services: Services) -> tuple:
     """What the Rounds tab shows, as plain data: (status, round table, metrics by round, fooled-by-round
-    table, top contributors, the rollbacks by round). The costly part: it reads every record and evaluates the models."""
+    table, top contributors, the rollbacks by round, the digits table and its drawings per share). The costly
+    part: it reads every record and evaluates the models."""
     log_entries = read_rounds_log(services.state_dir) if services.state_dir is not None else []  # once, for the table, the plot and the rollbacks
     metrics = round_metrics(services, log_entries)
     status, table = rounds_status(services), round_table(services, metrics)
     matrix, unreadable = fooled_by_round_table(services)
     restored = rollbacks(log_entries)
-    return (f"{status}\n\n{unreadable}" if unreadable else status), table, metrics, matrix, contributors_table(services), restored
+    return (f"{status}\n\n{unreadable}" if unreadable else status), table, metrics, matrix, contributors_table(services), restored, *digits_table(services)
 
 
 # An open Rounds tab checks this often whether anything it shows has changed (a cheap check; the
@@ -180,13 +213,16 @@ def shared_rounds_data(services: Services, rebuild: bool = False, reuse_for_s: f
 def rounds_components(data: tuple) -> tuple:
     """The Gradio values of `rounds_data`, made anew for each page: Gradio's Dataframe computes a
     pandas Styler in place, so one Styler must not be shared between requests."""
-    status, table, metrics, matrix, contributors, restored = data
+    status, table, metrics, matrix, contributors, restored, digits, drawn = data
     label = functools.partial(round_label, restored=restored)  # "3 (round 1 again)": the API keeps the number
     percent = {name: "{:.1%}" for name in matrix.columns[1:]}
     table_style = table.style.format(ROUND_PERCENT_FORMATS | {"round": label}, na_rep="—")
-    return status, table_style, round_plot(metrics, restored), matrix.style.format(percent | {"model round": label}, na_rep="—"), contributors
+    digits_style = digits.style.format(na_rep="—")
+    for (digit, column), n in drawn.items():  # "12% of 75": the API keeps the share, 0.12
+        digits_style = digits_style.format(f"{{:.0%}} of {n}", subset=pd.IndexSlice[digit, column])
+    return status, table_style, round_plot(metrics, restored), matrix.style.format(percent | {"model round": label}, na_rep="—"), contributors, digits_style
 
 
 def rounds_view(services: Services, rebuild: bool = False) -> tuple:
-    """(status, table, plot, the fooled-by-round table, top contributors) of the Rounds tab."""
+    """(status, table, plot, the fooled-by-round table, top contributors, the digits table) of the Rounds tab."""
     return rounds_components(shared_rounds_data(services, rebuild)[1])

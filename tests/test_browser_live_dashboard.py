@@ -1,6 +1,8 @@
 """A maintainer keeps the Rounds tab open while people flag: the dashboard follows a retraining round
 by itself (no Refresh), and the person drawing sees which model they are now playing against."""
 
+import re
+
 import gradio as gr
 from playwright.sync_api import expect, sync_playwright
 
@@ -39,7 +41,7 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         assert lowest - 0.1 <= y_ticks[0] <= lowest and y_ticks[-1] == 1.0, (y_ticks, shown)
         expect(maintainer.locator("#fooled-by-round")).to_contain_text("fooled round 0 (2)")  # the 5th and 10th people's are held out
         # On a 1200-px page every column of the table is in sight: long headers wrap between words, nothing scrolls sideways.
-        scrolled = maintainer.evaluate("() => [...document.querySelectorAll('#rounds-table *')].filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className)")
+        scrolled = maintainer.evaluate("() => [...document.querySelectorAll('#rounds-table *, #fooled-by-digit *')].filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className)")
         assert scrolled == [], scrolled
         # On a phone (390 px) the plot's legend stays inside the plot: its last entry is not cut off.
         maintainer.set_viewport_size({"width": 390, "height": 844})
@@ -55,6 +57,11 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         expect(person.locator("#flag-result")).to_contain_text("1 of 10", timeout=15_000)
         expect(person.get_by_text("Model: round 1")).to_be_visible(timeout=15_000)
         expect(status).to_contain_text("Fooling examples this round: 1 of 10", timeout=15_000)
+        # Which digits fool each round's model: the 3 they drew (a 7 on the canvas) fooled round 1, the live model.
+        threes = maintainer.locator("#fooled-by-digit [role=row][data-index]").nth(3).locator("[role=gridcell]")
+        expect(threes.last).to_have_text(re.compile(r"\d ×1"), timeout=15_000)
+        cells = [c.strip() for c in threes.all_text_contents()]
+        assert cells[0] == "3" and cells[2] == "100% of 1", cells  # digit, round 0, round 1, round 1 (live) read them as
 
         # Away from the Rounds tab the page stops asking (at its next check); back on it, it catches up at once.
         events = []

@@ -2,7 +2,9 @@
 
 import json
 import time
+from collections import Counter
 
+import pandas as pd
 import pytest
 import torch
 
@@ -200,7 +202,7 @@ def test_a_round_trained_by_hand_while_the_app_serves_goes_live_in_the_app(fresh
 
 def rounds_view(client, shown=False):
     """(status, {round: {header: value}}); with shown=True the values as the page displays them."""
-    status, table, _plot, _fooled_by_round, _contributors = client.predict(api_name="/rounds")
+    status, table, _plot, _fooled_by_round, _contributors, _digits = client.predict(api_name="/rounds")
     rows = table["metadata"]["display_value"] if shown else table["data"]
     return status, {table["data"][i][0]: dict(zip(table["headers"], row)) for i, row in enumerate(rows)}
 
@@ -418,6 +420,38 @@ def test_open_rounds_tabs_share_one_rebuild_per_change(fresh_state, hard_example
         store.close()
 
 
+def test_the_rounds_tab_says_which_digits_fool_each_rounds_model_and_what_the_live_one_reads_them_as(fresh_state, hard_examples, round0):
+    from model.predict import LiveModel
+    from serving.rounds_tab import rounds_view
+    from serving.services import Services
+
+    images, labels, predictions = hard_examples
+    flag_as_people_would(fresh_state, hard_examples, 20)  # round 0 reads these wrong
+    flag_as_people_would(fresh_state, (images[20:32], labels[20:32], labels[20:32]), 12)  # and these right
+    flag_as_people_would(fresh_state, (images[:5], labels[:5], labels[:5]), 5, model_round=1)  # round 1 reads these right
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        services = Services(live=LiveModel(*round0), store=store, flagger=None, state_dir=fresh_state)
+        digits = rounds_view(services)[5]
+    finally:
+        store.close()
+    table, shown = digits.data, digits.to_html()
+    assert list(table.columns) == ["digit", "round 0", "round 1", "round 0 (live) read them as"] and table["digit"].tolist() == list(range(10))
+    for digit in range(10):
+        drawn = [i for i in range(32) if labels[i] == digit]
+        fooled = [i for i in drawn if i < 20]
+        share = table.loc[digit, "round 0"]
+        if not drawn:
+            assert pd.isna(share)
+            continue
+        assert share == pytest.approx(len(fooled) / len(drawn)) and f"{len(fooled) / len(drawn):.0%} of {len(drawn)}" in shown
+        misread = Counter(int(predictions[i]) for i in fooled).most_common()
+        expected = ", ".join(f"{d} ×{n}" for d, n in misread[:3])  # most frequent misreading first, with how often
+        assert table.loc[digit, "round 0 (live) read them as"] == (expected or None)
+    assert 0 < table["round 0"].min() < table["round 0"].max() == 1.0  # the shares differ by digit
+    assert table["round 1"].count() == len(set(labels[:5].tolist())) and set(table["round 1"].dropna()) == {0.0}
+
+
 def test_a_person_is_held_out_whole_and_what_an_earlier_round_trained_on_stays_in_training(fresh_state, hard_examples, round0):
     """Five people draw ten each; the 5th is held out. Round 1 was trained as a store split by example
     (every 5th drawing held out) would have been: 8 of the 5th person's drawings are in its model."""
@@ -561,7 +595,7 @@ def test_a_damaged_round_checkpoint_while_serving_leaves_flagging_and_the_dashbo
     (round0_dir / "model.safetensors").write_bytes(b"not weights")
     with running_app(state_with_round1, "--retrain-threshold", "100") as url:
         client = Client(url, verbose=False)
-        status, _table, _plot, matrix, _ = client.predict(api_name="/rounds")
+        status, _table, _plot, matrix, _, _ = client.predict(api_name="/rounds")
         assert status.startswith("Round 1 is live.") and "Traceback" not in status
         assert f"Round 0's row below is empty: the checkpoint in {round0_dir} cannot be read" in status
         rows = {row[0]: row[1:] for row in matrix["data"]}

@@ -3,7 +3,7 @@
 import random
 
 from flagging.store import FlagRecord, Removal, Vote, person_key, person_token
-from flagging.validation import Decision, decide, held_out_split, next_to_validate, round_counts, top_contributors, verified_examples
+from flagging.validation import Decision, decide, digit_counts, held_out_split, next_to_validate, round_counts, top_contributors, verified_examples
 
 
 def record(id, label=3, prediction=5, session="author", username="", model_round=0, created_at="t"):
@@ -76,6 +76,24 @@ def test_round_counts_and_error_rates():
     assert counts[0] == {"collected": 3, "fooled": 2, "verified_fooled": 1, "model_error_rate": 0.6667, "verified_model_error_rate": 0.3333}
     assert counts[1]["verified_fooled"] == 0 and counts[1]["verified_model_error_rate"] == 0.0
     assert [r.id for r, _ in verified_examples(records, votes, 1)] == ["a"]
+
+
+def test_digit_counts_say_which_digits_fool_each_round_by_the_agreed_digit():
+    records = [
+        record("a", label=1, prediction=7), record("b", label=1, prediction=7), record("c", label=1, prediction=4),
+        record("d", label=1, prediction=1),  # read right
+        record("e", label=9, prediction=4),  # junk: left out
+        record("f", label=3, prediction=5),  # validators say it is a 5: the model was right
+        record("g", label=2, prediction=8),  # not voted on yet: the author's digit
+        record("h", label=1, prediction=1, model_round=1),
+    ]
+    votes = [vote("e", "junk", session="m", username="boss", maintainer=True), vote("f", "incorrect", 5, session="v1"), vote("f", "incorrect", 5, session="v2")]
+    counts = digit_counts(records, votes, votes_required=2)
+    assert set(counts) == {0, 1} and set(counts[0]) == {1, 2, 5}
+    assert counts[0][1]["drawn"] == 4 and counts[0][1]["fooled"] == 3 and counts[0][1]["read_as"].most_common() == [(7, 2), (4, 1)]
+    assert counts[0][5] == {"drawn": 1, "fooled": 0, "read_as": {}}  # as the agreed digit, not the author's 3
+    assert counts[0][2]["fooled"] == 1 and counts[1] == {1: {"drawn": 1, "fooled": 0, "read_as": {}}}
+    assert digit_counts(records, [], votes_required=0)[0][9]["fooled"] == 1  # validation off: every example, as drawn
 
 
 def test_top_contributors_rank_signed_in_people_by_verified_fooling_examples():
