@@ -445,8 +445,8 @@ def test_the_rounds_tab_says_which_digits_fool_each_rounds_model_and_what_the_li
             assert pd.isna(share)
             continue
         assert share == pytest.approx(len(fooled) / len(drawn)) and f"{len(fooled) / len(drawn):.0%} of {len(drawn)}" in shown
-        misread = Counter(int(predictions[i]) for i in fooled).most_common()
-        expected = ", ".join(f"{d} ×{n}" for d, n in misread[:3])  # most frequent misreading first, with how often
+        misread = sorted(Counter(int(predictions[i]) for i in fooled).items(), key=lambda item: (-item[1], item[0]))
+        expected = ", ".join(f"{d} ×{n}" for d, n in misread[:3])  # most frequent misreading first (ties: the lower digit), with how often
         assert table.loc[digit, "round 0 (live) read them as"] == (expected or None)
     assert 0 < table["round 0"].min() < table["round 0"].max() == 1.0  # the shares differ by digit
     assert table["round 1"].count() == len(set(labels[:5].tolist())) and set(table["round 1"].dropna()) == {0.0}
