@@ -90,11 +90,22 @@ def flag_as_people_would(state, hard_examples, n, model_round=0, drawings_per_pe
         store.close()
 
 
-@pytest.fixture()
-def state_with_round1(fresh_state, hard_examples):
-    """A state directory where a real retraining round (round 1) was accepted."""
+@pytest.fixture(scope="session")
+def round1_template(state_dir, round0, hard_examples, tmp_path_factory):
+    """A state directory where a real retraining round (round 1) was accepted, made once per session:
+    fourteen tests start from one, and a round costs 10-40 s. Tests get copies (`state_with_round1`)."""
     from training.rounds import main as run_round_cli
 
-    flag_as_people_would(fresh_state, hard_examples, 40)  # as in test_rounds: enough for a round that passes its gates
-    assert run_round_cli(["--state-dir", str(fresh_state)]) == 0
-    return fresh_state
+    template = copy_of_round0_state(state_dir, tmp_path_factory.mktemp("round1-template") / "state")
+    flag_as_people_would(template, hard_examples, 40)  # as in test_rounds: enough for a round that passes its gates
+    assert run_round_cli(["--state-dir", str(template)]) == 0
+    return template
+
+
+@pytest.fixture()
+def state_with_round1(round1_template, tmp_path):
+    """A copy of `round1_template` of this test's own (its flag store reads its new path into its card
+    when it opens, as a moved store does)."""
+    import shutil
+
+    return Path(shutil.copytree(round1_template, tmp_path / "state", symlinks=True))
