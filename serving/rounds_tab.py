@@ -139,7 +139,7 @@ DIGITS_LEGEND = (
     "voted, the author's until then; junk left out); columns: the share of the drawings of that digit collected "
     "against round *c*'s model that it read as another digit, of how many (a few drawings are noise); last, what "
     "the live model has read them as so far. A digit people fool the model with often is one the next rounds "
-    "should learn: down the rounds, its share should fall."
+    "should learn: down the rounds, its share should fall. Empty until someone flags a drawing."
 )
 MISREAD_SHOWN = 3  # the live model's most frequent misreadings of a digit, most frequent first
 
@@ -153,7 +153,7 @@ def digits_table(services: Services) -> tuple[pd.DataFrame, dict]:
     live = counts.get(live_round, {})
     misread = f"round {live_round} (live) read them as"
     drawn, rows = {}, []
-    for digit in range(10):
+    for digit in range(10) if counts else ():  # no drawings yet: no rows of dashes
         row = [digit]
         for r in sorted(counts):
             c = counts[r].get(digit)

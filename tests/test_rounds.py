@@ -425,6 +425,11 @@ def test_the_rounds_tab_says_which_digits_fool_each_rounds_model_and_what_the_li
     from serving.rounds_tab import rounds_view
     from serving.services import Services
 
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        assert rounds_view(Services(live=LiveModel(*round0), store=store, flagger=None, state_dir=fresh_state))[5].data.empty  # nothing drawn yet
+    finally:
+        store.close()
     images, labels, predictions = hard_examples
     flag_as_people_would(fresh_state, hard_examples, 20)  # round 0 reads these wrong
     flag_as_people_would(fresh_state, (images[20:32], labels[20:32], labels[20:32]), 12)  # and these right
