@@ -5,9 +5,10 @@
 Writes a store in FlagStore's exact layout (bench.dataset_load: every record a fooling example
 against round 0) next to a copy of the round-0 model, then times the app's own `rounds_view`
 (status, table, plot, every model on every round's held-out fooling examples, contributors, which
-digits fool each round's model), the rebuild the open Rounds tabs do after each flag. Median of 5 rebuilds after a first one (which fills
-the matrix's prediction cache), first as the heap is after loading, then after `gc.freeze()`, which
-the app calls once everything is loaded: the collector then no longer walks every stored record.
+digits fool each round's model), the rebuild the open Rounds tabs do after each flag. Median of 5
+rebuilds after a first one (which fills the matrix's prediction cache), first as the heap is after
+loading, then after `gc.freeze()`, which the app calls once everything is loaded: the collector then
+no longer walks every stored record.
 
 Then what --tabs open Rounds tabs cost after a flag: the view they all get (one shared rebuild, then
 the same data made into each page's components), median of 5 flags, against as many rebuilds, one
