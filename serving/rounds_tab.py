@@ -152,17 +152,14 @@ def digits_table(services: Services) -> tuple[pd.DataFrame, dict]:
     live_round = int(services.live.metadata.get("round", 0))
     live = counts.get(live_round, {})
     misread = f"round {live_round} (live) read them as"
-    drawn, rows = {}, []
+    columns = {r: f"round {r}" for r in sorted(counts)}
+    drawn = {(digit, columns[r]): c["drawn"] for r, by_digit in counts.items() for digit, c in by_digit.items()}
+    rows = []
     for digit in range(10) if counts else ():  # no drawings yet: no rows of dashes
-        row = [digit]
-        for r in sorted(counts):
-            c = counts[r].get(digit)
-            row.append(c["fooled"] / c["drawn"] if c else None)
-            if c:
-                drawn[(digit, f"round {r}")] = c["drawn"]
+        shares = [counts[r][digit]["fooled"] / counts[r][digit]["drawn"] if digit in counts[r] else None for r in columns]
         read_as = live[digit]["read_as"].most_common(MISREAD_SHOWN) if digit in live else []
-        rows.append([*row, ", ".join(f"{d} ×{n}" for d, n in read_as) or None])
-    return pd.DataFrame(rows, columns=["digit", *(f"round {r}" for r in sorted(counts)), misread]), drawn
+        rows.append([digit, *shares, ", ".join(f"{d} ×{n}" for d, n in read_as) or None])
+    return pd.DataFrame(rows, columns=["digit", *columns.values(), misread]), drawn
 
 
 def rounds_data(services: Services) -> tuple:
