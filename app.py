@@ -44,6 +44,7 @@ from serving.rounds_tab import (  # noqa: E402
     ROUNDS_POLL_SECONDS,
     ROUNDS_REBUILD_SECONDS,
     accuracy_plot,
+    error_rate_plot,
     rounds_components,
     rounds_view,
     shared_rounds_data,
@@ -483,6 +484,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                 rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, wrap=True, elem_id="rounds-table")
                 gr.Markdown(ROUND_LEGEND, elem_id="rounds-legend")
                 rounds_plot = accuracy_plot()
+                mer_plot = error_rate_plot()
                 gr.Markdown(MATRIX_LEGEND, elem_id="fooled-by-round-legend")
                 fooled_by_round = gr.Dataframe(headers=["model round"], interactive=False, wrap=True, elem_id="fooled-by-round")
                 gr.Markdown(DIGITS_LEGEND, elem_id="fooled-by-digit-legend")
@@ -658,7 +660,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         eps_input.input(
             on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private", show_progress="hidden", trigger_mode="always_last"
         )
-        rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors, fooled_by_digit]
+        rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors, fooled_by_digit, mer_plot]
         rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer, shown_tab, hold_panel, rollback_panel], api_visibility="private")
         for name, other_tab in (("fool", fool_tab), ("validate", validate_tab), ("adversary", adversary_tab)):
             other_tab.select(None, js=f"() => '{name}'", outputs=shown_tab)

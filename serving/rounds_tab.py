@@ -1,4 +1,4 @@
-"""What the Rounds tab shows: the table of rounds, the accuracy plot, every model on every round's
+"""What the Rounds tab shows: the table of rounds, the accuracy and error-rate plots, every model on every round's
 held-out fooling examples, which digits fool each round's model and the top contributors, built once per
 change for all open tabs."""
 
@@ -28,7 +28,7 @@ ROUND_LEGEND = (
     "compares every model on the same examples); held-out n: how many examples that was (on 100 examples, a few "
     "points up or down is noise); "
     "robust: MNIST test accuracy under FGSM at ε = 0.1; trained: how the round's model learned (round 0 on MNIST alone; "
-    "a later round fine-tuned the live model or trained a new one from scratch, on MNIST and that many people's examples; a rollback holds an earlier round's model). Below, these accuracies round by round (the plot appears with the second round: a line needs two points; '(rollback)' marks a round that went back to an earlier round's model)."
+    "a later round fine-tuned the live model or trained a new one from scratch, on MNIST and that many people's examples; a rollback holds an earlier round's model). Below, these accuracies round by round, then how often people fooled each round's model (MER; vMER too with validation on), which falls as the models learn what fools them (each plot appears with its second round: a line needs two points; '(rollback)' marks a round that went back to an earlier round's model)."
 )
 # Named as the table's columns (and short enough for the legend to fit a phone's width).
 PLOTTED = {"MNIST test": "mnist_test_accuracy", "held-out people's": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
@@ -88,6 +88,23 @@ def round_plot(metrics: dict[int, dict], restored: dict[int, dict] | None = None
     rows = [{"round": label(r), "metric": name, "accuracy": m[key]} for r, m in sorted(metrics.items()) for name, key in PLOTTED.items() if m.get(key) is not None]
     floor = plot_floor([row["accuracy"] for row in rows])
     return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "metric", "accuracy"]), y_lim=[floor, 1.0], visible=len(metrics) >= 2)
+
+
+def error_rate_plot() -> gr.LinePlot:
+    """How often people fool each round's model, empty and hidden until `error_rates_plot` fills it."""
+    return gr.LinePlot(x="round", y="error rate", color="measure", title="How often people fool the model (lower: harder to fool)", y_lim=[0, 1], sort=ROUND_ORDER, visible=False, elem_id="mer-plot")
+
+
+def error_rates_plot(table: pd.DataFrame, validation: bool, restored: dict[int, dict] | None = None) -> gr.LinePlot:
+    """MER per round (vMER too with validation on: off, it is MER less the junk), from the table of rounds:
+    Dynabench's measure of a round's model. People keep trying, so a falling line is a model that has
+    learned what fooled the one before. Shown from the second round people drew against."""
+    label = functools.partial(plot_round_label, restored=restored or {})
+    measures = ["MER", "vMER"] if validation else ["MER"]
+    rows = [{"round": label(int(r)), "measure": m, "error rate": rate} for m in measures for r, rate in zip(table["round"], table[m]) if pd.notna(rate)]
+    ceiling = min(1.0, math.ceil((max((row["error rate"] for row in rows), default=0.0) + 0.02) * 20) / 20)
+    shown_rounds = {row["round"] for row in rows}
+    return gr.LinePlot(value=pd.DataFrame(rows, columns=["round", "measure", "error rate"]), y_lim=[0.0, ceiling], visible=len(shown_rounds) >= 2)
 
 
 def rounds_status(services: Services) -> str:
@@ -164,14 +181,15 @@ def digits_table(services: Services) -> tuple[pd.DataFrame, dict]:
 
 def rounds_data(services: Services) -> tuple:
     """What the Rounds tab shows, as plain data: (status, round table, metrics by round, fooled-by-round
-    table, top contributors, the rollbacks by round, the digits table and its drawings per share). The costly
-    part: it reads every record and evaluates the models."""
+    table, top contributors, the rollbacks by round, the digits table and its drawings per share, whether
+    validation is on). The costly part: it reads every record and evaluates the models."""
     log_entries = read_rounds_log(services.state_dir) if services.state_dir is not None else []  # once, for the table, the plot and the rollbacks
     metrics = round_metrics(services, log_entries)
     status, table = rounds_status(services), round_table(services, metrics)
     matrix, unreadable = fooled_by_round_table(services)
     restored = rollbacks(log_entries)
-    return (f"{status}\n\n{unreadable}" if unreadable else status), table, metrics, matrix, contributors_table(services), restored, *digits_table(services)
+    validation = services.votes_required > 0
+    return (f"{status}\n\n{unreadable}" if unreadable else status), table, metrics, matrix, contributors_table(services), restored, *digits_table(services), validation
 
 
 # An open Rounds tab checks this often whether anything it shows has changed (a cheap check; the
@@ -210,16 +228,18 @@ def shared_rounds_data(services: Services, rebuild: bool = False, reuse_for_s: f
 def rounds_components(data: tuple) -> tuple:
     """The Gradio values of `rounds_data`, made anew for each page: Gradio's Dataframe computes a
     pandas Styler in place, so one Styler must not be shared between requests."""
-    status, table, metrics, matrix, contributors, restored, digits, drawn = data
+    status, table, metrics, matrix, contributors, restored, digits, drawn, validation = data
     label = functools.partial(round_label, restored=restored)  # "3 (round 1 again)": the API keeps the number
     percent = {name: "{:.1%}" for name in matrix.columns[1:]}
     table_style = table.style.format(ROUND_PERCENT_FORMATS | {"round": label}, na_rep="—")
     digits_style = digits.style.format(na_rep="—")
     for (digit, column), n in drawn.items():  # "12% of 75": the API keeps the share, 0.12
         digits_style = digits_style.format(f"{{:.0%}} of {n}", subset=pd.IndexSlice[digit, column])
-    return status, table_style, round_plot(metrics, restored), matrix.style.format(percent | {"model round": label}, na_rep="—"), contributors, digits_style
+    matrix_style = matrix.style.format(percent | {"model round": label}, na_rep="—")
+    return status, table_style, round_plot(metrics, restored), matrix_style, contributors, digits_style, error_rates_plot(table, validation, restored)
 
 
 def rounds_view(services: Services, rebuild: bool = False) -> tuple:
-    """(status, table, plot, the fooled-by-round table, top contributors, the digits table) of the Rounds tab."""
+    """(status, table, accuracy plot, the fooled-by-round table, top contributors, the digits table, error-rate
+    plot) of the Rounds tab."""
     return rounds_components(shared_rounds_data(services, rebuild)[1])

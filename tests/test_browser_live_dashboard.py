@@ -21,6 +21,7 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         expect(status).to_contain_text("Fooling examples this round: 9 of 10", timeout=15_000)
         expect(maintainer.locator("#rounds-table [role=row][data-index]")).to_have_count(1)
         expect(maintainer.locator("#rounds-plot")).to_be_hidden()  # one round: nothing to draw a line through
+        expect(maintainer.locator("#mer-plot")).to_be_hidden()
 
         person = new_page(url)
         draw_and_flag(person, 7, 1)
@@ -57,6 +58,9 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         expect(person.locator("#flag-result")).to_contain_text("1 of 10", timeout=15_000)
         expect(person.get_by_text("Model: round 1")).to_be_visible(timeout=15_000)
         expect(status).to_contain_text("Fooling examples this round: 1 of 10", timeout=15_000)
+        # People have now drawn against two rounds' models: how often each was fooled, plotted (10 of 10, then 1 of 1).
+        expect(maintainer.locator("#mer-plot")).to_contain_text("How often people fool the model", timeout=15_000)
+        expect(maintainer.locator("#mer-plot")).to_contain_text("MER")
         # Which digits fool each round's model: the 3 they drew (a 7 on the canvas) fooled round 1, the live model.
         threes = maintainer.locator("#fooled-by-digit [role=row][data-index]").nth(3).locator("[role=gridcell]")
         expect(threes.last).to_have_text(re.compile(r"\d ×1"), timeout=15_000)

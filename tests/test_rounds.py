@@ -202,7 +202,7 @@ def test_a_round_trained_by_hand_while_the_app_serves_goes_live_in_the_app(fresh
 
 def rounds_view(client, shown=False):
     """(status, {round: {header: value}}); with shown=True the values as the page displays them."""
-    status, table, _plot, _fooled_by_round, _contributors, _digits = client.predict(api_name="/rounds")
+    status, table, _plot, _fooled_by_round, _contributors, _digits, _error_plot = client.predict(api_name="/rounds")
     rows = table["metadata"]["display_value"] if shown else table["data"]
     return status, {table["data"][i][0]: dict(zip(table["headers"], row)) for i, row in enumerate(rows)}
 
@@ -457,6 +457,33 @@ def test_the_rounds_tab_says_which_digits_fool_each_rounds_model_and_what_the_li
     assert table["round 1"].count() == len(set(labels[:5].tolist())) and set(table["round 1"].dropna()) == {0.0}
 
 
+def test_the_rounds_tab_plots_how_often_people_fool_each_rounds_model(fresh_state, hard_examples, round0):
+    """Dynabench's headline: the model error rate round by round, falling as the models learn what fools them."""
+    from model.predict import LiveModel
+    from serving.rounds_tab import rounds_view
+    from serving.services import Services
+
+    images, labels, predictions = hard_examples
+    flag_as_people_would(fresh_state, hard_examples, 20)  # round 0 reads these wrong
+    flag_as_people_would(fresh_state, (images[20:32], labels[20:32], labels[20:32]), 12)  # and these right
+
+    def error_plot(votes_required=0):
+        store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+        try:
+            return rounds_view(Services(live=LiveModel(*round0), store=store, flagger=None, state_dir=fresh_state, votes_required=votes_required))[6]
+        finally:
+            store.close()
+
+    assert not error_plot().visible  # one round people drew against: no line yet
+    flag_as_people_would(fresh_state, (images[32:40], labels[32:40], labels[32:40]), 8, model_round=1)  # round 1 reads 8 right
+    flag_as_people_would(fresh_state, (images[:2], labels[:2], predictions[:2]), 2, model_round=1)  # and 2 wrong
+    plot = error_plot()
+    assert plot.visible and sorted(map(tuple, plot.value["data"])) == [("0", "MER", 0.625), ("1", "MER", 0.2)]  # 20 of 32, 2 of 10
+    assert plot.y_lim == [0.0, 0.65]  # just above the highest rate: a fall of a few points shows
+    # With validation on, vMER beside it: no vote yet, so nothing is verified.
+    assert sorted(map(tuple, error_plot(votes_required=2).value["data"])) == [("0", "MER", 0.625), ("0", "vMER", 0.0), ("1", "MER", 0.2), ("1", "vMER", 0.0)]
+
+
 def test_a_person_is_held_out_whole_and_what_an_earlier_round_trained_on_stays_in_training(fresh_state, hard_examples, round0):
     """Five people draw ten each; the 5th is held out. Round 1 was trained as a store split by example
     (every 5th drawing held out) would have been: 8 of the 5th person's drawings are in its model."""
@@ -600,7 +627,7 @@ def test_a_damaged_round_checkpoint_while_serving_leaves_flagging_and_the_dashbo
     (round0_dir / "model.safetensors").write_bytes(b"not weights")
     with running_app(state_with_round1, "--retrain-threshold", "100") as url:
         client = Client(url, verbose=False)
-        status, _table, _plot, matrix, _, _ = client.predict(api_name="/rounds")
+        status, _table, _plot, matrix, *_ = client.predict(api_name="/rounds")
         assert status.startswith("Round 1 is live.") and "Traceback" not in status
         assert f"Round 0's row below is empty: the checkpoint in {round0_dir} cannot be read" in status
         rows = {row[0]: row[1:] for row in matrix["data"]}
