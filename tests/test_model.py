@@ -90,3 +90,17 @@ def test_a_damaged_checkpoint_is_refused_with_its_folder_named(tmp_path):
 def test_missing_checkpoint_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m training.train"):
         load_checkpoint(tmp_path)
+
+
+def test_batch_predictions_are_the_models_own_and_leave_the_live_model_as_it_is(round0, state_dir):
+    """predict_classes runs a channels-last copy (about 3× faster on the CPU): the classes must be the ones
+    the model itself gives, and the model that serves single drawings must not change layout under it."""
+    from data.mnist import load_mnist
+    from training.evaluate import images_to_tensor, predict_classes
+
+    model = round0[0]
+    x = images_to_tensor(load_mnist(state_dir).test_images[:3000])
+    with torch.no_grad():
+        expected = model.eval()(x).argmax(1)
+    assert torch.equal(predict_classes(model, x), expected)
+    assert all(p.is_contiguous() for p in model.parameters())  # still channels-first, as loaded
