@@ -438,6 +438,7 @@ def test_the_rounds_tab_says_which_digits_fool_each_rounds_model_and_what_the_li
     try:
         services = Services(live=LiveModel(*round0), store=store, flagger=None, state_dir=fresh_state)
         digits = rounds_view(services)[5]
+        assert rounds_view(services)[5] is not digits  # a Styler per page, its display as built once
     finally:
         store.close()
     table, shown = digits.data, digits.to_html()
