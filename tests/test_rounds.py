@@ -1,6 +1,7 @@
 """Retraining rounds on real MNIST data, a real store and a real app server."""
 
 import json
+import re
 import time
 from collections import Counter
 
@@ -198,6 +199,8 @@ def test_a_round_trained_by_hand_while_the_app_serves_goes_live_in_the_app(fresh
     accuracy = json.loads((fresh_state / "checkpoints" / "round-0" / "metadata.json").read_text())["metrics"]["mnist_test_accuracy"]
     assert f"serving round 0 (MNIST test accuracy {accuracy:.2%}) from {fresh_state}; 40 flags stored, retraining after 100 fooling examples (fine-tuning the live model below 150 examples to learn, then a new model from scratch, standard)" in summary, summary
     assert summary.endswith("validation: off; sign-in: off; maintainers: none; at most 30 flags a minute per person; Hub: off"), summary
+    # The Rounds tab was built at start, in the background, not by its first visitor.
+    assert re.search(r"dadc\.app INFO Rounds tab ready \(built in \d+\.\d s\)", output[0]), output[0]
 
 
 def rounds_view(client, shown=False):
