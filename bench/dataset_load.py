@@ -37,7 +37,9 @@ def tiny_png(seed: int) -> bytes:
 FIRST_FLAG = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-def write_store(root: Path, records: int, shards: int) -> None:
+def write_store(root: Path, records: int, shards: int, rounds: int = 1) -> None:
+    """`records` fooling examples in FlagStore's layout, collected against `rounds` models in turn (the
+    first records against round 0, the last against round `rounds - 1`)."""
     (root / "data").mkdir(parents=True)
     (root / "README.md").write_text(dataset_card(root.as_posix()))
     pngs = [tiny_png(i) for i in range(64)]
@@ -49,7 +51,7 @@ def write_store(root: Path, records: int, shards: int) -> None:
             rid = uuid.uuid4().hex
             png = pngs[i % 64]
             created_at = (FIRST_FLAG + timedelta(seconds=i)).isoformat(timespec="milliseconds")
-            record = FlagRecord(rid, f"{rid}.png", f"{rid}-input.png", i % 10, (i + 1) % 10, [0.1] * 10, 0, True, created_at, f"session-{i}", "", dedupe_key(f"session-{i}", i % 10, png))
+            record = FlagRecord(rid, f"{rid}.png", f"{rid}-input.png", i % 10, (i + 1) % 10, [0.1] * 10, i * rounds // records, True, created_at, f"session-{i}", "", dedupe_key(f"session-{i}", i % 10, png))
             (shard / record.drawing_file_name).write_bytes(png)
             (shard / record.model_input_file_name).write_bytes(png)
             lines.append(json.dumps({k: v for k, v in asdict(record).items() if k != "shard"}))

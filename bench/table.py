@@ -103,10 +103,16 @@ def rows():
     out.append(pgd_training_row())
     if r := load("round_recipe"):
         out.append(("One retraining round per recipe, people's examples per batch × steps (`python -m bench.round_recipe`)", "—", round_recipe_cell(r)))
-    if r := load("rounds_view"):
-        out.append((f"Rounds tab rebuild on a {r['records']:,}-record store, what the open tabs do after each flag (`python -m bench.rounds_view`)", "—",
+    for path in sorted(RESULTS_DIR.glob("rounds_view*.json"), key=lambda p: (len(p.name), p.name)):  # rounds_view, then rounds_view_40_rounds
+        r = json.loads(path.read_text())
+        rounds = r.get("rounds", 1)
+        against = f", collected against {rounds} rounds' models" if rounds > 1 else ""
+        option = f" --rounds {rounds}" if rounds > 1 else ""
+        first = f"; the first view after a start (every model on every held-out example) {r['first_view_s']} s" if "first_view_s" in r else ""
+        out.append((f"Rounds tab rebuild on a {r['records']:,}-record store{against}, what the open tabs do after each flag (`python -m bench.rounds_view{option}`)", "—",
                     f"median {r['rebuild_median_s']} s as loaded, {r['rebuild_median_s_after_gc_freeze']} s after `gc.freeze()` (what the app does once loaded)"
-                    + (f"; {r['tabs']} open tabs after a flag: {r['tabs_after_a_flag_median_s']} s, one shared rebuild (one each: {r['tabs_after_a_flag_median_s_one_rebuild_each']} s)" if "tabs" in r else "")))
+                    + (f"; {r['tabs']} open tabs after a flag: {r['tabs_after_a_flag_median_s']} s, one shared rebuild (one each: {r['tabs_after_a_flag_median_s_one_rebuild_each']} s)" if "tabs" in r else "")
+                    + first))
     if r := load("hub_restore"):
         out.append((f"Restore of a {r['records']:,}-flag store ({r['files']:,} files) from a Hub, the local test server over loopback (`python -m bench.hub_restore`)", "—",
                     f"restore {r['restore_s']} s; choosing the files to download: one pattern per file {r['choosing_files_per_file_patterns_s']} s (grows with the square of the files), `download_patterns` {r['choosing_files_download_patterns_s']} s"))
