@@ -130,26 +130,37 @@ def contributors_table(services: Services) -> list[list]:
     return [[c["username"], c["fooled"], c["verified_fooled"]] for c in ranked]
 
 
+# The two tables under the plots show the newest rounds only: on a long-running Space 40 rounds made 40
+# columns, and the newest, the ones a maintainer looks for, were off the page to the right.
+ROUNDS_SHOWN = 10
+
+
+def newest(items: dict, n: int = ROUNDS_SHOWN) -> dict:
+    """The last `n` entries of a dict in round order."""
+    return dict(list(items.items())[-n:])
+
+
 MATRIX_LEGEND = (
     "**Every model on the examples that fooled each round's model.** Rows: the models that went live; columns: "
     "the held-out examples (verified, never trained on) that fooled round *c*'s model. A model reads none of its "
     "own round's right; down each column, later models should read more of them. Empty until a held-out example "
-    "(every 5th person's) has fooled a model."
+    f"(every 5th person's) has fooled a model. The newest {ROUNDS_SHOWN} rounds' models and examples; `python -m "
+    "training.round_matrix` prints every round's."
 )
 
 
 def fooled_by_round_table(services: Services) -> tuple[pd.DataFrame, str]:
-    """Accuracy of every live-worthy model (rows) on each round's held-out fooling examples (columns), and
-    a sentence for each model whose checkpoint cannot be read (its row is left empty)."""
+    """Accuracy of the newest live-worthy models (rows) on the newest rounds' held-out fooling examples
+    (columns), and a sentence for each model whose checkpoint cannot be read (its row is left empty)."""
     if services.store is None or services.state_dir is None:
         return pd.DataFrame(columns=["model round"]), ""
     live_round = int(services.live.metadata.get("round", 0))
     matrix = round_matrix(services.state_dir, services.store, services.votes_required, models={live_round: services.live.model}, predictions=services.matrix_predictions)
-    columns = {c: f"fooled round {c} ({n})" for c, n in matrix["examples"].items()}
+    columns = newest({c: f"fooled round {c} ({n})" for c, n in matrix["examples"].items()})
     empty = dict.fromkeys(columns)
-    by_model = {r: matrix["accuracy"].get(r, empty) for r in sorted({*matrix["accuracy"], *matrix["unreadable"]})}
+    by_model = newest({r: matrix["accuracy"].get(r, empty) for r in sorted({*matrix["accuracy"], *matrix["unreadable"]})})
     rows = [[r, *(by_column[c] for c in columns)] for r, by_column in by_model.items()]
-    notes = " ".join(f"Round {r}'s row below is empty: {why}." for r, why in sorted(matrix["unreadable"].items()))
+    notes = " ".join(f"Round {r}'s row below is empty: {why}." for r, why in sorted(matrix["unreadable"].items()) if r in by_model)
     return pd.DataFrame(rows, columns=["model round", *columns.values()]), notes
 
 
@@ -158,7 +169,7 @@ DIGITS_LEGEND = (
     "voted, the author's until then; junk left out); columns: the share of the drawings of that digit collected "
     "against round *c*'s model that it read as another digit, of how many (a few drawings are noise); last, what "
     "the live model has read them as so far. A digit people fool the model with often is one the next rounds "
-    "should learn: down the rounds, its share should fall. Empty until someone flags a drawing."
+    f"should learn: down the rounds, its share should fall. Empty until someone flags a drawing. The newest {ROUNDS_SHOWN} rounds."
 )
 MISREAD_SHOWN = 3  # the live model's most frequent misreadings of a digit, most frequent first
 
@@ -171,16 +182,16 @@ def digits_table(services: Services) -> Styler:
     live_round = int(services.live.metadata.get("round", 0))
     live = counts.get(live_round, {})
     misread = f"round {live_round} (live) read them as"
-    columns = {r: f"round {r}" for r in sorted(counts)}
-    drawn = {(digit, columns[r]): c["drawn"] for r, by_digit in counts.items() for digit, c in by_digit.items()}
+    columns = newest({r: f"round {r}" for r in sorted(counts)})
+    drawn = {(digit, columns[r]): c["drawn"] for r, by_digit in counts.items() if r in columns for digit, c in by_digit.items()}
     rows = []
     for digit in range(10) if counts else ():  # no drawings yet: no rows of dashes
         shares = [counts[r][digit]["fooled"] / counts[r][digit]["drawn"] if digit in counts[r] else None for r in columns]
         read_as = live[digit]["read_as"].most_common(MISREAD_SHOWN) if digit in live else []
         rows.append([digit, *shares, ", ".join(f"{d} ×{n}" for d, n in read_as) or None])
     style = pd.DataFrame(rows, columns=["digit", *columns.values(), misread]).style.format(na_rep="—")
-    # One format per cell, built once per change and copied for each page (`rounds_components`): at 40
-    # rounds the 400 calls take about 0.3 s. Label slices: pandas looks lists up several times slower.
+    # One format per cell, built once per change and copied for each page (`rounds_components`): the 100
+    # calls of 10 rounds take about 0.06 s. Label slices: pandas looks lists up about twice as slowly.
     for (digit, column), n in drawn.items():
         style = style.format(f"{{:.0%}} of {n}", subset=pd.IndexSlice[digit:digit, column:column])
     return style

@@ -488,6 +488,40 @@ def test_the_rounds_tab_plots_how_often_people_fool_each_rounds_model(fresh_stat
     assert sorted(map(tuple, error_plot(votes_required=2).value["data"])) == [("0", "MER", 0.625), ("0", "vMER", 0.0), ("1", "MER", 0.2), ("1", "vMER", 0.0)]
 
 
+def test_after_many_rounds_the_lower_tables_show_the_newest_rounds(fresh_state, hard_examples, round0):
+    """On a long-running Space a column per round pushed the newest rounds, the ones a maintainer looks
+    for, off the page to the right: the matrix and the digits table keep the newest ROUNDS_SHOWN."""
+    import shutil
+
+    from model.predict import LiveModel
+    from serving.rounds_tab import MATRIX_LEGEND, ROUNDS_SHOWN, rounds_view
+    from serving.services import Services
+
+    rounds = ROUNDS_SHOWN + 3
+    lines = []
+    for r in range(1, rounds):  # each a copy of round 0 that went live
+        shutil.copytree(fresh_state / "checkpoints" / "round-0", fresh_state / "checkpoints" / f"round-{r}")
+        lines.append(json.dumps({"round": r, "accepted": True, "checkpoint": f"checkpoints/round-{r}", "metrics": round0[1]["metrics"]}) + "\n")
+    (fresh_state / "rounds.jsonl").write_text("".join(lines))
+    images, labels, predictions = hard_examples
+    for r in range(rounds):  # 5 people a round, each fooling that round's model (a copy of round 0): the 5th is held out
+        flag_as_people_would(fresh_state, (images[5 * r : 5 * r + 5], labels[5 * r : 5 * r + 5], predictions[5 * r : 5 * r + 5]), 5, model_round=r)
+    store = FlagStore(fresh_state / "flags", fresh_state / "locks")
+    try:
+        services = Services(live=LiveModel(round0[0], round0[1] | {"round": rounds - 1}), store=store, flagger=None, state_dir=fresh_state)
+        _status, table, _plot, matrix, _contributors, digits, error_plot = rounds_view(services)
+    finally:
+        store.close()
+    shown = list(range(rounds - ROUNDS_SHOWN, rounds))
+    assert table.data["round"].tolist() == list(range(rounds))  # the table of rounds and the plots keep every round
+    assert len({row[0] for row in error_plot.value["data"]}) == rounds
+    assert matrix.data["model round"].tolist() == shown
+    assert list(matrix.data.columns[1:]) == [f"fooled round {r} (1)" for r in shown]
+    assert list(digits.data.columns) == ["digit", *(f"round {r}" for r in shown), f"round {rounds - 1} (live) read them as"]
+    assert f"{digits.data.loc[int(labels[5 * (rounds - 1)]), f'round {rounds - 1}']:.0%} of" in digits.to_html()  # "100% of 1"
+    assert f"newest {ROUNDS_SHOWN} rounds" in MATRIX_LEGEND
+
+
 def test_a_person_is_held_out_whole_and_what_an_earlier_round_trained_on_stays_in_training(fresh_state, hard_examples, round0):
     """Five people draw ten each; the 5th is held out. Round 1 was trained as a store split by example
     (every 5th drawing held out) would have been: 8 of the 5th person's drawings are in its model."""
