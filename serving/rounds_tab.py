@@ -93,11 +93,11 @@ def round_plot(metrics: dict[int, dict], restored: dict[int, dict] | None = None
 
 
 def error_rate_plot() -> gr.LinePlot:
-    """How often people fool each round's model, empty and hidden until `error_rates_plot` fills it."""
+    """How often people fool each round's model, empty and hidden until `round_error_plot` fills it."""
     return gr.LinePlot(x="round", y="error rate", color="measure", title="How often people fool the model (lower: harder to fool)", y_lim=[0, 1], sort=ROUND_ORDER, visible=False, elem_id="mer-plot")
 
 
-def error_rates_plot(table: pd.DataFrame, validation: bool, restored: dict[int, dict] | None = None) -> gr.LinePlot:
+def round_error_plot(table: pd.DataFrame, validation: bool, restored: dict[int, dict] | None = None) -> gr.LinePlot:
     """MER per round (vMER too with validation on: off, it is MER less the junk), from the table of rounds:
     Dynabench's measure of a round's model. People keep trying, so a falling line is a model that has
     learned what fooled the one before. Shown from the second round people drew against."""
@@ -198,7 +198,7 @@ def digits_table(services: Services) -> Styler:
 
 
 def rounds_data(services: Services) -> tuple:
-    """What the Rounds tab shows, as plain data: (status, round table, metrics by round, fooled-by-round
+    """What the Rounds tab shows: (status, round table, metrics by round, fooled-by-round
     table, top contributors, the rollbacks by round, the digits table (styled: the one display built per
     change), whether validation is on). The costly part: it reads every record and evaluates the models."""
     log_entries = read_rounds_log(services.state_dir) if services.state_dir is not None else []  # once, for the table, the plot and the rollbacks
@@ -252,7 +252,7 @@ def rounds_components(data: tuple) -> tuple:
     table_style = table.style.format(ROUND_PERCENT_FORMATS | {"round": label}, na_rep="—")
     digits_style = copy.deepcopy(digits)  # its formats as built, its computed styles its own
     matrix_style = matrix.style.format(percent | {"model round": label}, na_rep="—")
-    return status, table_style, round_plot(metrics, restored), matrix_style, contributors, digits_style, error_rates_plot(table, validation, restored)
+    return status, table_style, round_plot(metrics, restored), matrix_style, contributors, digits_style, round_error_plot(table, validation, restored)
 
 
 def rounds_view(services: Services, rebuild: bool = False) -> tuple:
