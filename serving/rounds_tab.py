@@ -135,11 +135,6 @@ def contributors_table(services: Services) -> list[list]:
 ROUNDS_SHOWN = 10
 
 
-def newest(items: dict, n: int = ROUNDS_SHOWN) -> dict:
-    """The last `n` entries of a dict in round order."""
-    return dict(list(items.items())[-n:])
-
-
 MATRIX_LEGEND = (
     "**Every model on the examples that fooled each round's model.** Rows: the models that went live; columns: "
     "the held-out examples (verified, never trained on) that fooled round *c*'s model. A model reads none of its "
@@ -155,12 +150,12 @@ def fooled_by_round_table(services: Services) -> tuple[pd.DataFrame, str]:
     if services.store is None or services.state_dir is None:
         return pd.DataFrame(columns=["model round"]), ""
     live_round = int(services.live.metadata.get("round", 0))
-    matrix = round_matrix(services.state_dir, services.store, services.votes_required, models={live_round: services.live.model}, predictions=services.matrix_predictions)
-    columns = newest({c: f"fooled round {c} ({n})" for c, n in matrix["examples"].items()})
+    matrix = round_matrix(services.state_dir, services.store, services.votes_required, models={live_round: services.live.model}, predictions=services.matrix_predictions, newest=ROUNDS_SHOWN)
+    columns = {c: f"fooled round {c} ({n})" for c, n in matrix["examples"].items()}
     empty = dict.fromkeys(columns)
-    by_model = newest({r: matrix["accuracy"].get(r, empty) for r in sorted({*matrix["accuracy"], *matrix["unreadable"]})})
+    by_model = {r: matrix["accuracy"].get(r, empty) for r in sorted({*matrix["accuracy"], *matrix["unreadable"]})}
     rows = [[r, *(by_column[c] for c in columns)] for r, by_column in by_model.items()]
-    notes = " ".join(f"Round {r}'s row below is empty: {why}." for r, why in sorted(matrix["unreadable"].items()) if r in by_model)
+    notes = " ".join(f"Round {r}'s row below is empty: {why}." for r, why in sorted(matrix["unreadable"].items()))
     return pd.DataFrame(rows, columns=["model round", *columns.values()]), notes
 
 
@@ -182,7 +177,7 @@ def digits_table(services: Services) -> Styler:
     live_round = int(services.live.metadata.get("round", 0))
     live = counts.get(live_round, {})
     misread = f"round {live_round} (live) read them as"
-    columns = newest({r: f"round {r}" for r in sorted(counts)})
+    columns = {r: f"round {r}" for r in sorted(counts)[-ROUNDS_SHOWN:]}
     drawn = {(digit, columns[r]): c["drawn"] for r, by_digit in counts.items() if r in columns for digit, c in by_digit.items()}
     rows = []
     for digit in range(10) if counts else ():  # no drawings yet: no rows of dashes

@@ -44,6 +44,14 @@ def test_each_column_holds_the_held_out_examples_that_fooled_that_rounds_model(s
     assert main(["--state-dir", str(state_with_round1)]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(matrix))
 
+    # The dashboard's view, the newest round alone: its model on its round's examples, the same figure.
+    store = FlagStore(state_with_round1 / "flags", state_with_round1 / "locks")
+    try:
+        newest = round_matrix(state_with_round1, store, votes_required=0, newest=1)
+    finally:
+        store.close()
+    assert newest == {"examples": {1: len(fooled_round1)}, "accuracy": {1: {1: 0.0}}, "unreadable": {}}
+
 
 def matrix_of(state, predictions=None):
     store = FlagStore(state / "flags", state / "locks")

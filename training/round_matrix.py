@@ -38,7 +38,7 @@ def held_out_fooling_examples(store: FlagStore, state_dir: Path, votes_required:
     return dict(sorted(by_round.items()))
 
 
-def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models: dict | None = None, predictions: dict | None = None) -> dict:
+def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models: dict | None = None, predictions: dict | None = None, newest: int | None = None) -> dict:
     """{"examples": {collection round: n}, "accuracy": {model round: {collection round: accuracy}},
     "unreadable": {model round: why}}: a round whose checkpoint cannot be read (a damaged disk) has no
     accuracy row, and the reason instead; the other rounds are measured as ever.
@@ -47,14 +47,17 @@ def round_matrix(state_dir: Path, store: FlagStore, votes_required: int, models:
     loaded from their checkpoints. `predictions` ({model round: {example id: class}}, filled in
     here) carries what earlier calls computed: a round's model and a stored example never change,
     so a later call reads and classifies only the examples that are new since (an open dashboard
-    rebuilds this after every flag).
+    rebuilds this after every flag). `newest`: only the newest that many models, on the newest that many
+    rounds' examples (the dashboard's view: what it costs stays the same however many rounds there were).
     """
     columns = held_out_fooling_examples(store, state_dir, votes_required)
     if not columns:  # no model to load for an empty table
         return {"examples": {}, "accuracy": {}, "unreadable": {}}
     predictions = {} if predictions is None else predictions
-    items = [item for column in columns.values() for item in column]
     checkpoints = {r: c for r, c in sorted(accepted_checkpoints(state_dir).items()) if r in (models or {}) or (c / "model.safetensors").is_file()}  # round-0 may not be trained yet
+    if newest is not None:
+        columns, checkpoints = dict(list(columns.items())[-newest:]), dict(list(checkpoints.items())[-newest:])
+    items = [item for column in columns.values() for item in column]
     # What some model has not classified yet: set differences, not a look-up per example and model (10,000
     # held-out examples and 40 rounds made that 400,000 look-ups at every rebuild of the dashboard).
     ids = {record.id for record, _ in items}
