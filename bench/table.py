@@ -108,7 +108,7 @@ def rows():
         rounds = r.get("rounds", 1)
         against = f", collected against {rounds} rounds' models" if rounds > 1 else ""
         option = f" --rounds {rounds}" if rounds > 1 else ""
-        first = f"; the first view after a start (every model on every held-out example) {r['first_view_s']} s" if "first_view_s" in r else ""
+        first = f"; the first view after a start (the models shown classify their rounds' held-out examples) {r['first_view_s']} s" if "first_view_s" in r else ""
         out.append((f"Rounds tab rebuild on a {r['records']:,}-record store{against}, what the open tabs do after each flag (`python -m bench.rounds_view{option}`)", "—",
                     f"median {r['rebuild_median_s']} s as loaded, {r['rebuild_median_s_after_gc_freeze']} s after `gc.freeze()` (what the app does once loaded)"
                     + (f"; {r['tabs']} open tabs after a flag: {r['tabs_after_a_flag_median_s']} s, one shared rebuild (one each: {r['tabs_after_a_flag_median_s_one_rebuild_each']} s)" if "tabs" in r else "")
