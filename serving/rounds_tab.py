@@ -178,7 +178,7 @@ def digits_table(services: Services) -> Styler:
     live = counts.get(live_round, {})
     misread = f"round {live_round} (live) read them as"
     columns = {r: f"round {r}" for r in sorted(counts)[-ROUNDS_SHOWN:]}
-    drawn = {(digit, columns[r]): c["drawn"] for r, by_digit in counts.items() if r in columns for digit, c in by_digit.items()}
+    drawn = {(digit, column): c["drawn"] for r, column in columns.items() for digit, c in counts[r].items()}
     rows = []
     for digit in range(10) if counts else ():  # no drawings yet: no rows of dashes
         shares = [counts[r][digit]["fooled"] / counts[r][digit]["drawn"] if digit in counts[r] else None for r in columns]
