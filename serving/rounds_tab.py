@@ -23,7 +23,7 @@ ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "MER", "vMER
 # Shown as percentages; the API still returns the numbers (0.9919), the display value is "99.19%".
 ROUND_PERCENT_FORMATS = {"MER": "{:.1%}", "vMER": "{:.1%}", "MNIST test": "{:.2%}", "held-out people's": "{:.1%}", "held-out n": "{:d}", "robust (FGSM ε=0.1)": "{:.1%}"}
 ROUND_LEGEND = (
-    "MER: model error rate, the share of examples collected against the round's model that fooled it; "
+    "One row per round, the newest first. MER: model error rate, the share of examples collected against the round's model that fooled it; "
     "vMER: the same, counting only verified examples (Dynabench's measures). MNIST test: accuracy on the "
     "10,000 MNIST test images; held-out people's: accuracy on the examples of every 5th person to flag, whom no model trained on "
     "(measured when the round was trained, on the held-out examples there were then; the set grows, and the table below "
@@ -244,7 +244,9 @@ def rounds_components(data: tuple) -> tuple:
     status, table, metrics, matrix, contributors, restored, digits, validation = data
     label = functools.partial(round_label, restored=restored)  # "3 (round 1 again)": the API keeps the number
     percent = {name: "{:.1%}" for name in matrix.columns[1:]}
-    table_style = table.style.format(ROUND_PERCENT_FORMATS | {"round": label}, na_rep="—")
+    # Newest round first: after many rounds the table scrolls, and the live round is the row a maintainer looks for.
+    newest_first = table.iloc[::-1].reset_index(drop=True)
+    table_style = newest_first.style.format(ROUND_PERCENT_FORMATS | {"round": label}, na_rep="—")
     digits_style = copy.deepcopy(digits)  # its formats as built, its computed styles its own
     matrix_style = matrix.style.format(percent | {"model round": label}, na_rep="—")
     return status, table_style, round_plot(metrics, restored), matrix_style, contributors, digits_style, round_error_plot(table, validation, restored)

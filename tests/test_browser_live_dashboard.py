@@ -31,7 +31,8 @@ def test_the_open_rounds_tab_follows_a_round_without_a_refresh(fresh_state, hard
         expect(status).to_contain_text("Round 1 is live", timeout=180_000)
         rows = maintainer.locator("#rounds-table [role=row][data-index]")  # the body rows of Gradio's table
         expect(rows).to_have_count(2, timeout=15_000)
-        assert [c.strip() for c in rows.first.locator("[role=gridcell]").all_text_contents()][:4] == ["0", "10", "10", "10"]
+        cells = [[c.strip() for c in row.locator("[role=gridcell]").all_text_contents()] for row in rows.all()]
+        assert cells[0][0] == "1" and cells[1][:4] == ["0", "10", "10", "10"], cells  # the newest round on top
         # two rounds: the accuracy plot appears, with round 1's held-out accuracy (which round 0 has not)
         expect(maintainer.locator("#rounds-plot")).to_contain_text("held-out people's")
         # Its accuracy axis starts just below the lowest accuracy plotted, not at 0, where a change of a point is flat.

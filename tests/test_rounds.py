@@ -513,7 +513,7 @@ def test_after_many_rounds_the_lower_tables_show_the_newest_rounds(fresh_state, 
     finally:
         store.close()
     shown = list(range(rounds - ROUNDS_SHOWN, rounds))
-    assert table.data["round"].tolist() == list(range(rounds))  # the table of rounds and the plots keep every round
+    assert table.data["round"].tolist() == list(reversed(range(rounds)))  # the table of rounds and the plots keep every round, the table newest first
     assert len({row[0] for row in error_plot.value["data"]}) == rounds
     assert matrix.data["model round"].tolist() == shown
     assert list(matrix.data.columns[1:]) == [f"fooled round {r} (1)" for r in shown]
