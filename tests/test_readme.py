@@ -1,0 +1,51 @@
+"""The README a maintainer reads first: its two commands, its images and its contents links all point at something real."""
+
+import re
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+README = (REPO_ROOT / "README.md").read_text()
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def github_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation other than hyphens dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def headings(markdown: str) -> list[str]:
+    """The Markdown headings, leaving out lines of fenced code (a shell comment there is not a heading)."""
+    found, fenced = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (match := re.match(r"#{1,6} (.+)", line)):
+            found.append(match[1])
+    return found
+
+
+def test_the_readme_opens_with_the_two_commands_ci_runs():
+    first_block = README.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in first_block.strip().splitlines()] == ["bash scripts/app.sh", "bash scripts/test.sh"]
+    assert "bash scripts/test.sh" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_every_link_in_the_readme_leads_somewhere():
+    anchors = {github_anchor(h) for h in headings(README)}
+    links = LINK.findall(README)
+    assert any(link.startswith("#") for link in links) and any(link.endswith(".png") for link in links)
+    def leads_somewhere(link: str) -> bool:
+        if link.startswith(("http://", "https://")):
+            return True  # not reachable from here
+        if link.startswith("#"):
+            return link[1:] in anchors
+        return (REPO_ROOT / link.split("#")[0]).is_file()
+
+    broken = [link for link in links if not leads_somewhere(link)]
+    assert broken == [], broken
+
+
+def test_github_anchors_are_made_as_github_makes_them():
+    assert github_anchor("Pushing to the Hub (and running as a Space)") == "pushing-to-the-hub-and-running-as-a-space"
+    assert github_anchor("The model and its input") == "the-model-and-its-input"
+    assert headings("# a\n```bash\n# not a heading\n```\n## b") == ["a", "b"]
