@@ -30,18 +30,19 @@ def test_the_readme_opens_with_the_two_commands_ci_runs():
     assert "bash scripts/test.sh" in (REPO_ROOT / ".ci" / "run").read_text()
 
 
+def leads_somewhere(link: str, anchors: set[str]) -> bool:
+    if link.startswith(("http://", "https://")):
+        return True  # not reachable from here
+    if link.startswith("#"):
+        return link[1:] in anchors
+    return (REPO_ROOT / link.split("#")[0]).is_file()
+
+
 def test_every_link_in_the_readme_leads_somewhere():
     anchors = {github_anchor(h) for h in headings(README)}
     links = LINK.findall(README)
     assert any(link.startswith("#") for link in links) and any(link.endswith(".png") for link in links)
-    def leads_somewhere(link: str) -> bool:
-        if link.startswith(("http://", "https://")):
-            return True  # not reachable from here
-        if link.startswith("#"):
-            return link[1:] in anchors
-        return (REPO_ROOT / link.split("#")[0]).is_file()
-
-    broken = [link for link in links if not leads_somewhere(link)]
+    broken = [link for link in links if not leads_somewhere(link, anchors)]
     assert broken == [], broken
 
 
