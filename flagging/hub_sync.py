@@ -109,7 +109,7 @@ class StoreScheduler(CommitScheduler):
     def push_removals(self) -> None:
         """One commit that deletes from the repo the images of drawings removed here, with their shards'
         metadata as it is now (without their lines). Only once this disk has erased them: a removal in
-        another live writer's shard waits for that writer. The Hub keeps earlier commits (see README)."""
+        another live writer's shard waits for that writer. The Hub keeps earlier commits (see docs/dataset.md)."""
         with self.lock:
             deletes, removed, shards = [], 0, {}  # shards: {name: its metadata now, None if it has none}
             for removal in removals_in(self.folder_path):

@@ -1,10 +1,12 @@
-"""The README a maintainer reads first: its two commands, its images and its contents links all point at something real."""
+"""The README a maintainer reads first and the docs/ pages it links to: the two commands, and every image and
+link between them, point at something real."""
 
 import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = (REPO_ROOT / "README.md").read_text()
+PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -30,19 +32,26 @@ def test_the_readme_opens_with_the_two_commands_ci_runs():
     assert "bash scripts/test.sh" in (REPO_ROOT / ".ci" / "run").read_text()
 
 
-def leads_somewhere(link: str, anchors: set[str]) -> bool:
+def anchors_of(page: Path) -> set[str]:
+    return {github_anchor(h) for h in headings(page.read_text())}
+
+
+def leads_somewhere(link: str, page: Path) -> bool:
+    """A link as GitHub renders it on `page`: a path relative to the page's folder, perhaps with a #heading."""
     if link.startswith(("http://", "https://")):
         return True  # not reachable from here
-    if link.startswith("#"):
-        return link[1:] in anchors
-    return (REPO_ROOT / link.split("#")[0]).is_file()
+    path, _, anchor = link.partition("#")
+    target = (page.parent / path).resolve() if path else page
+    if not target.is_file():
+        return False
+    return not anchor or anchor in anchors_of(target)
 
 
-def test_every_link_in_the_readme_leads_somewhere():
-    anchors = {github_anchor(h) for h in headings(README)}
-    links = LINK.findall(README)
-    assert any(link.startswith("#") for link in links) and any(link.endswith(".png") for link in links)
-    broken = [link for link in links if not leads_somewhere(link, anchors)]
+def test_every_link_in_the_readme_and_its_pages_leads_somewhere():
+    readme_links = LINK.findall(README)
+    assert any(link.startswith("#") for link in readme_links) and any(link.endswith(".png") for link in readme_links)
+    assert {f"docs/{page.name}" for page in PAGES[1:]} <= set(readme_links), "a docs/ page the README never links to"
+    broken = [(page.name, link) for page in PAGES for link in LINK.findall(page.read_text()) if not leads_somewhere(link, page)]
     assert broken == [], broken
 
 
