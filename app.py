@@ -38,6 +38,7 @@ from model.predict import top_classes  # noqa: E402
 from model.preprocess import MAX_SIDE, DrawingError, preprocess_drawing  # noqa: E402
 from serving.rounds_tab import (  # noqa: E402
     CONTRIBUTOR_HEADERS,
+    CONTRIBUTORS_LABEL,
     DIGITS_LEGEND,
     MATRIX_LEGEND,
     ROUND_HEADERS,
@@ -492,7 +493,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                 fooled_by_digit = gr.Dataframe(headers=["digit"], interactive=False, wrap=True, elem_id="fooled-by-digit")
                 # Only signed-in people have names to show; without sign-in the table would stay empty.
                 contributors = gr.Dataframe(
-                    headers=CONTRIBUTOR_HEADERS, interactive=False, label="Top contributors (signed in)", visible=services.sign_in, elem_id="contributors"
+                    headers=CONTRIBUTOR_HEADERS, interactive=False, label=CONTRIBUTORS_LABEL, visible=services.sign_in, elem_id="contributors"
                 )
                 refresh_rounds = gr.Button("Refresh")
                 # Shown to maintainers only (see on_rounds_tab); the server checks again on every hold and rollback.

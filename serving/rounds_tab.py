@@ -23,14 +23,19 @@ ROUND_HEADERS = ["round", "collected", "fooled", "verified fooled", "MER", "vMER
 # Shown as percentages; the API still returns the numbers (0.9919), the display value is "99.19%".
 ROUND_PERCENT_FORMATS = {"MER": "{:.1%}", "vMER": "{:.1%}", "MNIST test": "{:.2%}", "held-out people's": "{:.1%}", "held-out n": "{:d}", "robust (FGSM ε=0.1)": "{:.1%}"}
 ROUND_LEGEND = (
-    "One row per round, the newest first. MER: model error rate, the share of examples collected against the round's model that fooled it; "
-    "vMER: the same, counting only verified examples (Dynabench's measures). MNIST test: accuracy on the "
-    "10,000 MNIST test images; held-out people's: accuracy on the examples of every 5th person to flag, whom no model trained on "
-    "(measured when the round was trained, on the held-out examples there were then; the set grows, and the table below "
-    "compares every model on the same examples); held-out n: how many examples that was (on 100 examples, a few "
-    "points up or down is noise); "
-    "robust: MNIST test accuracy under FGSM at ε = 0.1; trained: how the round's model learned (round 0 on MNIST alone; "
-    "a later round fine-tuned the live model or trained a new one from scratch, on MNIST and that many people's examples; a rollback holds an earlier round's model). Below, these accuracies round by round, then how often people fooled each round's model (MER; vMER too with validation on), which falls as the models learn what fools them (each plot appears with its second round: a line needs two points; '(rollback)' marks a round that went back to an earlier round's model)."
+    "One row per round, the newest first.\n"
+    "- **round**: the model people played against; **collected**, **fooled**: the examples flagged against it, and those that "
+    "fooled it; **verified fooled**: those that fooled it by the label validators agreed on (with validation off, the author's; junk left out).\n"
+    "- **MER**: model error rate, fooled over collected; **vMER**: verified fooled over collected (Dynabench's measures).\n"
+    "- **MNIST test**: accuracy on the 10,000 MNIST test images; **robust**: the same under FGSM at ε = 0.1.\n"
+    "- **held-out people's**: accuracy on the examples of every 5th person to flag, whom no model trained on, as they were when "
+    "the round was trained (the set grows: the table below compares every model on the same examples); **held-out n**: how many "
+    "that was (on 100 examples, a few points up or down is noise).\n"
+    "- **trained**: how the round's model learned: round 0 on MNIST alone; a later round fine-tuned the live model or trained a new "
+    "one from scratch, on MNIST and that many people's examples; a rollback holds an earlier round's model.\n\n"
+    "Below, these accuracies round by round, then how often people fooled each round's model (MER; vMER too with validation on), "
+    "which falls as the models learn what fools them. Each plot appears with its second round (a line needs two points); "
+    "'(rollback)' marks a round that went back to an earlier round's model."
 )
 # Named as the table's columns (and short enough for the legend to fit a phone's width).
 PLOTTED = {"MNIST test": "mnist_test_accuracy", "held-out people's": "held_out_accuracy", "robust (FGSM ε=0.1)": "fgsm_0.1_accuracy"}
@@ -120,6 +125,9 @@ def rounds_status(services: Services) -> str:
 
 
 CONTRIBUTOR_HEADERS = ["contributor", "fooled the model", "verified"]
+CONTRIBUTORS_LABEL = "Top contributors (signed in)"
+# Said in the label: an empty table with headers alone reads as a page that failed to load.
+CONTRIBUTORS_NONE_LABEL = "Top contributors (signed in): nobody signed in has fooled the model yet"
 
 
 def contributors_table(services: Services) -> list[list]:
@@ -249,7 +257,8 @@ def rounds_components(data: tuple) -> tuple:
     table_style = newest_first.style.format(ROUND_PERCENT_FORMATS | {"round": label}, na_rep="—")
     digits_style = copy.deepcopy(digits)  # its formats as built, its computed styles its own
     matrix_style = matrix.style.format(percent | {"model round": label}, na_rep="—")
-    return status, table_style, round_plot(metrics, restored), matrix_style, contributors, digits_style, round_error_plot(table, validation, restored)
+    ranked = gr.update(value=contributors, label=CONTRIBUTORS_LABEL if contributors else CONTRIBUTORS_NONE_LABEL)
+    return status, table_style, round_plot(metrics, restored), matrix_style, ranked, digits_style, round_error_plot(table, validation, restored)
 
 
 def rounds_view(services: Services, rebuild: bool = False) -> tuple:

@@ -494,7 +494,7 @@ def test_after_many_rounds_the_lower_tables_show_the_newest_rounds(fresh_state, 
     import shutil
 
     from model.predict import LiveModel
-    from serving.rounds_tab import MATRIX_LEGEND, ROUNDS_SHOWN, rounds_view
+    from serving.rounds_tab import CONTRIBUTORS_NONE_LABEL, MATRIX_LEGEND, ROUNDS_SHOWN, rounds_view
     from serving.services import Services
 
     rounds = ROUNDS_SHOWN + 3
@@ -509,7 +509,7 @@ def test_after_many_rounds_the_lower_tables_show_the_newest_rounds(fresh_state, 
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
     try:
         services = Services(live=LiveModel(round0[0], round0[1] | {"round": rounds - 1}), store=store, flagger=None, state_dir=fresh_state)
-        _status, table, _plot, matrix, _contributors, digits, error_plot = rounds_view(services)
+        _status, table, _plot, matrix, contributors, digits, error_plot = rounds_view(services)
     finally:
         store.close()
     shown = list(range(rounds - ROUNDS_SHOWN, rounds))
@@ -520,6 +520,18 @@ def test_after_many_rounds_the_lower_tables_show_the_newest_rounds(fresh_state, 
     assert list(digits.data.columns) == ["digit", *(f"round {r}" for r in shown), f"round {rounds - 1} (live) read them as"]
     assert f"{digits.data.loc[int(labels[5 * (rounds - 1)]), f'round {rounds - 1}']:.0%} of" in digits.to_html()  # "100% of 1"
     assert f"newest {ROUNDS_SHOWN} rounds" in MATRIX_LEGEND
+    # these people were not signed in: the ranking says so instead of showing headers alone
+    assert (contributors["value"], contributors["label"]) == ([], CONTRIBUTORS_NONE_LABEL)
+
+
+def test_the_legend_under_the_table_of_rounds_explains_each_of_its_columns():
+    """A maintainer reading the dashboard finds every column's meaning in the list under the table,
+    by the column's own name (its header up to a parenthesis: "robust (FGSM ε=0.1)" is "robust")."""
+    from serving.rounds_tab import ROUND_HEADERS, ROUND_LEGEND
+
+    explained = re.findall(r"\*\*(.+?)\*\*", ROUND_LEGEND)
+    assert sorted(explained) == sorted(header.split(" (")[0] for header in ROUND_HEADERS)
+    assert ROUND_LEGEND.startswith("One row per round, the newest first.")
 
 
 def test_a_person_is_held_out_whole_and_what_an_earlier_round_trained_on_stays_in_training(fresh_state, hard_examples, round0):

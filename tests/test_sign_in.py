@@ -34,6 +34,9 @@ def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_sta
         expect(sign_in).to_contain_text("Logout (mia)", timeout=15_000)
         assert provider.logins == ["mia"]
 
+        page.get_by_role("tab", name="Rounds").click()  # someone else fooled the model, but anonymously: nobody to rank yet
+        expect(page.locator("#contributors")).to_contain_text("nobody signed in has fooled the model yet", timeout=15_000)
+        page.get_by_role("tab", name="Fool the model").click()
         draw_and_flag(page, 7, 1)
         expect(page.locator("#flag-result")).to_contain_text("You fooled the model!", timeout=15_000)
 
@@ -47,6 +50,7 @@ def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_sta
         first = page.locator("#contributors table tbody tr").first
         expect(first).to_contain_text("mia", timeout=15_000)
         assert [c.strip() for c in first.locator("td").all_text_contents()] == ["mia", "1", "0"]
+        expect(page.locator("#contributors")).not_to_contain_text("nobody signed in has fooled the model yet")
 
         stranger = new_page(url)  # another browser, not signed in
         expect(stranger.locator("#sign-in")).to_contain_text("Sign in with Hugging Face")
