@@ -36,6 +36,7 @@ from flagging.hub_sync import check_repo_id, files_in_repo, first_few, hub_endpo
 
 # What the Space runs: app.py imports only these packages (tests, benchmarks and scripts stay here).
 SPACE_PATHS = ("app.py", "requirements.txt", "data", "model", "flagging", "serving", "training")
+HUB_URL = "https://huggingface.co"
 SPACE_README = """---
 title: {title}
 sdk: gradio
@@ -43,7 +44,7 @@ sdk_version: {gradio_version}
 python_version: "3.11"
 app_file: app.py
 hf_oauth: true
----
+{links}---
 # {title}
 
 Draw a digit and try to make the model read it wrong. When it does, say which digit you drew and
@@ -52,7 +53,19 @@ the model is retrained on them, round after round (the **Rounds** tab). The **Ma
 tab shows how little a machine needs to change your drawing to fool it.
 
 Dynamic adversarial data collection on handwritten digits; deployed with `scripts/deploy_space.py`.
-"""
+{repos}"""
+
+
+def space_readme(title: str, gradio_version: str, hub_url: str, dataset: str = "", model: str = "") -> str:
+    """The Space's README: its header, and the repos it pushes to, named in the header's `datasets` and
+    `models` (the Hub then lists the Space on those repos' pages, and them on the Space's) and linked below."""
+    links = "".join(f"{kind}:\n  - {repo}\n" for kind, repo in (("datasets", dataset), ("models", model)) if repo)
+    repos = []
+    if dataset:
+        repos.append(f"The drawings collected here, every attempt with its votes: [{dataset}]({hub_url}/datasets/{dataset}).")
+    if model:
+        repos.append(f"Every round's model, tagged `round-N`, with the rounds' scores on its card: [{model}]({hub_url}/{model}).")
+    return SPACE_README.format(title=title, gradio_version=gradio_version, links=links, repos="".join(f"\n{line}\n" for line in repos))
 
 
 def pinned_gradio_version(requirements: str) -> str:
@@ -76,13 +89,15 @@ def committed_files(root: Path, out: Path) -> tuple[str, list[str]]:
     return commit, files
 
 
-def write_space_folder(root: Path, out: Path, title: str) -> tuple[str, list[str]]:
-    """Write the Space's files into the empty or new folder `out`: (the commit they come from, their paths)."""
+def write_space_folder(root: Path, out: Path, title: str, hub_url: str = HUB_URL, dataset: str = "", model: str = "") -> tuple[str, list[str]]:
+    """Write the Space's files into the empty or new folder `out`: (the commit they come from, their paths).
+    `dataset` and `model`: the repos the Space pushes to, named in its README."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} must be a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     commit, files = committed_files(root, out)
-    (out / "README.md").write_text(SPACE_README.format(title=title, gradio_version=pinned_gradio_version((out / "requirements.txt").read_text())))
+    gradio_version = pinned_gradio_version((out / "requirements.txt").read_text())
+    (out / "README.md").write_text(space_readme(title, gradio_version, hub_url, dataset, model))
     return commit, [*files, "README.md"]
 
 
@@ -199,7 +214,12 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as staging:
         folder = args.out or Path(staging)
         try:
-            commit, files = write_space_folder(REPO_ROOT, folder, args.title)
+            hub_url = (args.hub_endpoint or HUB_URL).rstrip("/")
+            # A private dataset repo is not advertised on the public Space's page.
+            from serving.settings import YES
+
+            dataset = "" if variables.get("DADC_HUB_DATASET_PRIVATE", "").strip().lower() in YES else variables.get("DADC_HUB_DATASET", "")
+            commit, files = write_space_folder(REPO_ROOT, folder, args.title, hub_url, dataset, variables.get("DADC_HUB_MODEL", ""))
         except (FileExistsError, RuntimeError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -214,7 +234,7 @@ def main(argv=None) -> int:
         except Exception as e:  # the Hub's errors, said plainly (they never contain the token)
             print(f"error: could not deploy to {args.space}: {type(e).__name__}: {e}", file=sys.stderr)
             return 1
-    where = (args.hub_endpoint or "https://huggingface.co").rstrip("/")
+    where = (args.hub_endpoint or HUB_URL).rstrip("/")
     print(f"deployed git {commit} to {where}/spaces/{args.space} (Hub commit {uploaded})")
     print("variables: " + (", ".join(f"{k}={v}" for k, v in variables.items()) or "none"))
     print("secret HF_TOKEN: " + ("set" if needs_token else "not set (no --hub-dataset or --hub-model)"))

@@ -8,6 +8,7 @@ import urllib.request
 
 import gradio
 from huggingface_hub import HfApi
+from huggingface_hub.repocard import metadata_load
 
 from scripts.deploy_space import write_space_folder
 from tests.app_process import REPO_ROOT, running_app
@@ -71,6 +72,11 @@ def test_deploy_creates_the_space_with_its_settings_and_keeps_the_token_secret(t
         deployed = hub.files[SPACE]
         head = git(REPO_ROOT, "rev-parse", "--short", "HEAD").strip()
         assert deployed["app.py"].decode() == git(REPO_ROOT, "show", "HEAD:app.py") and deployed["README.md"].startswith(b"---\ntitle:")
+        card = tmp_path / "space-README.md"
+        card.write_bytes(deployed["README.md"])
+        header = metadata_load(card)  # as the Hub reads it: the Space is listed on both repos' pages, and they on its
+        assert (header["datasets"], header["models"], header["hf_oauth"]) == (["dadc/digits"], ["dadc/mnist"], True)
+        assert f"]({hub.url}/datasets/dadc/digits)" in card.read_text() and f"]({hub.url}/dadc/mnist)" in card.read_text()
         assert hub.commits[-1]["message"] == f"Deploy the DADC digits app (git {head})" and f"deployed git {head} to {hub.url}/spaces/dadc/fool-the-digits" in done.stdout
         assert "Bearer hf_deployer_token" in hub.auth_headers
         for secret in ("hf_deployer_token", "hf_space_token"):
@@ -85,6 +91,14 @@ def test_deploy_creates_the_space_with_its_settings_and_keeps_the_token_secret(t
         assert again.returncode == 0, again.stderr
         assert "training/removed_since.py" not in hub.files[SPACE] and hub.files[SPACE]["notes.md"] == b"kept"
         assert "secret HF_TOKEN: not set" in again.stdout
+
+
+def test_a_private_dataset_repo_is_not_named_on_the_space_page(tmp_path):
+    done = deploy("--hub-dataset", "dadc/secret-digits", "--hub-model", "dadc/mnist", "--set", "DADC_HUB_DATASET_PRIVATE=1", "--out", str(tmp_path / "space"))
+    assert done.returncode == 0, done.stderr
+    card = tmp_path / "space" / "README.md"
+    assert "secret-digits" not in card.read_text()
+    assert "datasets" not in metadata_load(card) and metadata_load(card)["models"] == ["dadc/mnist"]
 
 
 def test_a_bad_setting_or_a_failing_hub_is_reported_and_creates_nothing(tmp_path):
