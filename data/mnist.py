@@ -154,7 +154,10 @@ def _images_to_uint8(column) -> np.ndarray:
     return np.stack([np.asarray(img.convert("L"), dtype=np.uint8) for img in column])
 
 
-def load_hf_dataset(name_or_path: str = "ylecun/mnist") -> MnistArrays:
+HUB_REPO = "ylecun/mnist"  # MNIST on the Hugging Face Hub
+
+
+def load_hf_dataset(name_or_path: str = HUB_REPO) -> MnistArrays:
     """Load a dataset with `image` and `label` columns and `train`/`test` splits (Hub id or local dir)."""
     import datasets
 

@@ -172,6 +172,8 @@ def start_publisher(args, state_dir) -> ModelPublisher | None:
     if not token:
         log.warning("--hub-model is set but HF_TOKEN is not: not publishing models")
         return None
-    publisher = ModelPublisher(state_dir, args.hub_model, token, endpoint=args.hub_endpoint, retry_seconds=args.hub_retry_seconds)
+    # The card names the flags' dataset repo, unless it was made private (a public model card would advertise it).
+    dataset_repo = "" if args.hub_dataset_private else args.hub_dataset
+    publisher = ModelPublisher(state_dir, args.hub_model, token, endpoint=args.hub_endpoint, retry_seconds=args.hub_retry_seconds, dataset_repo=dataset_repo)
     publisher.start()
     return publisher

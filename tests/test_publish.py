@@ -7,6 +7,7 @@ import sys
 import time
 
 import torch
+from huggingface_hub import ModelCard
 
 from model.checkpoint import load_checkpoint
 from tests.conftest import REPO_ROOT
@@ -28,7 +29,7 @@ def publish_cli(state_dir, hub, *args, token=TOKEN):
 
 def test_each_accepted_round_is_a_tagged_commit_that_loads_back(state_with_round1, tmp_path):
     with LocalHub() as hub:
-        out = publish_cli(state_with_round1, hub)
+        out = publish_cli(state_with_round1, hub, "--dataset", "dadc/digits")
         assert out.returncode == 0, out.stderr
         assert "published rounds [0, 1]" in out.stdout
         assert TOKEN not in out.stdout + out.stderr
@@ -39,6 +40,8 @@ def test_each_accepted_round_is_a_tagged_commit_that_loads_back(state_with_round
         assert hub.heads[key] == hub.tags[key]["round-1"]  # main is the live model
         card = hub.files[key]["README.md"].decode()
         assert "| 0 | 99." in card and "| 1 | " in card and "round 1" in card
+        # what the rounds learned from, in the header the Hub reads (it links the repos) and in a link
+        assert ModelCard(card).data.datasets == ["ylecun/mnist", "dadc/digits"] and "](/datasets/dadc/digits)" in card
         # round 1's held-out accuracy comes with the number of examples it was measured on
         held_out = next(e["n_held_out_examples"] for e in read_rounds_log(state_with_round1) if e["accepted"])
         row_1 = next(line for line in card.splitlines() if line.startswith("| 1 | "))
@@ -103,6 +106,26 @@ def test_a_model_repo_that_holds_another_model_is_never_published_to(fresh_state
         publisher._thread.join(timeout=30)  # it stops: a retry would find the same
         assert not publisher._thread.is_alive() and publisher.status().startswith("Models are not published: dadc/mnist holds another model")
         assert hub.files["models/dadc/mnist"] == before and "models/dadc/mnist" not in hub.tags
+
+
+def test_the_app_names_its_dataset_repo_on_the_model_card_unless_it_was_made_private(fresh_state, monkeypatch):
+    from serving.settings import parse_args
+    from serving.startup import start_publisher
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    with LocalHub() as hub:
+        for model_repo, private, trained_on in (("dadc/public", [], ["ylecun/mnist", "dadc/digits"]), ("dadc/private", ["--hub-dataset-private"], ["ylecun/mnist"])):
+            args = parse_args(["--hub-dataset", "dadc/digits", "--hub-model", model_repo, "--hub-endpoint", hub.url, *private])
+            publisher = start_publisher(args, fresh_state)
+            try:
+                deadline = time.monotonic() + 30
+                while publisher.published != {0} and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            finally:
+                publisher.stop()
+            card = hub.files[f"models/{model_repo}"]["README.md"].decode()
+            assert ModelCard(card).data.datasets == trained_on
+            assert ("dadc/digits" in card) == (not private)
 
 
 def test_a_hub_outage_delays_publishing_and_loses_nothing(fresh_state):

@@ -26,6 +26,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
 
 import model.network as network_module
+from data.mnist import HUB_REPO as MNIST_REPO
 from data.state_dir import checkpoints_dir, resolve_state_dir, round0_checkpoint_dir
 from flagging.hub_sync import check_repo_id, files_in_repo, first_few, hub_endpoint, hub_error
 from flagging.store import write_durably
@@ -66,10 +67,12 @@ def held_out_cell(m: dict) -> str:
     return percent(m.get("held_out_accuracy")) + (f" of {n}" if n else "")
 
 
-def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int, restored: dict[int, dict] | None = None) -> str:
+def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int, restored: dict[int, dict] | None = None, dataset_repo: str = "") -> str:
     """README.md of the model repo: what the model is, how to load a round, and the rounds so far;
-    `restored` (`rollbacks` of the rounds log) marks the rollbacks."""
+    `restored` (`rollbacks` of the rounds log) marks the rollbacks; `dataset_repo`, the Hub copy of the
+    flags the rounds learned from, is named with MNIST in the header (the Hub links the two repos)."""
     restored = restored or {}
+    trained_on = [MNIST_REPO, *([dataset_repo] if dataset_repo else [])]
     rows = [
         f"| {round_label(r, restored)} | {percent(m.get('mnist_test_accuracy'))} | {held_out_cell(m)} | {percent(m.get('fgsm_0.1_accuracy'))} | {m.get('trained', '—')} |"
         for r, m in sorted(metrics.items())
@@ -81,13 +84,15 @@ def model_card(metrics: dict[int, dict], repo_id: str, up_to_round: int, restore
             "library_name: pytorch",
             "pipeline_tag: image-classification",
             "tags: [mnist, dadc, adversarial, pytorch_model_hub_mixin]",
+            f"datasets: [{', '.join(trained_on)}]",
             "---",
             "",
             f"# {repo_id.split('/')[1]}",
             "",
             "An MNIST digit classifier (`MNIST_Model`) retrained round by round on drawings that people made to fool it",
             "(dynamic adversarial data collection). The main branch holds the live model, round "
-            f"{up_to_round}; each round is tagged `round-N`.",
+            f"{up_to_round}; each round is tagged `round-N`."
+            + (f" The drawings the rounds learned from, with people's votes: [{dataset_repo}](/datasets/{dataset_repo})." if dataset_repo else ""),
             "",
             "## Use",
             "",
@@ -153,8 +158,9 @@ def another_models_files(api: HfApi, repo_id: str) -> list[str]:
     return sorted(files - ours)
 
 
-def publish_pending(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
-    """Push every accepted round not yet tagged on the Hub, oldest first; returns the rounds pushed."""
+def publish_pending(api: HfApi, repo_id: str, state_dir: Path, dataset_repo: str = "") -> list[int]:
+    """Push every accepted round not yet tagged on the Hub, oldest first; returns the rounds pushed.
+    `dataset_repo`: the flags' dataset repo, for the card (see `model_card`)."""
     if foreign := another_models_files(api, repo_id):
         raise NotRoundsRepo(f"{repo_id} holds another model ({first_few(foreign)}), which publishing would overwrite: set --hub-model to a repo of its own")
     api.create_repo(repo_id, repo_type="model", exist_ok=True)
@@ -166,7 +172,7 @@ def publish_pending(api: HfApi, repo_id: str, state_dir: Path) -> list[int]:
         if round_ in done:
             continue
         operations = [CommitOperationAdd(name, str(path / name)) for name in CHECKPOINT_FILES if (path / name).is_file()]
-        operations.append(CommitOperationAdd("README.md", model_card(metrics, repo_id, round_, restored).encode()))
+        operations.append(CommitOperationAdd("README.md", model_card(metrics, repo_id, round_, restored, dataset_repo).encode()))
         operations.append(CommitOperationAdd(NETWORK_SOURCE.name, str(NETWORK_SOURCE)))
         if (state_dir / ROUNDS_LOG).is_file():
             operations.append(CommitOperationAdd(ROUNDS_LOG, (state_dir / ROUNDS_LOG).read_bytes()))
@@ -225,8 +231,9 @@ class ModelPublisher:
     """The app's publishing: pushes pending rounds at start and after each accepted round, in a
     background thread; a failed push is retried every `retry_seconds`. Never blocks serving."""
 
-    def __init__(self, state_dir: Path, repo_id: str, token: str, *, endpoint: str | None = None, retry_seconds: float = 60):
+    def __init__(self, state_dir: Path, repo_id: str, token: str, *, endpoint: str | None = None, retry_seconds: float = 60, dataset_repo: str = ""):
         self.state_dir, self.repo_id, self.retry_seconds = state_dir, check_repo_id(repo_id), retry_seconds
+        self.dataset_repo = dataset_repo  # named on the card; "" for none (or a private one)
         self._api = HfApi(endpoint=endpoint, token=token)
         self._wake, self._stopped = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
@@ -246,7 +253,7 @@ class ModelPublisher:
         while not self._stopped.is_set():
             self._wake.clear()
             try:
-                publish_pending(self._api, self.repo_id, self.state_dir)
+                publish_pending(self._api, self.repo_id, self.state_dir, self.dataset_repo)
                 self.published = published_rounds(self._api, self.repo_id)
                 self.last_error = ""
                 retry = None
@@ -278,6 +285,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repo", required=True, help="model repo 'namespace/name' (created if missing; required)")
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
+    p.add_argument("--dataset", default="", help="dataset repo of the flags the rounds learned from, named and linked on the card (default none)")
     p.add_argument("--endpoint", type=hub_endpoint, default=os.environ.get("HF_ENDPOINT") or None, help="Hub URL (default: huggingface.co, env HF_ENDPOINT)")
     args = p.parse_args(argv)
     token = os.environ.get("HF_TOKEN", "")
@@ -286,6 +294,8 @@ def main(argv=None) -> int:
         return 2
     try:
         check_repo_id(args.repo)
+        if args.dataset:
+            check_repo_id(args.dataset)
     except ValueError as e:
         p.error(str(e))
     state_dir = resolve_state_dir(args.state_dir, create=False)
@@ -293,7 +303,7 @@ def main(argv=None) -> int:
         print(f"error: no checkpoints under {state_dir} (train round 0 with python -m training.train)", file=sys.stderr)
         return 2
     try:
-        pushed = publish_pending(HfApi(endpoint=args.endpoint, token=token), args.repo, state_dir)
+        pushed = publish_pending(HfApi(endpoint=args.endpoint, token=token), args.repo, state_dir, args.dataset)
     except NotRoundsRepo as e:
         print(f"error: {e}; nothing was published", file=sys.stderr)
         return 2
