@@ -132,8 +132,8 @@ def persistent_dir_problem(state_dir: str | None) -> str | None:
     return None
 
 
-def check_settings(variables: dict[str, str]) -> None:
-    """Parse the settings as the app will on the Space (its own messages; exits 2 on a bad one)."""
+def check_settings(variables: dict[str, str]) -> argparse.Namespace:
+    """Parse the settings as the app will on the Space (its own messages; exits 2 on a bad one); returns them."""
     from serving.settings import parse_args
 
     saved = dict(os.environ)
@@ -143,7 +143,7 @@ def check_settings(variables: dict[str, str]) -> None:
     # What the Space sets: SYSTEM, and with hf_oauth: true in its README an OAuth client (the sign-in button).
     os.environ.update(variables | {"SYSTEM": "spaces", "OAUTH_CLIENT_ID": "set-by-the-space"})
     try:
-        parse_args([])
+        return parse_args([])
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -209,17 +209,15 @@ def main(argv=None) -> int:
     variables = space_variables(args)
     if problem := persistent_dir_problem(variables.get("DADC_STATE_DIR")):
         p.error(problem)
-    check_settings(variables)
+    settings = check_settings(variables)
+    from serving.settings import public_dataset_repo  # with the settings: importing them loads torch
+
     needs_token = bool(args.hub_dataset or args.hub_model)
+    hub_url = (args.hub_endpoint or HUB_URL).rstrip("/")
     with tempfile.TemporaryDirectory() as staging:
         folder = args.out or Path(staging)
         try:
-            hub_url = (args.hub_endpoint or HUB_URL).rstrip("/")
-            # A private dataset repo is not advertised on the public Space's page.
-            from serving.settings import YES
-
-            dataset = "" if variables.get("DADC_HUB_DATASET_PRIVATE", "").strip().lower() in YES else variables.get("DADC_HUB_DATASET", "")
-            commit, files = write_space_folder(REPO_ROOT, folder, args.title, hub_url, dataset, variables.get("DADC_HUB_MODEL", ""))
+            commit, files = write_space_folder(REPO_ROOT, folder, args.title, hub_url, public_dataset_repo(settings), settings.hub_model)
         except (FileExistsError, RuntimeError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -234,8 +232,7 @@ def main(argv=None) -> int:
         except Exception as e:  # the Hub's errors, said plainly (they never contain the token)
             print(f"error: could not deploy to {args.space}: {type(e).__name__}: {e}", file=sys.stderr)
             return 1
-    where = (args.hub_endpoint or HUB_URL).rstrip("/")
-    print(f"deployed git {commit} to {where}/spaces/{args.space} (Hub commit {uploaded})")
+    print(f"deployed git {commit} to {hub_url}/spaces/{args.space} (Hub commit {uploaded})")
     print("variables: " + (", ".join(f"{k}={v}" for k, v in variables.items()) or "none"))
     print("secret HF_TOKEN: " + ("set" if needs_token else "not set (no --hub-dataset or --hub-model)"))
     return 0

@@ -66,6 +66,12 @@ def mocked_sign_in_problem(args) -> str | None:
     return None
 
 
+def public_dataset_repo(settings: argparse.Namespace) -> str:
+    """The flags' dataset repo to name on public pages (the Space's and the model's cards): "" when there is
+    none, or when it was made private, which a public card would advertise."""
+    return "" if settings.hub_dataset_private else settings.hub_dataset
+
+
 def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
     env = os.environ.get
     # Defaults from the environment are strings on purpose: argparse converts them with the option's

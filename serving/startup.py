@@ -16,7 +16,7 @@ from flagging.hub_sync import HubSync, hub_error
 from flagging.store import FlagStore
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.predict import LiveModel
-from serving.settings import sign_in_actions
+from serving.settings import public_dataset_repo, sign_in_actions
 from training.hold import hold_note, read_hold
 from training.publish import ModelPublisher, restore_rounds
 from training.rounds import RoundRunner, how_rounds_train, latest_model_dir, rollback_note
@@ -172,8 +172,6 @@ def start_publisher(args, state_dir) -> ModelPublisher | None:
     if not token:
         log.warning("--hub-model is set but HF_TOKEN is not: not publishing models")
         return None
-    # The card names the flags' dataset repo, unless it was made private (a public model card would advertise it).
-    dataset_repo = "" if args.hub_dataset_private else args.hub_dataset
-    publisher = ModelPublisher(state_dir, args.hub_model, token, endpoint=args.hub_endpoint, retry_seconds=args.hub_retry_seconds, dataset_repo=dataset_repo)
+    publisher = ModelPublisher(state_dir, args.hub_model, token, endpoint=args.hub_endpoint, retry_seconds=args.hub_retry_seconds, dataset_repo=public_dataset_repo(args))
     publisher.start()
     return publisher
