@@ -1,6 +1,7 @@
 """The README a maintainer reads first and the docs/ pages it links to: the two commands, and every image and
 link between them, point at something real."""
 
+import functools
 import re
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def test_the_readme_opens_with_the_two_commands_ci_runs():
     assert "bash scripts/test.sh" in (REPO_ROOT / ".ci" / "run").read_text()
 
 
+@functools.cache  # a page is read once, however many links lead to it
 def anchors_of(page: Path) -> set[str]:
     return {github_anchor(h) for h in headings(page.read_text())}
 
