@@ -240,6 +240,7 @@ def train_round0(state_dir: Path, cfg: TrainConfig, out: Path | None = None, pro
         "metrics": {"mnist_test_accuracy": report["accuracy"], "per_class_accuracy": report["per_class_accuracy"], "fgsm_0.1_accuracy": robust},
         "history": history,
         "device": str(device),
+        "cpu_threads": torch.get_num_threads(),  # on the CPU the weights depend on it (the order of float sums)
     }
     path = save_checkpoint(model.cpu(), out or default_checkpoint_dir(state_dir, cfg), metadata)
     return path, metadata
