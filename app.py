@@ -54,7 +54,7 @@ from serving.rounds_tab import (  # noqa: E402
 from serving.services import Services  # noqa: E402
 from serving.settings import REQUIRE_SIGN_IN, mocked_sign_in_problem, parse_args, serve_problem, sign_in_actions, sign_in_shown  # noqa: E402
 from serving.startup import FLAGS_BEING_RESTORED, freeze_loaded_objects, hub_api, keep_restoring, load_live_model, not_restored_yet, open_store, start_hub_sync, start_publisher, startup_summary, warn_not_restored  # noqa: E402
-from training.attacks import adversarial_twin  # noqa: E402
+from training.attacks import adversarial_twin, smallest_fooling_eps  # noqa: E402
 from training.publish import restore_rounds  # noqa: E402
 from training.hold import HELD_DURING_A_ROUND, hold_retraining, resume_retraining  # noqa: E402
 from training.rollback import RollbackRefused, learned_note, models_that_learned, roll_back  # noqa: E402
@@ -90,6 +90,7 @@ CSS = """
 PHONE_MARGINS = "<style>@media (max-width: 480px) { .gradio-container > .main { padding-left: 12px !important; padding-right: 12px !important; } }</style>"
 
 
+MAX_EPS = 0.5  # the ε slider's end, and how far the smallest fooling ε is looked for
 MAX_UPLOAD = "2mb"  # a 400×400 canvas PNG is ~10 kB; anything near this limit is not a drawing
 
 
@@ -161,27 +162,38 @@ def tally_note(services: Services, record) -> str:
     return f" {since} {fooled} of your {drawings} drawings fooled the model."
 
 
-def attack_drawing(services: Services, drawing, eps: float):
-    """The drawing as the model sees it, its FGSM twin at ε, and the model's top-3 on both."""
+def attack_drawing(services: Services, drawing, eps: float, *, scan: bool = True):
+    """The drawing as the model sees it, its FGSM twin at ε, the model's top-3 on both, and the smallest ε
+    that changes the model's answer (`scan=False`: left as it is, for a move of ε, which does not change it)."""
     try:
         model_input = preprocess_drawing(drawing)
     except DrawingError as e:
         raise user_error(str(e)) from None
-    adversarial, clean_probs, adv_probs = adversarial_twin(services.live.model, model_input, float(eps))
+    model = services.live.model  # one model for all five, even if a round swaps in another meanwhile
+    adversarial, clean_probs, adv_probs = adversarial_twin(model, model_input, float(eps))
 
     def enlarge(a):
         return Image.fromarray((a * 255).round().astype("uint8")).resize((196, 196), Image.Resampling.NEAREST)
 
-    return enlarge(model_input), top_classes(clean_probs), enlarge(adversarial), top_classes(adv_probs)
+    note = smallest_eps_note(smallest_fooling_eps(model, model_input, MAX_EPS), int(clean_probs.argmax())) if scan else gr.skip()
+    return enlarge(model_input), top_classes(clean_probs), enlarge(adversarial), top_classes(adv_probs), note
 
 
-def attack_quietly(services: Services, drawing, eps: float):
+def smallest_eps_note(found: tuple[float, int] | None, read: int) -> str:
+    """How little FGSM needs to change the model's answer on this drawing, in ε and in grey levels."""
+    if found is None:
+        return f"Up to ε = {MAX_EPS}, FGSM never changes the model's answer on your drawing: it stays a {read}."
+    eps, other = found
+    return f"The smallest ε that fools the model: **{eps:.2f}**. There FGSM makes it read your {read} as a {other}, each pixel moved by at most {round(eps * 255)} of 255 grey levels."
+
+
+def attack_quietly(services: Services, drawing, eps: float, *, scan: bool = True):
     """The attack when the person opens the tab or moves ε. With nothing drawn (never drawn, or cleared since),
     the views are emptied without a message: they must not show the twin of a drawing that is gone."""
     try:
-        return attack_drawing(services, drawing, eps)
+        return attack_drawing(services, drawing, eps, scan=scan)
     except gr.Error:
-        return None, None, None, None
+        return None, None, None, None, ""
 
 
 def clear_drawing():
@@ -473,7 +485,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                     "A machine can fool the model too: FGSM nudges every pixel of your drawing by ±ε in the direction "
                     "that most raises the model's loss. Draw on the first tab: its twin appears here, and follows ε as you move it."
                 )
-                eps_input = gr.Slider(0.0, 0.5, value=0.1, step=0.01, label="ε (how far each pixel may move, of 1)", elem_id="eps")
+                eps_input = gr.Slider(0.0, MAX_EPS, value=0.1, step=0.01, label="ε (how far each pixel may move, of 1)", elem_id="eps")
                 attack_button = gr.Button("Attack my drawing", variant="primary", elem_id="attack")
                 with gr.Row():
                     # Only "download" in the corner: four columns leave too little room for the label and three buttons.
@@ -481,6 +493,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
                     original_label = gr.Label(num_top_classes=3, label="Model on your drawing", elem_id="original-label")
                     adversarial_view = gr.Image(label="Its FGSM twin", interactive=False, buttons=["download"], elem_id="adversarial-view")
                     adversarial_label = gr.Label(num_top_classes=3, label="Model on the twin", elem_id="adversarial-label")
+                smallest_eps = gr.Markdown(elem_id="smallest-eps")
             with gr.Tab("Rounds") as rounds_tab:
                 rounds_info = gr.Markdown(elem_id="rounds-status")
                 rounds_table = gr.Dataframe(headers=ROUND_HEADERS, interactive=False, wrap=True, elem_id="rounds-table")
@@ -547,6 +560,9 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
 
         def on_attack_quietly(drawing, eps):
             return attack_quietly(services, drawing, eps)
+
+        def on_eps_moved(drawing, eps):
+            return attack_quietly(services, drawing, eps, scan=False)
 
         def on_rounds_view():
             return rounds_view(services, rebuild=True)  # asked for explicitly (Refresh, the API): built anew
@@ -655,12 +671,12 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         # marks only the status line; by default Gradio covers every output, the drawing too, with "Error".
         for verdict, button in zip(("correct", "incorrect", "junk"), vote_buttons):
             button.click(on_vote(verdict), inputs=vote_inputs, outputs=vote_outputs, api_name=f"vote_{verdict}", show_progress_on=vote_status)
-        attack_views = [original_view, original_label, adversarial_view, adversarial_label]
+        attack_views = [original_view, original_label, adversarial_view, adversarial_label, smallest_eps]
         # Progress and a refusal ("Draw a digit first") on the button, not as "Error" over the four views.
         attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=attack_views, api_name="attack", show_progress_on=attack_button)
         adversary_tab.select(on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private")
         eps_input.input(
-            on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private", show_progress="hidden", trigger_mode="always_last"
+            on_eps_moved, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private", show_progress="hidden", trigger_mode="always_last"
         )
         rounds_outputs = [rounds_info, rounds_table, rounds_plot, fooled_by_round, contributors, fooled_by_digit, mer_plot]
         rounds_tab.select(on_rounds_tab, outputs=rounds_outputs + [rounds_seen, rounds_timer, shown_tab, hold_panel, rollback_panel], api_visibility="private")

@@ -5,8 +5,8 @@
 Starts the app on a fresh state directory holding a copy of the round-0 model, then:
 app.png: a person draws a 1 with a long up-stroke (as much of Europe writes it), the model
 reads a 7, and the person flags it as a 1; validate.png: someone else is asked "Is this a 1?";
-adversary.png: the person draws a 7 and looks at its FGSM twin at ε = 0.25; remove.png: a
-maintainer signed in with Hugging Face about to remove the 1 for good. Prints what the model said
+adversary.png: the person draws a 7 and looks at its FGSM twin at ε = 0.25 and the smallest ε
+that fools the model; remove.png: a maintainer signed in with Hugging Face about to remove the 1 for good. Prints what the model said
 on each, for the captions.
 """
 
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
             person.wait_for_timeout(500)  # the label beside it came in the same answer; let its bars finish growing
             person.screenshot(path=str(args.out / "adversary.png"))
             twin = person.locator("#adversarial-label [data-testid=label-output-value]").inner_text()
-            print(f"adversary.png: a 7 and its FGSM twin at ε = 0.25, read as {twin}")
+            print(f"adversary.png: a 7 and its FGSM twin at ε = 0.25, read as {twin}; {person.locator('#smallest-eps').inner_text()}")
 
         # remove.png: the same state (the European 1 is there to validate), served as on a Space whose
         # maintainer, mia, signs in with Hugging Face (a local OpenID provider) and opens the removal panel.

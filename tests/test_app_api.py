@@ -58,3 +58,15 @@ def test_predict_refuses_huge_and_damaged_images_with_a_clear_message(client, tm
         client.predict(handle_file(str(damaged)), api_name="/predict")
     ok = client.predict(handle_file(save_png(draw_digit(2), tmp_path / "d.png")), api_name="/predict")
     assert ok["label"] == "2"
+
+
+def test_attack_endpoint_returns_the_twin_and_the_smallest_eps_that_fools_the_model(client, tmp_path):
+    drawing = {"background": None, "layers": [], "composite": handle_file(save_png(draw_digit(7), tmp_path / "seven.png"))}
+    seen, on_drawing, twin, on_twin, smallest = client.predict(drawing, 0.0, api_name="/attack")
+    assert on_drawing["label"] == "7" and on_twin["label"] == "7"  # ε = 0: the twin is the drawing
+    assert Image.open(seen).size == Image.open(twin).size == (196, 196)
+    # "The smallest ε that fools the model: **0.17**. There FGSM makes it read your 7 as a 3, …"
+    eps = float(smallest.split("**")[1])
+    assert 0 < eps <= 0.5 and "read your 7 as a" in smallest
+    *_, on_twin_there, same_note = client.predict(drawing, eps, api_name="/attack")
+    assert on_twin_there["label"] != "7" and same_note == smallest

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.attacks import attack_loss, fgsm, pgd
+from training.attacks import attack_loss, fgsm, pgd, smallest_fooling_eps
 from training.evaluate import images_to_tensor
 
 
@@ -64,6 +64,21 @@ def test_random_starts_are_seeded(model, batch):
     b = pgd(model, x[:20], y[:20], 0.3, steps=3, generator=torch.Generator().manual_seed(5))
     c = pgd(model, x[:20], y[:20], 0.3, steps=3, generator=torch.Generator().manual_seed(6))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_the_smallest_fooling_eps_is_where_fgsm_first_changes_the_models_answer(model, batch):
+    x, _ = batch
+    reads = lambda image, eps: int(model(fgsm(model, image, model(image).argmax(1), eps)).argmax(1))  # noqa: E731
+    found = [smallest_fooling_eps(model, x[i, 0].numpy()) for i in range(10)]
+    assert all(f is not None for f in found)  # a standard model: every drawing falls below ε = 0.5
+    assert len({eps for eps, _ in found}) > 3  # one ε per drawing, not one for all
+    for i, (eps, other) in enumerate(found):
+        image = x[i : i + 1]
+        read = int(model(image).argmax(1))
+        assert other != read and reads(image, eps) == other
+        assert all(reads(image, k / 100) == read for k in range(1, round(eps * 100)))  # no smaller ε on the grid fools it
+        # Looked for only up to just below it: nothing found, said as None.
+        assert smallest_fooling_eps(model, x[i, 0].numpy(), max_eps=eps - 0.01) is None
 
 
 def test_bad_attack_settings_are_refused(model, batch):

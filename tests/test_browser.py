@@ -76,6 +76,12 @@ def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin_and_follows_epsil
     twin_at_0_1 = twin.get_attribute("src")
     confidence = page.locator("#adversarial-label")
     confidence_at_0_1 = confidence.inner_text()
+    # How little it takes, whatever ε the slider is at: "The smallest ε that fools the model: 0.17. There FGSM
+    # makes it read your 7 as a 3, each pixel moved by at most 43 of 255 grey levels."
+    smallest = page.locator("#smallest-eps")
+    expect(smallest).to_contain_text("The smallest ε that fools the model", timeout=15_000)
+    expect(smallest).to_contain_text("read your 7 as a")
+    smallest_said = smallest.inner_text()
 
     epsilon = page.locator("#eps input[type=number]")  # ε as typed: the twin follows
     epsilon.fill("0.4")
@@ -86,6 +92,7 @@ def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin_and_follows_epsil
     epsilon.press("Enter")  # ε = 0: the twin is the drawing itself, read the same
     expect(page.locator("#adversarial-label [data-testid=label-output-value]")).to_have_text("7", timeout=15_000)
     expect(page.locator("#adversarial-label button")).to_have_text(page.locator("#original-label button").all_inner_texts())
+    assert smallest.inner_text() == smallest_said  # moving ε does not change how little it takes
 
     # The drawing is cleared: the tab no longer shows the twin of a drawing that is gone.
     page.get_by_role("tab", name="Fool the model").click()
@@ -96,6 +103,7 @@ def test_machine_adversary_shows_the_drawing_and_its_fgsm_twin_and_follows_epsil
     expect(page.locator("#original-view img")).to_have_count(0)
     expect(page.locator("#original-label [data-testid=label-output-value]")).to_have_count(0)
     expect(page.locator("#adversarial-label [data-testid=label-output-value]")).to_have_count(0)
+    expect(smallest).not_to_contain_text("smallest ε")
 
 
 def test_on_a_phone_a_finger_draws_without_scrolling_the_page_and_the_drawing_can_be_flagged(app_url):
