@@ -672,7 +672,7 @@ def build_demo(services: Services, delete_cache: tuple[int, int] | None = None) 
         for verdict, button in zip(("correct", "incorrect", "junk"), vote_buttons):
             button.click(on_vote(verdict), inputs=vote_inputs, outputs=vote_outputs, api_name=f"vote_{verdict}", show_progress_on=vote_status)
         attack_views = [original_view, original_label, adversarial_view, adversarial_label, smallest_eps]
-        # Progress and a refusal ("Draw a digit first") on the button, not as "Error" over the four views.
+        # Progress and a refusal ("Draw a digit first") on the button, not as "Error" over the views.
         attack_button.click(on_attack, inputs=[drawing_input, eps_input], outputs=attack_views, api_name="attack", show_progress_on=attack_button)
         adversary_tab.select(on_attack_quietly, inputs=[drawing_input, eps_input], outputs=attack_views, api_visibility="private")
         eps_input.input(

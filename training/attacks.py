@@ -144,6 +144,14 @@ def pgd(
     return best.detach()
 
 
+def _one_drawing(model: torch.nn.Module, model_input) -> tuple[torch.Tensor, torch.Tensor]:
+    """One preprocessed drawing ((28, 28) in [0, 1]) as a batch of one, and the model's log-probabilities on it."""
+    model.eval()
+    x = torch.as_tensor(model_input, dtype=torch.float32).view(1, 1, 28, 28)  # (B, C, H, W)
+    with torch.no_grad():
+        return x, model(x)  # (1, 1, 28, 28), (1, 10)
+
+
 def smallest_fooling_eps(model: torch.nn.Module, model_input, max_eps: float = 0.5, step: float = 0.01) -> tuple[float, int] | None:
     """The smallest ε on a grid of `step` up to `max_eps` at which FGSM makes the model read one preprocessed
     drawing ((28, 28) in [0, 1]) as another class than it reads the drawing itself: (ε, that class), or None.
@@ -151,10 +159,8 @@ def smallest_fooling_eps(model: torch.nn.Module, model_input, max_eps: float = 0
     FGSM's accuracy is not monotone in ε (a larger step can overshoot), hence a scan from the smallest ε, not
     a bisection: at most 50 steps of one image, about 30 ms on one CPU thread.
     """
-    model.eval()
-    x = torch.as_tensor(model_input, dtype=torch.float32).view(1, 1, 28, 28)  # (B, C, H, W)
-    with torch.no_grad():
-        read = model(x).argmax(1)  # (1,)
+    x, clean = _one_drawing(model, model_input)
+    read = clean.argmax(1)  # (1,)
     for k in range(1, round(max_eps / step) + 1):
         eps = round(k * step, 6)
         twin = fgsm(model, x, read, eps)
@@ -171,10 +177,8 @@ def adversarial_twin(model: torch.nn.Module, model_input, eps: float):
     model_input: (28, 28) float array in [0, 1]. Returns (perturbed input, probabilities on
     the original, probabilities on the perturbed), the arrays as numpy.
     """
-    model.eval()
-    x = torch.as_tensor(model_input, dtype=torch.float32).view(1, 1, 28, 28)  # (B, C, H, W)
-    with torch.no_grad():
-        clean = model(x).exp()[0]
+    x, clean_log_probs = _one_drawing(model, model_input)
+    clean = clean_log_probs.exp()[0]
     x_adv = fgsm(model, x, clean.argmax().view(1), eps)
     with torch.no_grad():
         adv = model(x_adv).exp()[0]
