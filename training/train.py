@@ -1,6 +1,7 @@
-"""Train the round-0 model on MNIST.
+"""Train a model on MNIST: the round-0 model, or a robustness experiment (--method, --architecture).
 
     python -m training.train                 # writes <state>/checkpoints/round-0
+    python -m training.train --architecture robust --method pgd   # writes <state>/checkpoints/pgd-robust
     python -m training.train --dry-run       # one step, for smoke tests: writes <state>/checkpoints/dry-run
 
 The whole training set lives on the training device as one tensor; batches are sliced
