@@ -19,7 +19,7 @@ from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from model.network import build_model
 from training.attacks import pgd
-from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor
+from training.evaluate import accuracy_report, fgsm_accuracy, split_tensors
 from training.train import TrainConfig, bounded, fit, seed_everything
 
 VALIDATION = 5000  # the last 5,000 training images
@@ -55,8 +55,7 @@ def main(argv=None):
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
     mnist = load_mnist(resolve_state_dir(args.state_dir))
-    data = (images_to_tensor(mnist.train_images), torch.from_numpy(mnist.train_labels).long())
-    data += (images_to_tensor(mnist.test_images), torch.from_numpy(mnist.test_labels).long())
+    data = split_tensors(mnist, "train") + split_tensors(mnist, "test")
     for adv_step in args.adv_steps:
         for seed in args.seeds:
             print(json.dumps(run(adv_step, seed, args.epochs, *data)), flush=True)

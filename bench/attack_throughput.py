@@ -10,15 +10,13 @@ training (`--pgd-steps-timed` batches), reference architecture, batch 128.
 import argparse
 import time
 
-import torch
-
 from bench.stats import sync, write_result
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from model.checkpoint import load_checkpoint
 from model.network import build_model
 from training.attacks import fgsm, pgd
-from training.evaluate import images_to_tensor
+from training.evaluate import split_tensors
 from training.prepare import ensure_round0
 from training.train import TrainConfig, bounded, device_option, fit, select_device
 
@@ -33,8 +31,7 @@ def main(argv=None):
     state_dir = resolve_state_dir()
     model = load_checkpoint(ensure_round0(state_dir), device)[0]
     mnist = load_mnist(state_dir)
-    x = images_to_tensor(mnist.test_images[: args.n], device)
-    y = torch.from_numpy(mnist.test_labels[: args.n]).long().to(device)
+    x, y = split_tensors(mnist, "test", device, slice(args.n))
     results = {}
     for name, attack in (("FGSM", lambda: fgsm(model, x, y, 0.3)), ("PGD-40", lambda: pgd(model, x, y, 0.3, steps=40, step_size=0.01))):
         attack()  # warm-up
@@ -44,8 +41,7 @@ def main(argv=None):
         sync(device)
         results[f"{name} images/s"] = round(args.n / (time.perf_counter() - start), 1)
 
-    train_x = images_to_tensor(mnist.train_images, device)
-    train_y = torch.from_numpy(mnist.train_labels).long().to(device)
+    train_x, train_y = split_tensors(mnist, "train", device)
     for method in ("standard", "adv-reg", "fast"):
         history = fit(build_model().to(device), train_x, train_y, TrainConfig(epochs=1, method=method), progress=False)
         results[f"{method} training, s per epoch"] = history[-1]["seconds"]

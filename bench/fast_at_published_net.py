@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from training.attacks import pgd
-from training.evaluate import accuracy_report, images_to_tensor
+from training.evaluate import accuracy_report, split_tensors
 from training.train import TrainConfig, bounded, fit, seed_everything
 
 EPS = 0.3
@@ -75,8 +75,7 @@ def main(argv=None):
     p.add_argument("--state-dir", default=None, help="state directory (default: $DADC_STATE_DIR or ./state)")
     args = p.parse_args(argv)
     mnist = load_mnist(resolve_state_dir(args.state_dir))
-    data = (images_to_tensor(mnist.train_images), torch.from_numpy(mnist.train_labels).long())
-    data += (images_to_tensor(mnist.test_images), torch.from_numpy(mnist.test_labels).long())
+    data = split_tensors(mnist, "train") + split_tensors(mnist, "test")
     for warmup in args.warmup_epochs:
         for seed in args.seeds:
             print(json.dumps(run(warmup, seed, *data)), flush=True)

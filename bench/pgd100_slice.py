@@ -10,12 +10,10 @@ import argparse
 import json
 import time
 
-import torch
-
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from model.checkpoint import load_checkpoint
-from training.evaluate import images_to_tensor
+from training.evaluate import split_tensors
 from training.robustness import pgd100x10_correct
 
 
@@ -31,8 +29,7 @@ def main(argv=None):
         p.error(f"--start {args.start} --stop {args.stop}: need 0 <= start < stop <= 10000 (MNIST's test images)")
     mnist = load_mnist(resolve_state_dir(args.state_dir))
     model, _ = load_checkpoint(args.model)
-    x = images_to_tensor(mnist.test_images[args.start : args.stop])
-    y = torch.from_numpy(mnist.test_labels[args.start : args.stop]).long()
+    x, y = split_tensors(mnist, "test", rows=slice(args.start, args.stop))
     t = time.perf_counter()
     correct = pgd100x10_correct(model, x, y, args.eps, seed=args.start)
     print(json.dumps({"model": args.model, "eps": args.eps, "images": [args.start, args.stop], "pgd100x10_correct": correct, "n": len(y), "accuracy": correct / len(y), "seconds": round(time.perf_counter() - t)}))

@@ -17,14 +17,12 @@ import math
 import time
 from dataclasses import replace
 
-import torch
-
 from bench.stats import sync, write_result
 from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from model.checkpoint import save_checkpoint
 from model.network import build_model
-from training.evaluate import accuracy_report, images_to_tensor
+from training.evaluate import accuracy_report, split_tensors
 from training.robustness import pgd100x10_correct
 from training.train import TrainConfig, add_config_arguments, bounded, config_from_args, fit, seed_everything, select_device
 
@@ -48,8 +46,7 @@ def main(argv=None):
     mnist = load_mnist(state_dir)
     seed_everything(cfg.seed)
     start = time.perf_counter()  # the run as a user waits for it: data onto the device, model, training
-    train_x = images_to_tensor(mnist.train_images, device)
-    train_y = torch.from_numpy(mnist.train_labels).long().to(device)
+    train_x, train_y = split_tensors(mnist, "train", device)
     model = build_model(cfg.architecture, cfg.dropout).to(device)
     history = fit(model, train_x, train_y, cfg, progress=False)
     sync(device)
@@ -64,8 +61,7 @@ def main(argv=None):
         "whole_run": whole_run,
     }
     if whole_run:
-        test_x = images_to_tensor(mnist.test_images, device)
-        test_y = torch.from_numpy(mnist.test_labels).long().to(device)
+        test_x, test_y = split_tensors(mnist, "test", device)
         result["clean_accuracy"] = accuracy_report(model, test_x, test_y)["accuracy"]
         if args.eval_n:
             x, y = test_x[: args.eval_n], test_y[: args.eval_n]

@@ -29,7 +29,7 @@ from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from model.checkpoint import load_checkpoint
 from scripts.demo_rounds import PEOPLE_POOL, tilted
-from training.evaluate import images_to_tensor, predict_classes
+from training.evaluate import images_to_tensor, predict_classes, split_tensors
 from training.prepare import ensure_round0
 from training.rounds import Examples, RoundConfig, fine_tune, train_from_scratch
 from training.train import bounded, seed_everything
@@ -53,13 +53,12 @@ def main(argv=None):
     state_dir = resolve_state_dir()
     parent, parent_meta = load_checkpoint(ensure_round0(state_dir))
     mnist = load_mnist(state_dir)
-    train_labels = torch.from_numpy(mnist.train_labels).long()
-    mnist_x, mnist_y = images_to_tensor(mnist.train_images), train_labels
-    test_x, test_y = images_to_tensor(mnist.test_images), torch.from_numpy(mnist.test_labels).long()
+    mnist_x, mnist_y = split_tensors(mnist, "train")
+    test_x, test_y = split_tensors(mnist, "test")
     people_x = tilted(images_to_tensor(mnist.train_images[PEOPLE_POOL]), torch.Generator().manual_seed(0))
-    people_y = train_labels[PEOPLE_POOL]
+    people_y = mnist_y[PEOPLE_POOL]
     fresh_x = tilted(images_to_tensor(mnist.train_images[FRESH]), torch.Generator().manual_seed(123))
-    fresh_y = train_labels[FRESH]
+    fresh_y = mnist_y[FRESH]
     # tests/test_rounds.py's round: the first 40 images round 0 gets wrong, every 5th (each its own person) held out
     wrong = torch.nonzero(predict_classes(parent, mnist_x) != mnist_y).flatten()[:40]
     trained = wrong[[i for i in range(40) if i % 5 != 4]]

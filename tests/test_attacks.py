@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from training.attacks import attack_loss, fgsm, pgd, smallest_fooling_eps
-from training.evaluate import images_to_tensor
+from training.evaluate import split_tensors
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,7 @@ def batch(state_dir):
     from data.mnist import load_mnist
 
     m = load_mnist(state_dir)
-    return images_to_tensor(m.test_images[:200]), torch.from_numpy(m.test_labels[:200]).long()
+    return split_tensors(m, "test", rows=slice(200))
 
 
 @pytest.fixture(scope="module")
@@ -167,11 +167,10 @@ def test_report_sees_through_a_saturated_softmax(round0):
     so, and its worst case and large-ε check must use the attack that works."""
     from data.mnist import load_mnist
     from data.state_dir import resolve_state_dir
-    from training.evaluate import images_to_tensor
     from training.robustness import WORST_CASE, evaluate_robustness
 
     mnist = load_mnist(resolve_state_dir())
-    x, y = images_to_tensor(mnist.test_images[:100]), torch.from_numpy(mnist.test_labels[:100]).long()
+    x, y = split_tensors(mnist, "test", rows=slice(100))
     report = evaluate_robustness(Saturated(round0[0]), None, x, y, restarts=1)
     rows = {r["attack"]: r["white_box_accuracy"] for r in report["rows"]}
     assert rows["PGD-40 ε=0.3, 1 restart"] > 0.5  # cross-entropy is fooled by the masking
@@ -187,11 +186,10 @@ def test_report_fails_a_model_whose_own_gradients_fool_it_less_than_another_mode
     fool round-0; its own (masked) gradients fool it far less. Swapped, the check has nothing to object to."""
     from data.mnist import load_mnist
     from data.state_dir import resolve_state_dir
-    from training.evaluate import images_to_tensor
     from training.robustness import TRANSFER_CHECK, evaluate_robustness
 
     mnist = load_mnist(resolve_state_dir())
-    x, y = images_to_tensor(mnist.test_images[:100]), torch.from_numpy(mnist.test_labels[:100]).long()
+    x, y = split_tensors(mnist, "test", rows=slice(100))
     model, saturated = round0[0], Saturated(round0[0])
 
     masked = evaluate_robustness(saturated, model, x, y, restarts=1)

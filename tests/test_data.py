@@ -5,6 +5,7 @@ import struct
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from data import mnist as mnist_module
@@ -22,6 +23,7 @@ from data.mnist import (
     load_torchvision_raw,
     save_cache,
 )
+from training.evaluate import split_tensors
 
 
 def small_split(n, seed):
@@ -36,6 +38,19 @@ def test_the_real_mnist_has_standard_splits_and_label_counts(state_dir):
     assert label_counts(m.train_labels) == EXPECTED_TRAIN_COUNTS
     assert label_counts(m.test_labels) == EXPECTED_TEST_COUNTS
     assert 33.0 < m.train_images.mean() < 33.7  # MNIST's mean pixel is 0.1307 × 255 = 33.3
+
+
+def test_each_split_becomes_the_tensors_training_and_evaluation_use(state_dir):
+    m = load_mnist(state_dir)
+    for split, n, counts in (("train", 60000, EXPECTED_TRAIN_COUNTS), ("test", 10000, EXPECTED_TEST_COUNTS)):
+        x, y = split_tensors(m, split)
+        assert x.shape == (n, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
+        assert 0.0 == x.min() and x.max() == 1.0
+        assert tuple(torch.bincount(y, minlength=10).tolist()) == counts  # the split asked for, its labels intact
+        some_x, some_y = split_tensors(m, split, rows=slice(10, 20))  # a slice is those rows of the whole split
+        assert torch.equal(some_x, x[10:20]) and torch.equal(some_y, y[10:20])
+    with pytest.raises(ValueError, match="'valid'"):
+        split_tensors(m, "valid")
 
 
 def test_offline_package_copy_round_trips_to_the_original_bytes():

@@ -147,16 +147,16 @@ def test_thicken_grows_and_erodes_strokes():
 def test_both_optimizers_learn_real_digits(state_dir, optimizer):
     from data.mnist import load_mnist
     from model.network import build_model
-    from training.evaluate import accuracy_report, images_to_tensor
+    from training.evaluate import accuracy_report, split_tensors
     from training.train import TrainConfig, fit
 
     mnist = load_mnist(state_dir)
-    x, y = images_to_tensor(mnist.train_images[:4096]), torch.from_numpy(mnist.train_labels[:4096]).long()
+    x, y = split_tensors(mnist, "train", rows=slice(4096))
     torch.manual_seed(0)
     model = build_model(dropout=0.0)
     lr = 0.003 if optimizer == "adam" else 0.05
     fit(model, x, y, TrainConfig(epochs=2, batch_size=64, lr=lr, optimizer=optimizer, augment=False), progress=False)
-    test_x, test_y = images_to_tensor(mnist.test_images[:1000]), torch.from_numpy(mnist.test_labels[:1000]).long()
+    test_x, test_y = split_tensors(mnist, "test", rows=slice(1000))
     assert accuracy_report(model, test_x, test_y)["accuracy"] > 0.85
 
 
@@ -165,14 +165,14 @@ def test_adversarial_training_checks_itself_with_pgd_after_each_epoch(state_dir)
     detector of catastrophic overfitting); it is what the history shows when FGSM training masks gradients."""
     from data.mnist import load_mnist
     from model.network import build_model
-    from training.evaluate import accuracy_report, images_to_tensor
+    from training.evaluate import accuracy_report, split_tensors
     from training.train import CHECK_IMAGES, TrainConfig, fit, pgd_check
 
     mnist = load_mnist(state_dir)
-    x, y = images_to_tensor(mnist.train_images[:2048]), torch.from_numpy(mnist.train_labels[:2048]).long()
+    x, y = split_tensors(mnist, "train", rows=slice(2048))
     torch.manual_seed(0)
     model = build_model(dropout=0.0)
-    test_x, test_y = images_to_tensor(mnist.test_images[:500]), torch.from_numpy(mnist.test_labels[:500]).long()
+    test_x, test_y = split_tensors(mnist, "test", rows=slice(500))
     history = fit(model, x, y, TrainConfig(method="fast", eps=0.1, epochs=2, batch_size=64, augment=False), test_x, test_y, progress=False)
     checks = [h["train_pgd10_accuracy"] for h in history]
     assert len(checks) == 2 and all(0 <= c <= 1 for c in checks)

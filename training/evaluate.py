@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import torch
 
-from data.mnist import load_mnist
+from data.mnist import MnistArrays, load_mnist
 from data.state_dir import resolve_state_dir
 from model.checkpoint import CheckpointError, load_checkpoint
 from training.attacks import fgsm
@@ -21,6 +21,20 @@ from training.attacks import fgsm
 def images_to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 (N, 28, 28) → float (N, 1, 28, 28) in [0, 1] on `device`."""
     return torch.from_numpy(images).to(device).unsqueeze(1).float().div_(255)
+
+
+def split_tensors(
+    mnist: MnistArrays, split: str, device: torch.device | str = "cpu", rows: slice = slice(None)
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """An MNIST split, "train" or "test" (its `rows`, all by default), as images (N, 1, 28, 28) in [0, 1] and
+    int64 labels (N,) on `device`."""
+    if split == "train":
+        images, labels = mnist.train_images, mnist.train_labels
+    elif split == "test":
+        images, labels = mnist.test_images, mnist.test_labels
+    else:
+        raise ValueError(f"unknown MNIST split {split!r}; choose 'train' or 'test'")
+    return images_to_tensor(images[rows], device), torch.from_numpy(labels[rows]).long().to(device)
 
 
 @torch.no_grad()
@@ -51,9 +65,7 @@ def fgsm_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps:
 
 
 def evaluate_on_mnist_test(model: torch.nn.Module, state_dir, device="cpu") -> dict:
-    mnist = load_mnist(state_dir)
-    x = images_to_tensor(mnist.test_images, device)
-    y = torch.from_numpy(mnist.test_labels).long().to(device)
+    x, y = split_tensors(load_mnist(state_dir), "test", device)
     report = accuracy_report(model.to(device), x, y)
     return {"mnist_test_accuracy": report["accuracy"], "per_class_accuracy": report["per_class_accuracy"], "n": report["n"]}
 

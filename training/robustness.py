@@ -27,7 +27,7 @@ from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir, round0_checkpoint_dir
 from model.checkpoint import CheckpointError, load_checkpoint
 from training.attacks import fgsm, pgd
-from training.evaluate import images_to_tensor, predict_classes
+from training.evaluate import predict_classes, split_tensors
 from training.train import bounded, device_option, select_device
 
 
@@ -263,8 +263,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, CheckpointError) as e:
         p.error(str(e))
     mnist = load_mnist(state_dir)
-    x = images_to_tensor(mnist.test_images[: args.n], device)
-    y = torch.from_numpy(mnist.test_labels[: args.n]).long().to(device)
+    x, y = split_tensors(mnist, "test", device, slice(args.n))
     report = evaluate_robustness(model, base, x, y, args.restarts, args.seed)
     report["model"], report["base"] = str(args.model), str(base_path)
     report["train_config"] = meta.get("train_config", {})

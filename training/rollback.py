@@ -26,7 +26,7 @@ from data.mnist import load_mnist
 from data.state_dir import resolve_state_dir
 from flagging.store import MAX_REMOVAL_REASON, append_line_durably, open_collected_store, public_reason, utc_now
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from training.evaluate import images_to_tensor
+from training.evaluate import split_tensors
 from training.rounds import (
     ROUNDS_LOG,
     Examples,
@@ -110,8 +110,7 @@ def roll_back(state_dir: Path, to_round: int, reason: str, by: str = "", votes_r
         live_round = max(checkpoints)
         restored, restored_meta = load_checkpoint(checkpoints[to_round])
         live, _ = load_checkpoint(checkpoints[live_round])
-        mnist = load_mnist(state_dir)
-        test_x, test_y = images_to_tensor(mnist.test_images), torch.from_numpy(mnist.test_labels).long()
+        test_x, test_y = split_tensors(load_mnist(state_dir), "test")
         held_out = held_out_examples(state_dir, votes_required)
         live_right, restored_right = reads_right(live, held_out), reads_right(restored, held_out)
         rollback = {"restores": to_round, "reason": reason, "by": by}

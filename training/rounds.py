@@ -47,7 +47,7 @@ from flagging.validation import HOLDOUT_EVERY, held_out_split
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.network import build_model
 from training.augment import AugmentConfig, augment
-from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor, predict_classes
+from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor, predict_classes, split_tensors
 from training.hold import HELD_DURING_A_ROUND, hold_note, read_hold
 from training.round_lock import RoundBusy, exclusive_round
 from training.train import METHODS, TrainConfig, bounded, fit, seed_everything, training_loss
@@ -319,8 +319,8 @@ def _run_round(state_dir: Path, parent, parent_meta: dict, train: Examples, held
         entry["fooling_examples"] = fooling_examples
     seed_everything(cfg.seed)
     mnist = load_mnist(state_dir)
-    mnist_x, mnist_y = images_to_tensor(mnist.train_images), torch.from_numpy(mnist.train_labels).long()
-    test_x, test_y = images_to_tensor(mnist.test_images), torch.from_numpy(mnist.test_labels).long()
+    mnist_x, mnist_y = split_tensors(mnist, "train")
+    test_x, test_y = split_tensors(mnist, "test")
     candidate = copy.deepcopy(parent)
     failures, losses = [], []
     if not len(train.y):

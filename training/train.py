@@ -32,7 +32,7 @@ from model.checkpoint import data_hash, replace_problem, save_checkpoint
 from model.network import build_model
 from training.attacks import fgsm, pgd
 from training.augment import AugmentConfig, augment
-from training.evaluate import accuracy_report, fgsm_accuracy, images_to_tensor
+from training.evaluate import accuracy_report, fgsm_accuracy, split_tensors
 
 
 @dataclass
@@ -218,10 +218,8 @@ def train_round0(state_dir: Path, cfg: TrainConfig, out: Path | None = None, pro
     seed_everything(cfg.seed)
     device = select_device(cfg.device)
     mnist = load_mnist(state_dir)
-    train_x = images_to_tensor(mnist.train_images, device)
-    train_y = torch.from_numpy(mnist.train_labels).long().to(device)
-    test_x = images_to_tensor(mnist.test_images, device)
-    test_y = torch.from_numpy(mnist.test_labels).long().to(device)
+    train_x, train_y = split_tensors(mnist, "train", device)
+    test_x, test_y = split_tensors(mnist, "test", device)
 
     teacher = None
     if cfg.method == "distill":  # defensive distillation: a teacher at T first, then the student
