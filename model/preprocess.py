@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 MAX_SIDE = 4096  # larger inputs are refused: a canvas is ~1000 px, and 4096² RGBA is 64 MiB
 DIGIT_BOX = 20  # MNIST: the longest side of the digit is 20 px
 FRAME = 28
 INK_THRESHOLD = 40  # of 255: fainter pixels are paper texture / JPEG noise, not ink
+ORIENTATION_TAG = 0x0112  # EXIF: how a stored image is turned for display; 1 = as stored
 MIN_INK_PIXELS = 4  # fewer ink pixels than this is an empty canvas, not a digit
 INVERT_LUT = [255 - v for v in range(256)]
 INK_MASK_LUT = [255 if v >= INK_THRESHOLD else 0 for v in range(256)]
@@ -119,7 +120,15 @@ def _open_image_file(path) -> Image.Image:
         img.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise DrawingError(f"The image file is damaged and cannot be read ({e}).") from None
-    return img
+    return _upright(img)
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """A phone photo is often stored sideways with an EXIF tag saying how to turn it; every viewer turns it, so
+    the person saw it upright. The canvas's PNGs carry no such tag and pass through as they are."""
+    if img.getexif().get(ORIENTATION_TAG, 1) == 1:
+        return img
+    return ImageOps.exif_transpose(img)
 
 
 def to_pil(drawing) -> Image.Image:

@@ -28,6 +28,15 @@ def test_predict_endpoint_returns_top3_for_an_image(client, tmp_path, digit):
     assert sum(c["confidence"] for c in confidences) <= 1.0 + 1e-6
 
 
+def test_a_sideways_phone_photo_is_read_as_its_exif_tag_shows_it(client, tmp_path):
+    # A portrait phone photo: pixels stored turned 90° counter-clockwise, EXIF orientation 6 turns them back.
+    photo = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(draw_digit(3)).convert("RGB").transpose(Image.Transpose.ROTATE_90).save(photo, quality=95, exif=exif.tobytes())
+    assert client.predict(handle_file(str(photo)), api_name="/predict")["label"] == "3"
+
+
 def test_blank_image_gets_a_clear_error_and_the_server_keeps_serving(client, tmp_path):
     blank = np.full((400, 400, 4), 255, np.uint8)
     with pytest.raises(Exception, match="Draw a digit first"):

@@ -120,3 +120,42 @@ def test_huge_input_is_refused_with_its_size_in_the_message():
     huge_array = np.broadcast_to(np.uint8(255), (10_000, 10_000, 4))  # a view: no 400 MB allocation
     with pytest.raises(DrawingError, match="10000×10000"):
         preprocess_drawing(huge_array)
+
+
+# What each EXIF orientation asks a viewer to do to the stored pixels (Pillow's own table in ImageOps):
+# a camera stores the inverse, so the photo looks upright everywhere.
+STORED_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,  # shown turned 270° (90° clockwise): a portrait phone photo
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def photo_of(rgb: Image.Image, orientation: int, path, format="PNG"):
+    """`rgb` saved as a camera saves it: the pixels turned, and an EXIF tag saying how to turn them back."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = rgb.transpose(STORED_FOR_ORIENTATION[orientation]) if orientation != 1 else rgb
+    stored.save(path, format=format, exif=exif.tobytes(), **({"quality": 95} if format == "JPEG" else {}))
+    return str(path)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_photo_is_read_the_way_it_is_shown_whatever_its_exif_orientation(orientation, tmp_path):
+    upright = Image.fromarray(draw_digit(7)).convert("RGB")
+    stored = photo_of(upright, orientation, tmp_path / "photo.png")
+    assert Image.open(stored).getexif()[0x0112] == orientation
+    np.testing.assert_array_equal(preprocess_drawing(stored), preprocess_drawing(upright))
+
+
+def test_a_sideways_phone_photo_of_a_3_is_read_as_a_3(round0, tmp_path):
+    upright = Image.fromarray(draw_digit(3)).convert("RGB").resize((400, 400))
+    photo = photo_of(upright, 6, tmp_path / "photo.jpg", "JPEG")
+    live = LiveModel(*round0)
+    assert Image.open(photo).size == (400, 400) and live.predict(photo).label == 3
+    sideways = Image.open(photo).copy()  # the stored pixels as they are, untouched: a 3 lying on its side
+    assert live.predict(sideways).label != 3
