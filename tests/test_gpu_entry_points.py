@@ -3,13 +3,19 @@ registry to install gradio, datasets or pandas from: `bash bench/gpu.sh` and the
 commands must work there without them. CI never has a GPU, so these run the same code on the CPU, in a
 Python that cannot import what the GPU machine lacks."""
 
+import re
 import subprocess
 import sys
+
+import pytest
+import torch
 
 from tests.conftest import REPO_ROOT, copy_of_round0_state
 
 ABSENT_ON_THE_GPU_MACHINE = ("gradio", "gradio_client", "datasets", "pandas", "pyarrow", "playwright")
-GPU_BENCHMARKS = ("bench.train_time", "bench.attack_throughput", "bench.pgd_training")  # and bench.table, which takes no options
+GPU_SCRIPT = REPO_ROOT / "bench" / "gpu.sh"
+# Every benchmark step gpu.sh runs (then bench.table, which takes no options), read from the script itself.
+GPU_BENCHMARKS = tuple(re.findall(r"^step (bench\.\w+)", GPU_SCRIPT.read_text(), re.MULTILINE))
 
 
 def run_without_the_app_stack(module: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -25,6 +31,7 @@ def run_without_the_app_stack(module: str, *args: str, timeout: int = 300) -> su
 
 
 def test_the_gpu_benchmarks_import_without_gradio_datasets_or_pandas():
+    assert GPU_BENCHMARKS == ("bench.train_time", "bench.attack_throughput", "bench.pgd_training")
     for module in GPU_BENCHMARKS:
         done = run_without_the_app_stack(module, "--help")
         assert done.returncode == 0, f"{module}: {done.stderr[-2000:]}"
@@ -44,3 +51,13 @@ def test_training_and_the_robustness_report_run_without_gradio_datasets_or_panda
     )
     assert report.returncode in (0, 1), report.stderr[-2000:]  # 1: a sanity check failed on 20 images, still a report
     assert "| FGSM ε=0.2 |" in report.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA, gpu.sh would run every GPU benchmark")
+def test_gpu_sh_refuses_at_once_without_cuda_and_writes_nothing(tmp_path):
+    copy_to = tmp_path / "out"
+    results = sorted((REPO_ROOT / "bench" / "results").iterdir())
+    done = subprocess.run(["bash", str(GPU_SCRIPT), str(copy_to)], env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "no CUDA device visible to torch" in done.stderr
+    assert not copy_to.exists() and sorted((REPO_ROOT / "bench" / "results").iterdir()) == results
