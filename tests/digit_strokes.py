@@ -10,6 +10,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
+from model.preprocess import ORIENTATION_TAG
+
 
 def _arc(cx, cy, rx, ry, start_deg, end_deg, n=24):
     return [
@@ -59,3 +61,25 @@ def sketchpad_value(rgba: np.ndarray) -> dict:
     ink = rgba[..., 0] < 128
     layer[ink] = (0, 0, 0, 255)
     return {"background": background, "layers": [layer], "composite": rgba}
+
+
+# What each EXIF orientation asks a viewer to do to the stored pixels (Pillow's own table in ImageOps):
+# a camera stores the inverse, so the photo looks upright everywhere.
+STORED_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,  # shown turned 270° (90° clockwise): a portrait phone photo
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def photo_of(rgb: Image.Image, orientation: int, path, format="PNG"):
+    """`rgb` saved as a camera saves it: the pixels turned, and an EXIF tag saying how to turn them back."""
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = orientation
+    stored = rgb.transpose(STORED_FOR_ORIENTATION[orientation]) if orientation != 1 else rgb
+    stored.save(path, format=format, exif=exif.tobytes(), **({"quality": 95} if format == "JPEG" else {}))
+    return str(path)

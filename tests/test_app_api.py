@@ -5,7 +5,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from tests.digit_strokes import draw_digit
+from tests.digit_strokes import draw_digit, photo_of
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +30,8 @@ def test_predict_endpoint_returns_top3_for_an_image(client, tmp_path, digit):
 
 def test_a_sideways_phone_photo_is_read_as_its_exif_tag_shows_it(client, tmp_path):
     # A portrait phone photo: pixels stored turned 90° counter-clockwise, EXIF orientation 6 turns them back.
-    photo = tmp_path / "photo.jpg"
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    Image.fromarray(draw_digit(3)).convert("RGB").transpose(Image.Transpose.ROTATE_90).save(photo, quality=95, exif=exif.tobytes())
-    assert client.predict(handle_file(str(photo)), api_name="/predict")["label"] == "3"
+    photo = photo_of(Image.fromarray(draw_digit(3)).convert("RGB"), 6, tmp_path / "photo.jpg", "JPEG")
+    assert client.predict(handle_file(photo), api_name="/predict")["label"] == "3"
 
 
 def test_blank_image_gets_a_clear_error_and_the_server_keeps_serving(client, tmp_path):

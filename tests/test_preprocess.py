@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from model.predict import LiveModel
-from model.preprocess import MAX_SIDE, DrawingError, center_of_mass, preprocess_drawing
-from tests.digit_strokes import DIGIT_STROKES, draw_digit, sketchpad_value
+from model.preprocess import MAX_SIDE, ORIENTATION_TAG, DrawingError, center_of_mass, preprocess_drawing
+from tests.digit_strokes import DIGIT_STROKES, draw_digit, photo_of, sketchpad_value
 
 def blur(x: np.ndarray) -> np.ndarray:
     """Two passes of a 3×3 box filter: compares shapes, not exact pixels."""
@@ -122,33 +122,11 @@ def test_huge_input_is_refused_with_its_size_in_the_message():
         preprocess_drawing(huge_array)
 
 
-# What each EXIF orientation asks a viewer to do to the stored pixels (Pillow's own table in ImageOps):
-# a camera stores the inverse, so the photo looks upright everywhere.
-STORED_FOR_ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,  # shown turned 270° (90° clockwise): a portrait phone photo
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
-
-
-def photo_of(rgb: Image.Image, orientation: int, path, format="PNG"):
-    """`rgb` saved as a camera saves it: the pixels turned, and an EXIF tag saying how to turn them back."""
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    stored = rgb.transpose(STORED_FOR_ORIENTATION[orientation]) if orientation != 1 else rgb
-    stored.save(path, format=format, exif=exif.tobytes(), **({"quality": 95} if format == "JPEG" else {}))
-    return str(path)
-
-
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_a_photo_is_read_the_way_it_is_shown_whatever_its_exif_orientation(orientation, tmp_path):
     upright = Image.fromarray(draw_digit(7)).convert("RGB")
     stored = photo_of(upright, orientation, tmp_path / "photo.png")
-    assert Image.open(stored).getexif()[0x0112] == orientation
+    assert Image.open(stored).getexif()[ORIENTATION_TAG] == orientation
     np.testing.assert_array_equal(preprocess_drawing(stored), preprocess_drawing(upright))
 
 
